@@ -1,0 +1,121 @@
+"""The executor contract: what the agent's worker asks of a container runtime.
+
+`docker.py` implements it on a real engine (the only module that imports the Docker SDK);
+`fake.py` implements it in memory for unit tests and the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Labels every managed container carries; adoption after a restart relies on them.
+LABEL_MANAGED = "orch.managed"
+LABEL_CLUSTER = "orch.cluster"
+LABEL_INSTANCE = "orch.instance"
+LABEL_TASK = "orch.task"
+LABEL_CONTAINER = "orch.container"
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    container_port: int
+    host_port: int = 0  # 0: the engine picks a free host port (ECS dynamic port)
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    command: tuple[str, ...]  # ECS form: ("CMD", "curl", ...) or ("CMD-SHELL", "curl ...")
+    interval_s: int = 30
+    timeout_s: int = 5
+    retries: int = 3
+    start_period_s: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str  # deterministic Docker container name, derived from the task id
+    image: str
+    labels: Mapping[str, str]
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    cpu_shares: int = 0  # ECS container cpu units; 0 leaves Docker's default
+    memory_mib: int | None = None  # hard limit
+    memory_reservation_mib: int | None = None  # soft limit
+    port_mappings: tuple[PortMapping, ...] = ()
+    health_check: HealthCheckSpec | None = None
+    stop_timeout_s: int = 30
+    working_directory: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    status: str  # Docker's: created, running, paused, restarting, removing, exited, dead
+    exit_code: int | None = None
+    health: str | None = None  # None (no health check), "starting", "healthy", "unhealthy"
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    oom_killed: bool = False
+    error: str = ""  # the engine's error message when the start failed
+    host_ports: tuple[PortMapping, ...] = ()  # bound ports, host_port filled in
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "restarting", "paused")
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    """Cumulative CPU time and current memory of one container at one moment."""
+
+    cpu_ns: int  # cumulative CPU time in nanoseconds
+    memory_bytes: int  # current usage, page cache excluded where the kernel says so
+    at: float  # monotonic seconds when read
+
+
+class ExecutorError(RuntimeError):
+    """The runtime refused or failed an operation; the message is the runtime's own words."""
+
+
+class ImageNotFound(ExecutorError):
+    """The image is not present locally and could not be pulled."""
+
+
+class Subscription(Protocol):
+    def close(self) -> None: ...
+
+
+class Executor(Protocol):
+    def ping(self) -> None:
+        """Raise ExecutorError with a message saying what to do if the runtime does not answer."""
+
+    def run(self, spec: ContainerSpec) -> ContainerState:
+        """Create and start the container; if one with spec.name exists, return it untouched.
+
+        Idempotent by name, so a task is never run twice. Raises ImageNotFound or ExecutorError.
+        """
+
+    def stop(self, container_id: str, timeout_s: int) -> None:
+        """SIGTERM (the image's stop signal), wait timeout_s, then SIGKILL. No error if gone."""
+
+    def remove(self, container_id: str) -> None:
+        """Remove the container (forcefully). No error if already gone."""
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerState]:
+        """Every container (running or not) carrying all of these labels."""
+
+    def inspect(self, container_id: str) -> ContainerState | None: ...
+
+    def subscribe(self, on_change: Callable[[str], None], labels: Mapping[str, str]) -> Subscription:
+        """Call on_change(container_id) from a background thread whenever a container with these
+        labels starts, dies, or changes health. Used to react at once instead of polling."""
+
+    def sample(self, container_ids: Iterable[str]) -> dict[str, ResourceSample]:
+        """CPU and memory of the given running containers, all read in one quick pass."""
