@@ -6,7 +6,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGES_DIR="$ROOT/images"
-HASH_LABEL=orch.inputs-hash
+# Outside the orch.* namespace: image labels show up on containers, and orch.* ones mean task metadata.
+HASH_LABEL=io.local-ecs.inputs-hash
 BUSYBOX=${ORCH_BUSYBOX:-/bin/busybox}
 
 is_static_busybox() {
