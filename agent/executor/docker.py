@@ -1,0 +1,494 @@
+"""The Executor on a real Docker engine: the only module in the project that imports the Docker SDK.
+
+It owns the translation from ContainerSpec to Docker's create/start calls, from Docker's inspect
+JSON to ContainerState, the events stream behind `subscribe`, and resource sampling (cgroup files
+first, the stats API only as a fallback). It uses the SDK's low-level API throughout: plain dicts
+in and out, and no hidden extra requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from agent import stats
+from agent.executor.base import (
+    ContainerSpec,
+    ContainerState,
+    ExecutorError,
+    HealthCheckSpec,
+    ImageNotFound,
+    PortMapping,
+    ResourceSample,
+)
+
+log = logging.getLogger(__name__)
+
+# Ordinary calls answer in milliseconds; a minute only bounds a wedged engine. The SDK adds the
+# stop timeout to this for `stop`, so a 30 s graceful stop never looks like a hung engine.
+DEFAULT_TIMEOUT_S = 60
+# The agent starts containers from a thread pool (8 threads) while the events thread and samplers
+# hold connections of their own; the SDK's default pool of 10 would drop and reopen connections.
+DEFAULT_POOL_SIZE = 32
+# Docker rejects CPU shares below 2.
+MIN_CPU_SHARES = 2
+_NS_PER_S = 1_000_000_000
+_MIB = 1024 * 1024
+# Container events that can change what the agent reports about a task.
+_WATCHED_EVENTS = ("start", "die", "health_status", "oom", "destroy")
+_STATS_THREADS = 16
+
+_SETUP_HINT = (
+    "Run `make setup` (scripts/ensure-docker.sh) to start a local Docker engine, "
+    "or set DOCKER_HOST to an engine that answers."
+)
+
+
+class DockerExecutor:
+    """Runs task containers on one Docker engine.
+
+    `client`: an existing docker.DockerClient (tests, or a caller with its own TLS settings).
+    `base_url`: the engine's address; without it, DOCKER_HOST or the default socket.
+    `cgroup_root`: where to read container cgroups for `sample`; a directory without Docker's
+    cgroups simply makes `sample` use the stats API.
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        base_url: str | None = None,
+        cgroup_root: Path = stats.DEFAULT_CGROUP_ROOT,
+        timeout_s: int = DEFAULT_TIMEOUT_S,
+        max_pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self._client = client
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+        self._max_pool_size = max_pool_size
+        self._cgroup_root = cgroup_root
+        self._lock = threading.Lock()
+        self._cgroups: dict[str, stats.CgroupFiles] = {}
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _docker(self) -> docker.DockerClient:
+        # Built on first use: constructing a client asks the engine for its API version, and an
+        # engine that is down must surface as ExecutorError from ping(), not from the constructor.
+        with self._lock:
+            if self._client is None:
+                try:
+                    if self._base_url:
+                        self._client = docker.DockerClient(
+                            base_url=self._base_url,
+                            timeout=self._timeout_s,
+                            max_pool_size=self._max_pool_size,
+                        )
+                    else:
+                        self._client = docker.from_env(
+                            timeout=self._timeout_s, max_pool_size=self._max_pool_size
+                        )
+                except docker.errors.DockerException as err:
+                    raise ExecutorError(f"the Docker engine does not answer ({err}). {_SETUP_HINT}") from err
+            return self._client
+
+    @property
+    def _api(self) -> docker.APIClient:
+        return self._docker().api
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def ping(self) -> None:
+        with _engine_errors("ping"):
+            try:
+                self._api.ping()
+            except (docker.errors.DockerException, requests.RequestException) as err:
+                where = self._base_url or "DOCKER_HOST or /var/run/docker.sock"
+                raise ExecutorError(
+                    f"the Docker engine at {where} does not answer ({err}). {_SETUP_HINT}"
+                ) from err
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def run(self, spec: ContainerSpec) -> ContainerState:
+        """Create and start; an existing container of that name is returned untouched.
+
+        A start that the engine refuses (port already taken, missing executable) is not raised: the
+        container stays in "created" with the engine's words in `error`, so a retry of `run` sees
+        the same answer and the worker can report why the task failed to start.
+        """
+        with _engine_errors(f"run {spec.name}"):
+            try:
+                container_id = self._create(spec)
+            except _NameTaken:
+                existing = self.inspect(spec.name)
+                if existing is not None:
+                    return existing
+                # Removed between our create and inspect: one more try is enough to settle it.
+                try:
+                    container_id = self._create(spec)
+                except _NameTaken:
+                    existing = self.inspect(spec.name)
+                    if existing is None:
+                        raise ExecutorError(f"container name {spec.name} is taken but not found") from None
+                    return existing
+            start_error = ""
+            try:
+                self._api.start(container_id)
+            except docker.errors.APIError as err:
+                start_error = _explain(err)
+            state = self.inspect(container_id)
+            if state is None:
+                raise ExecutorError(f"container {spec.name} vanished right after it was created")
+            if start_error and not state.error:
+                state = replace(state, error=start_error)
+            return state
+
+    def _create(self, spec: ContainerSpec) -> str:
+        try:
+            return self._create_once(spec)
+        except docker.errors.ImageNotFound:
+            self._pull(spec.image)
+        try:
+            return self._create_once(spec)
+        except docker.errors.ImageNotFound as err:
+            raise ImageNotFound(_missing_image_message(spec.image, _explain(err))) from err
+
+    def _create_once(self, spec: ContainerSpec) -> str:
+        api = self._api
+        exposed: list[int | tuple[int, str]] = []
+        bindings: dict[str, list[int | None]] = {}
+        for pm in spec.port_mappings:
+            key = f"{pm.container_port}/{pm.protocol}"
+            if key not in bindings:
+                port = pm.container_port
+                exposed.append(port if pm.protocol == "tcp" else (port, pm.protocol))
+                bindings[key] = []
+            bindings[key].append(pm.host_port or None)
+        host_config = api.create_host_config(
+            port_bindings={k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
+            cpu_shares=max(MIN_CPU_SHARES, spec.cpu_shares) if spec.cpu_shares > 0 else None,
+            mem_limit=spec.memory_mib * _MIB if spec.memory_mib else None,
+            mem_reservation=spec.memory_reservation_mib * _MIB if spec.memory_reservation_mib else None,
+        )
+        try:
+            created = api.create_container(
+                image=spec.image,
+                name=spec.name,
+                command=list(spec.command) if spec.command is not None else None,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+                environment=dict(spec.environment) or None,
+                labels=dict(spec.labels),
+                ports=exposed or None,
+                host_config=host_config,
+                healthcheck=_healthcheck(spec.health_check) if spec.health_check else None,
+                stop_timeout=spec.stop_timeout_s,
+                working_dir=spec.working_directory,
+                user=spec.user,
+                detach=True,
+            )
+        except docker.errors.APIError as err:
+            if err.status_code == 409:
+                raise _NameTaken(spec.name) from err
+            raise
+        return str(created["Id"])
+
+    def _pull(self, image: str) -> None:
+        repository, tag = docker.utils.parse_repository_tag(image)
+        try:
+            # The pull answers 200 and reports failures inside the stream, so read it all.
+            for line in self._api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+                if isinstance(line, dict) and line.get("error"):
+                    raise ImageNotFound(_missing_image_message(image, str(line["error"])))
+        except docker.errors.APIError as err:
+            raise ImageNotFound(_missing_image_message(image, _explain(err))) from err
+
+    def stop(self, container_id: str, timeout_s: int) -> None:
+        with _engine_errors(f"stop {container_id}"), contextlib.suppress(docker.errors.NotFound):
+            self._api.stop(container_id, timeout=timeout_s)
+
+    def remove(self, container_id: str) -> None:
+        with _engine_errors(f"remove {container_id}"):
+            try:
+                self._api.remove_container(container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as err:
+                # Another caller is already removing it: the outcome we want is under way.
+                if err.status_code != 409 or "in progress" not in _explain(err):
+                    raise
+        self._cgroups.pop(container_id, None)
+
+    # -- observation --------------------------------------------------------------------------
+
+    def list(self, labels: Mapping[str, str]) -> list[ContainerState]:
+        with _engine_errors("list containers"):
+            summaries = self._api.containers(all=True, filters={"label": _label_filters(labels)})
+            states = []
+            # The list endpoint has no exit code, health or times: inspect each one.
+            for summary in summaries:
+                state = self.inspect(str(summary["Id"]))
+                if state is not None:
+                    states.append(state)
+            return states
+
+    def inspect(self, container_id: str) -> ContainerState | None:
+        with _engine_errors(f"inspect {container_id}"):
+            try:
+                data = self._api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                return None
+            return state_from_inspect(data)
+
+    def subscribe(self, on_change: Callable[[str], None], labels: Mapping[str, str]) -> _EventSubscription:
+        return _EventSubscription(self._api, on_change, labels)
+
+    def sample(self, container_ids: Iterable[str]) -> dict[str, ResourceSample]:
+        """Read the cgroup files of each container; only the ones not found go to the stats API."""
+        samples: dict[str, ResourceSample] = {}
+        fallback: list[str] = []
+        for cid in container_ids:
+            files = self._cgroups.get(cid) or stats.locate(self._cgroup_root, cid)
+            if files is None:
+                fallback.append(cid)
+                continue
+            try:
+                samples[cid] = stats.read_files(files, time.monotonic())
+                self._cgroups[cid] = files
+            except (OSError, ValueError):
+                # The cgroup went away with the container; the engine will say what happened.
+                self._cgroups.pop(cid, None)
+        if fallback:
+            samples.update(self._sample_via_api(fallback))
+        return samples
+
+    def _sample_via_api(self, container_ids: Sequence[str]) -> dict[str, ResourceSample]:
+        api = self._api
+        # one_shot skips the engine's one-second wait for a second reading (API 1.41 and later).
+        one_shot = None if docker.utils.version_lt(api.api_version, "1.41") else True
+
+        def one(cid: str) -> tuple[str, ResourceSample | None]:
+            try:
+                raw = api.stats(cid, stream=False, one_shot=one_shot)
+            except (docker.errors.DockerException, requests.RequestException):
+                return cid, None
+            at = time.monotonic()
+            return cid, sample_from_stats(raw, at)
+
+        result: dict[str, ResourceSample] = {}
+        with ThreadPoolExecutor(max_workers=min(_STATS_THREADS, len(container_ids))) as pool:
+            for cid, sample in pool.map(one, container_ids):
+                if sample is not None:
+                    result[cid] = sample
+        return result
+
+
+class _NameTaken(Exception):
+    """Create answered 409: a container with this name exists."""
+
+
+class _EventSubscription:
+    """A daemon thread reading the engine's container events and calling back with the id.
+
+    If the stream breaks (engine restart), it reconnects with `since` set to the last event seen,
+    so nothing in between is lost; a repeated event is harmless because on_change means only
+    "look at this container again".
+    """
+
+    def __init__(
+        self, api: docker.APIClient, on_change: Callable[[str], None], labels: Mapping[str, str]
+    ) -> None:
+        self._api = api
+        self._on_change = on_change
+        self._filters: dict[str, Any] = {"type": ["container"], "event": list(_WATCHED_EVENTS)}
+        if labels:
+            self._filters["label"] = _label_filters(labels)
+        self._closed = threading.Event()
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        # Events from this second on are replayed, covering the gap before the stream connects.
+        self._since = int(time.time())
+        self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
+        self._thread.start()
+        # Callers usually act right after subscribing; being connected first makes that safe.
+        self._connected.wait(timeout=5)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._closed.is_set():
+            try:
+                stream = self._api.events(since=self._since, filters=self._filters, decode=True)
+                with self._lock:
+                    if self._closed.is_set():
+                        stream.close()
+                        return
+                    self._stream = stream
+                self._connected.set()
+                backoff = 0.5
+                for event in stream:
+                    self._handle(event)
+            except Exception as err:
+                if self._closed.is_set():
+                    return
+                log.warning("docker events stream failed, reconnecting: %s", err)
+            if self._closed.wait(backoff):
+                return
+            backoff = min(backoff * 2, 10.0)
+
+    def _handle(self, event: Mapping[str, Any]) -> None:
+        if isinstance(event.get("time"), int):
+            self._since = event["time"]
+        action = str(event.get("Action") or event.get("status") or "")
+        # health_status arrives as "health_status: healthy"; the daemon's filter matches by prefix.
+        if not action.startswith(_WATCHED_EVENTS):
+            return
+        container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
+        if not container_id:
+            return
+        try:
+            self._on_change(str(container_id))
+        except Exception:
+            log.exception("container event callback failed for %s", container_id)
+
+
+# -- translation helpers (pure) ---------------------------------------------------------------
+
+
+def _label_filters(labels: Mapping[str, str]) -> list[str]:
+    return [f"{k}={v}" for k, v in sorted(labels.items())]
+
+
+def _healthcheck(hc: HealthCheckSpec) -> dict[str, Any]:
+    """ECS healthCheck -> Docker's: the same test list, durations in nanoseconds.
+
+    A command without a CMD / CMD-SHELL prefix (ECS rejects it) runs as an exec-form CMD.
+    """
+    command = list(hc.command)
+    test = command if command and command[0] in ("CMD", "CMD-SHELL", "NONE") else ["CMD", *command]
+    result: dict[str, Any] = {
+        "Test": test,
+        "Interval": hc.interval_s * _NS_PER_S,
+        "Timeout": hc.timeout_s * _NS_PER_S,
+        "Retries": hc.retries,
+    }
+    if hc.start_period_s > 0:
+        result["StartPeriod"] = hc.start_period_s * _NS_PER_S
+    return result
+
+
+_FRACTION = re.compile(r"\.(\d{6})\d+")
+
+
+def parse_docker_time(value: str | None) -> float | None:
+    """Docker's RFC 3339 nano timestamps -> epoch seconds; its zero time ("0001-01-01...") -> None."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    text = _FRACTION.sub(r".\1", value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _host_ports(ports: Mapping[str, Any] | None) -> tuple[PortMapping, ...]:
+    found: list[PortMapping] = []
+    for key, bindings in (ports or {}).items():
+        if not bindings:
+            continue  # exposed but not published
+        port, _, protocol = key.partition("/")
+        for binding in bindings:
+            host_port = int(binding.get("HostPort") or 0)
+            pm = PortMapping(container_port=int(port), host_port=host_port, protocol=protocol or "tcp")
+            # IPv4 and IPv6 bindings of one port are one mapping to the caller.
+            if host_port and pm not in found:
+                found.append(pm)
+    return tuple(sorted(found, key=lambda p: (p.container_port, p.protocol, p.host_port)))
+
+
+def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
+    """Docker's inspect JSON -> ContainerState."""
+    st = data.get("State") or {}
+    status = str(st.get("Status") or "unknown")
+    error = str(st.get("Error") or "")
+    exit_code: int | None = None
+    # Docker reports ExitCode 0 for containers that never ran; only trust it once one has stopped,
+    # or when a start failed (the engine then sets 127/128 with an error).
+    if status in ("exited", "dead") or (status == "created" and error):
+        exit_code = int(st.get("ExitCode") or 0)
+    health = (st.get("Health") or {}).get("Status")
+    network = data.get("NetworkSettings") or {}
+    return ContainerState(
+        id=str(data["Id"]),
+        name=str(data.get("Name") or "").lstrip("/"),
+        labels=dict((data.get("Config") or {}).get("Labels") or {}),
+        status=status,
+        exit_code=exit_code,
+        health=str(health) if health else None,
+        started_at=parse_docker_time(st.get("StartedAt")),
+        finished_at=parse_docker_time(st.get("FinishedAt")),
+        oom_killed=bool(st.get("OOMKilled")),
+        error=error,
+        host_ports=_host_ports(network.get("Ports")),
+    )
+
+
+def sample_from_stats(raw: Mapping[str, Any], at: float) -> ResourceSample | None:
+    """One reading of the stats API -> ResourceSample; None for a container that is not running."""
+    cpu = ((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+    memory = raw.get("memory_stats") or {}
+    if cpu is None or "usage" not in memory:
+        return None
+    mstats = memory.get("stats") or {}
+    inactive = mstats.get("total_inactive_file", mstats.get("inactive_file", 0))
+    return ResourceSample(cpu_ns=int(cpu), memory_bytes=max(0, int(memory["usage"]) - int(inactive)), at=at)
+
+
+def _explain(err: docker.errors.APIError) -> str:
+    return str(err.explanation or err)
+
+
+def _missing_image_message(image: str, reason: str) -> str:
+    return (
+        f"image {image!r} is not present locally and could not be pulled ({reason}). "
+        "Build the project's images with `make images`, or pull or build it yourself."
+    )
+
+
+@contextlib.contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    """Turn the SDK's and requests' exceptions into ExecutorError, keeping our own as they are."""
+    try:
+        yield
+    except ExecutorError:
+        raise
+    except docker.errors.APIError as err:
+        raise ExecutorError(f"{action}: {_explain(err)}") from err
+    except (docker.errors.DockerException, requests.RequestException) as err:
+        raise ExecutorError(f"{action}: the Docker engine did not answer ({err}). {_SETUP_HINT}") from err
