@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # ECS failure reasons returned by RunTask/StartTask in failures[].reason.
-FailureReason = Literal["RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS", "AGENT", "ATTRIBUTE", "INACTIVE"]
+# MISSING: the cluster has no container instances at all.
+FailureReason = Literal[
+    "RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS", "AGENT", "ATTRIBUTE", "INACTIVE", "MISSING"
+]
 
 Profile = Literal["ecs", "kubernetes"]
 
