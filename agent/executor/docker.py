@@ -164,6 +164,10 @@ class DockerExecutor:
         try:
             return self._create_once(spec)
         except docker.errors.ImageNotFound:
+            # The engine checks the image before the name: a container adopted after its image was
+            # deleted must still come back as itself, not as a pull failure.
+            if self.inspect(spec.name) is not None:
+                raise _NameTaken(spec.name) from None
             self._pull(spec.image)
         try:
             return self._create_once(spec)

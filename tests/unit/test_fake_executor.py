@@ -156,7 +156,7 @@ def test_fail_next_run_raises_once(fake: FakeExecutor) -> None:
 
 
 def test_fail_next_run_at_start_leaves_created_container(fake: FakeExecutor) -> None:
-    fake.fail_next_run("orch/web", "exec: \"nope\": executable file not found", at_start=True)
+    fake.fail_next_run("orch/web", 'exec: "nope": executable file not found', at_start=True)
     state = fake.run(spec())
     assert state.status == "created" and not state.running
     assert state.exit_code == 128
