@@ -14,7 +14,7 @@ raises it.
 Target tracking (AWS publishes no formula; ECS-NOTES asks for the proportional one):
 - proportional capacity = ceil(current x metric / target), where metric is the average of the
   firing alarm's datapoints. The quotient is rounded to 9 decimals before the ceiling, so that
-  float noise (3 x 70 / 70 = 3.0000000000000004) does not add a task.
+  float noise (1 x 16.8 / 5.6 = 3.0000000000000004) does not add a task.
 - scale out (high alarm): max(proportional, current + 1). The high alarm means "above target",
   so the proportional capacity is already above current; the +1 only guards the rounding above.
 - scale in (low alarm), gently: remove half of the surplus, rounded up, so

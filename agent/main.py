@@ -1,0 +1,165 @@
+"""A node agent's life: register, then long-poll assignments while the worker keeps Docker in step.
+
+Three threads: the long-poll loop (which is also the heartbeat), the worker's pass loop (woken
+by assignments and Docker events, and every couple of seconds regardless), and the metrics
+loop that samples task containers each period.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor
+from agent.session import Registration, Session, SessionClosed
+from agent.worker import Worker
+
+log = structlog.get_logger("agent")
+
+PASS_INTERVAL_S = 2.0
+POLL_WAIT_S = 5.0
+
+
+def default_cpu_units() -> int:
+    return (os.cpu_count() or 1) * 1024
+
+
+def default_memory_mib() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 2048
+
+
+@dataclass
+class AgentConfig:
+    server: str
+    join_token: str
+    registration: Registration
+    state_file: Path
+    start_concurrency: int = 8
+    stop_timeout_s: int = 30
+    metric_period_s: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, executor: Executor, stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.executor = executor
+        self.stop_event = stop or threading.Event()
+        self.session = Session(config.server, config.join_token, config.registration, config.state_file,
+                               self.stop_event)
+        self.worker: Worker | None = None
+        self._threads: list[threading.Thread] = []
+        self.registered = threading.Event()
+
+    def run(self) -> None:
+        """Run until the stop event is set."""
+        try:
+            self.executor.ping()
+            self.session.register()
+        except SessionClosed:
+            return
+        worker = Worker(
+            self.executor,
+            self.session.report,
+            self.config.registration.cluster,
+            self.session.instance_id,
+            start_concurrency=self.config.start_concurrency,
+            default_stop_timeout=self.config.stop_timeout_s,
+        )
+        self.worker = worker
+        subscription = self.executor.subscribe(
+            lambda _cid: worker.wake.set(), {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
+        )
+        self.registered.set()
+        passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
+        metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
+        passes.start()
+        metrics.start()
+        try:
+            self._poll_loop()
+        finally:
+            self.stop_event.set()
+            worker.wake.set()
+            subscription.close()
+            passes.join(timeout=5)
+            worker.close()
+            self.session.close()
+
+    def _poll_loop(self) -> None:
+        since = 0
+        while not self.stop_event.is_set():
+            try:
+                assignment = self.session.assignments(since, POLL_WAIT_S)
+            except SessionClosed:
+                return
+            except Exception as err:
+                log.warning("assignment poll failed", error=str(err))
+                self.stop_event.wait(1.0)
+                continue
+            since = int(assignment.get("seq", 0))
+            assert self.worker is not None
+            self.worker.assign(assignment)
+
+    def _pass_loop(self) -> None:
+        worker = self.worker
+        assert worker is not None
+        while not self.stop_event.is_set():
+            worker.wake.wait(PASS_INTERVAL_S)
+            worker.wake.clear()
+            if self.stop_event.is_set():
+                return
+            try:
+                worker.reconcile()
+            except SessionClosed:
+                return
+            except Exception as err:
+                log.warning("worker pass failed", error=str(err), error_type=type(err).__name__)
+                self.stop_event.wait(0.5)
+            # Coalesce bursts of Docker events into one pass.
+            self.stop_event.wait(0.05)
+
+    def _metrics_loop(self) -> None:
+        from agent.stats import cpu_units_used
+
+        previous: dict[str, Any] = {}
+        period = self.config.metric_period_s
+        while not self.stop_event.wait(min(period, 5.0) if not previous else period):
+            try:
+                containers = [
+                    c for c in self.executor.list({LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"})
+                    if c.running
+                ]
+                samples = self.executor.sample([c.id for c in containers])
+                out = []
+                for c in containers:
+                    now_s, before = samples.get(c.id), previous.get(c.id)
+                    if now_s is None:
+                        continue
+                    entry: dict[str, Any] = {
+                        "taskId": c.labels.get(LABEL_TASK, ""),
+                        "container": c.labels.get("orch.container", ""),
+                        "memoryMiB": now_s.memory_bytes / (1024 * 1024),
+                        "at": time.time(),
+                    }
+                    if before is not None:
+                        entry["cpuUnits"] = cpu_units_used(before, now_s)
+                    out.append(entry)
+                previous = dict(samples)
+                self.session.metrics(out)
+            except SessionClosed:
+                return
+            except Exception as err:
+                log.warning("metrics sample failed", error=str(err))

@@ -1,0 +1,148 @@
+"""The agent's side of the conversation with the control plane, over HTTP.
+
+Registration trades the join token for a per-instance credential, kept in a state file (0600) so
+a restarted agent comes back as the same container instance. Every call retries through a
+control plane that is restarting; a credential the server no longer knows triggers a fresh
+registration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+log = structlog.get_logger("agent.session")
+
+
+class SessionClosed(Exception):
+    """The agent is shutting down."""
+
+
+@dataclass
+class Registration:
+    zone: str
+    cpu: int
+    memory: int
+    cluster: str = "default"
+    name: str = ""
+    instance_type: str = "local.custom"
+    attributes: dict[str, str] = field(default_factory=dict)
+    agent_version: str = "0.1.0"
+    docker_version: str | None = None
+
+
+class Session:
+    def __init__(self, server: str, join_token: str, registration: Registration, state_file: Path,
+                 stop: threading.Event | None = None) -> None:
+        self.server = server.rstrip("/")
+        self.join_token = join_token
+        self.registration = registration
+        self.state_file = state_file
+        self.stop = stop or threading.Event()
+        self.instance_arn = ""
+        self._credential = ""
+        self._http = httpx.Client(base_url=self.server, timeout=httpx.Timeout(30.0, connect=5.0))
+
+    @property
+    def instance_id(self) -> str:
+        return self.instance_arn.rsplit("/", 1)[-1]
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- registration ------------------------------------------------------------------------
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_file.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"containerInstanceArn": self.instance_arn, "credential": self._credential}, f)
+        os.replace(tmp, self.state_file)
+
+    def register(self) -> str:
+        previous = self._load_state()
+        r = self.registration
+        body = {
+            "joinToken": self.join_token,
+            "cluster": r.cluster,
+            "name": r.name,
+            "zone": r.zone,
+            "cpu": r.cpu,
+            "memory": r.memory,
+            "instanceType": r.instance_type,
+            "attributes": r.attributes,
+            "agentVersion": r.agent_version,
+            "dockerVersion": r.docker_version,
+            "containerInstanceArn": previous.get("containerInstanceArn"),
+            "credential": previous.get("credential"),
+        }
+        resp = self._call("POST", "/v1/agent/register", json=body, authenticated=False)
+        self.instance_arn = resp["containerInstanceArn"]
+        self._credential = resp["credential"]
+        self._save_state()
+        log.info("registered", instance=self.instance_id, zone=r.zone, cluster=r.cluster,
+                 resumed=previous.get("containerInstanceArn") == self.instance_arn)
+        return self.instance_arn
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def assignments(self, since: int, wait_s: float) -> dict[str, Any]:
+        return self._call("GET", "/v1/agent/assignments", params={"since": since, "wait": wait_s},
+                          timeout=wait_s + 10)
+
+    def report(self, reports: list[dict[str, Any]]) -> None:
+        if reports:
+            self._call("POST", "/v1/agent/task-states", json={"tasks": reports})
+
+    def metrics(self, samples: list[dict[str, Any]]) -> None:
+        if samples:
+            self._call("POST", "/v1/agent/metrics", json={"samples": samples})
+
+    def _call(self, method: str, path: str, *, authenticated: bool = True, timeout: float | None = None,
+              **kwargs: Any) -> dict[str, Any]:
+        delay = 0.2
+        while True:
+            if self.stop.is_set():
+                raise SessionClosed()
+            headers = {"authorization": f"Bearer {self._credential}"} if authenticated else {}
+            try:
+                resp = self._http.request(method, path, headers=headers, timeout=timeout or 30.0, **kwargs)
+            except httpx.HTTPError as err:
+                log.warning("control plane unreachable; retrying", error=type(err).__name__, retry_in_s=delay)
+            else:
+                if resp.status_code == 401 and authenticated:
+                    log.warning("credential refused; registering again")
+                    self.register()
+                    continue
+                if resp.status_code >= 400:
+                    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+                    if resp.status_code < 500:
+                        raise AgentRequestError(body.get("code", str(resp.status_code)), body.get("message", resp.text))
+                    log.warning("control plane error; retrying", status=resp.status_code)
+                else:
+                    result: dict[str, Any] = resp.json()
+                    return result
+            if self.stop.wait(delay):
+                raise SessionClosed()
+            delay = min(delay * 2, 5.0)
+
+
+class AgentRequestError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code

@@ -1,0 +1,53 @@
+"""Routes the node agents call. Registration takes the join token; everything else the
+per-instance credential, which confines an agent to its own container instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+
+from orchestrator.auth import authenticate_instance, require_join
+from orchestrator.errors import InvalidParameterException
+from orchestrator.operations import Operations
+
+router = APIRouter(prefix="/v1/agent", tags=["agents"])
+
+
+def _ops(request: Request) -> Operations:
+    ops: Operations = request.app.state.ops
+    return ops
+
+
+def _instance(request: Request) -> str:
+    return authenticate_instance(_ops(request).ctx.store, request.headers.get("authorization"))
+
+
+@router.post("/register")
+def register(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    token = body.get("joinToken")
+    if not isinstance(token, str):
+        raise InvalidParameterException("joinToken is required: copy join.token from the server's data dir.")
+    require_join(request.app.state.tokens, token)
+    return _ops(request).register_instance({k: v for k, v in body.items() if k != "joinToken"})
+
+
+@router.get("/assignments")
+def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
+    return _ops(request).assignments(_instance(request), since, wait)
+
+
+@router.post("/task-states")
+def task_states(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    reports = body.get("tasks")
+    if not isinstance(reports, list):
+        raise InvalidParameterException("tasks must be a list of task state reports.")
+    return _ops(request).report_task_states(_instance(request), reports)
+
+
+@router.post("/metrics")
+def metrics(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    samples = body.get("samples")
+    if not isinstance(samples, list):
+        raise InvalidParameterException("samples must be a list.")
+    return _ops(request).report_metrics(_instance(request), samples)

@@ -1,0 +1,71 @@
+"""The control plane's HTTP application: routes, error mapping, and the objects they share.
+
+Every `ApiError` becomes a 4xx whose body names the ECS error (`__type`, `code`) and says what to
+fix; malformed JSON and wrong types are reported the same way. Nothing a client sends should
+ever produce a 500.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from orchestrator.api import agents, rest
+from orchestrator.auth import Tokens
+from orchestrator.errors import ApiError
+from orchestrator.operations import Operations
+
+log = structlog.get_logger("orchestrator.api")
+
+
+def error_response(code: str, message: str, status: int) -> JSONResponse:
+    return JSONResponse(
+        {"__type": code, "code": code, "message": message},
+        status_code=status,
+        headers={"x-amzn-RequestId": secrets.token_hex(16)},
+    )
+
+
+def create_app(ops: Operations, tokens: Tokens, extra_routers: list[Any] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="local ECS control plane",
+        version="0.1.0",
+        description="ECS task definitions, services, tasks and container instances, run on real Docker.",
+    )
+    app.state.ops = ops
+    app.state.tokens = tokens
+    app.include_router(rest.router)
+    app.include_router(agents.router)
+    for router in extra_routers or []:
+        app.include_router(router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, err: ApiError) -> JSONResponse:
+        return error_response(err.code, err.message, err.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in err.errors():
+            where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            if e.get("type") == "json_invalid":
+                problems.append(f"the request body is not valid JSON ({e.get('ctx', {}).get('error', 'parse error')})")
+            else:
+                problems.append(f"{where or 'body'}: {e.get('msg')}")
+        return error_response("InvalidParameterException", "; ".join(problems), 400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error", error=type(err).__name__)
+        return error_response("ServerException", f"Internal error: {type(err).__name__}", 500)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,23 @@
+"""The ECS actions, one method each, shared by the REST API, the AWS JSON 1.1 endpoint and the CLI.
+
+Each method takes an ECS-shaped request dict and returns an ECS-shaped response dict, validates
+everything before it writes, and raises `orchestrator.errors.ApiError` subclasses on bad input.
+"""
+
+from __future__ import annotations
+
+from orchestrator.operations.agents import AgentOps
+from orchestrator.operations.clusters import ClusterOps
+from orchestrator.operations.common import Context
+from orchestrator.operations.instances import InstanceOps
+from orchestrator.operations.services import ServiceOps
+from orchestrator.operations.taskdefs import TaskDefinitionOps
+from orchestrator.operations.tasks import TaskOps
+
+
+class Operations(ClusterOps, TaskDefinitionOps, ServiceOps, TaskOps, InstanceOps, AgentOps):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+
+__all__ = ["Context", "Operations"]

@@ -1,0 +1,208 @@
+"""What node agents call: register, long-poll for assignments (which is also the heartbeat), and
+report task state. An agent only ever sees and reports the tasks of its own instance."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from orchestrator.auth import new_instance_credential
+from orchestrator.errors import AccessDeniedException, InvalidParameterException
+from orchestrator.models import (
+    TASK_STATUS_RANK,
+    Attribute,
+    ContainerInstance,
+    NetworkBinding,
+    Task,
+    VersionInfo,
+    arn_id,
+    instance_arn,
+)
+from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
+from orchestrator.operations.instances import check_attribute
+from orchestrator.placing import refresh_instance_counts, resources
+from orchestrator.secrets import hash_token
+from orchestrator.store import Store
+
+AGENT_VERSION = "0.1.0"
+MAX_WAIT_S = 20.0
+
+
+def task_health(task: Task) -> str:
+    """UNHEALTHY over UNKNOWN over HEALTHY across containers that have a health check."""
+    states = [c.healthStatus for c in task.containers if c.healthStatus is not None]
+    if not states:
+        return "UNKNOWN"
+    if "UNHEALTHY" in states:
+        return "UNHEALTHY"
+    if "UNKNOWN" in states:
+        return "UNKNOWN"
+    return "HEALTHY"
+
+
+def apply_report(task: Task, report: dict[str, Any], now: float) -> bool:
+    """Merge an agent's report into the task; lastStatus only moves forward. True if it changed."""
+    before = task.model_dump()
+    status = report.get("lastStatus")
+    if status in TASK_STATUS_RANK and TASK_STATUS_RANK[status] > TASK_STATUS_RANK.get(task.lastStatus, 0):
+        task.lastStatus = status
+        if status == "RUNNING" and task.startedAt is None:
+            task.startedAt = report.get("startedAt") or now
+        if status == "STOPPED":
+            task.stoppedAt = now
+            task.desiredStatus = "STOPPED"
+            task.stopCode = task.stopCode or report.get("stopCode")
+            task.stoppedReason = task.stoppedReason or report.get("stoppedReason")
+            task.stoppingAt = task.stoppingAt or now
+    by_name = {c.name: c for c in task.containers}
+    for rc in report.get("containers") or []:
+        c = by_name.get(rc.get("name", ""))
+        if c is None:
+            continue
+        st = rc.get("lastStatus")
+        if st in TASK_STATUS_RANK and TASK_STATUS_RANK[st] >= TASK_STATUS_RANK.get(c.lastStatus, 0):
+            c.lastStatus = st
+        for key in ("runtimeId", "exitCode", "reason"):
+            if rc.get(key) is not None:
+                setattr(c, key, rc[key])
+        if rc.get("healthStatus") in ("HEALTHY", "UNHEALTHY", "UNKNOWN") and c.healthStatus is not None:
+            c.healthStatus = rc["healthStatus"]
+        if rc.get("networkBindings") is not None:
+            c.networkBindings = [NetworkBinding(**b) for b in rc["networkBindings"]]
+    task.healthStatus = task_health(task)  # type: ignore[assignment]
+    changed = task.model_dump() != before
+    if changed:
+        task.version += 1
+    return changed
+
+
+class AgentOps:
+    ctx: Context
+
+    def register_instance(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = opt_str(req, "name") or ""
+        zone = opt_str(req, "zone") or ""
+        if not zone:
+            raise InvalidParameterException("zone is required (e.g. us-east-1a).")
+        cpu = opt_int(req, "cpu", None, lo=1)
+        memory = opt_int(req, "memory", None, lo=1)
+        if cpu is None or memory is None:
+            raise InvalidParameterException("cpu (units) and memory (MiB) are required.")
+        attrs = req.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            raise InvalidParameterException("attributes must be an object of name -> value.")
+        for k, v in attrs.items():
+            check_attribute(k, v, f"attributes[{k}]")
+        builtin = {
+            "ecs.availability-zone": zone,
+            "ecs.instance-type": opt_str(req, "instanceType") or "local.custom",
+            "ecs.os-type": opt_str(req, "osType") or "linux",
+            "ecs.cpu-architecture": opt_str(req, "cpuArchitecture") or "x86_64",
+            "ecs.ami-id": "ami-local",
+        }
+        if name:
+            builtin["orch.name"] = name
+        all_attrs = {**builtin, **{str(k): str(v) for k, v in attrs.items()}}
+        previous = opt_str(req, "containerInstanceArn")
+        now = self.ctx.clock.now()
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, cluster_name(req.get("cluster")))
+            inst = s.get_instance(previous) if previous else None
+            if inst is not None and (inst.status == "INACTIVE" or not self._owns(s, inst, req.get("credential"))):
+                inst = None
+            if inst is None:
+                instance_id = secrets.token_hex(16)
+                arn = instance_arn(cluster.clusterName, instance_id)
+                inst = ContainerInstance(
+                    containerInstanceArn=arn,
+                    ec2InstanceId="i-" + secrets.token_hex(9)[:17],
+                    registeredAt=now,
+                )
+            else:
+                instance_id = arn_id(inst.containerInstanceArn)
+            inst.registeredResources = resources(cpu, memory, [22, 2375, 2376, 51678, 51679], [])
+            inst.attributes = [Attribute(name=k, value=v) for k, v in sorted(all_attrs.items())]
+            inst.agentConnected = True
+            inst.versionInfo = VersionInfo(agentVersion=opt_str(req, "agentVersion") or AGENT_VERSION,
+                                           dockerVersion=opt_str(req, "dockerVersion"))
+            credential = new_instance_credential(instance_id)
+            s.put_instance(inst, credential_hash=hash_token(credential))
+            s.heartbeat(inst.containerInstanceArn, now)
+            refresh_instance_counts(s, cluster.clusterName)
+        return {
+            "containerInstanceArn": inst.containerInstanceArn,
+            "credential": credential,
+            "heartbeatIntervalSeconds": self.ctx.settings.heartbeat_interval_s,
+        }
+
+    @staticmethod
+    def _owns(store: Store, inst: ContainerInstance, credential: Any) -> bool:
+        from orchestrator.secrets import check_token
+
+        stored = store.credential_hash(inst.containerInstanceArn)
+        return bool(isinstance(credential, str) and stored and check_token(credential, stored))
+
+    def heartbeat(self, arn: str) -> None:
+        with self.ctx.store.write() as s:
+            s.heartbeat(arn, self.ctx.clock.now())
+            inst = s.get_instance(arn)
+            if inst is not None and not inst.agentConnected and inst.status != "INACTIVE":
+                inst.agentConnected = True
+                inst.version += 1
+                s.put_instance(inst)
+
+    def assignments(self, arn: str, since: int, wait_s: float) -> dict[str, Any]:
+        """The tasks this instance must run or stop, once something changed after `since`."""
+        self.heartbeat(arn)
+        store = self.ctx.store
+        key = f"instance:{arn}"
+        wait_s = max(0.0, min(wait_s, MAX_WAIT_S))
+        # A restarted control plane starts its change counter again: answer at once then.
+        store.wait(lambda: store.touched_at.get(key, 0) > since or since > store.seq, wait_s)
+        with store.read() as s:
+            seq = store.touched_at.get(key, 0)
+            inst = s.get_instance(arn)
+            tasks = [
+                t for t in s.list_tasks(instance_arn=arn, not_stopped=True)
+            ]
+            tds = {}
+            for t in tasks:
+                if t.taskDefinitionArn not in tds:
+                    family, _, rev = t.taskDefinitionArn.rsplit("/", 1)[-1].rpartition(":")
+                    td = s.get_task_definition(family, int(rev))
+                    if td is not None:
+                        tds[t.taskDefinitionArn] = td.wire()
+        return {
+            "seq": seq,
+            "instanceStatus": inst.status if inst else "INACTIVE",
+            "tasks": [t.wire() for t in tasks],
+            "taskDefinitions": tds,
+        }
+
+    def report_task_states(self, arn: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
+        now = self.ctx.clock.now()
+        accepted = 0
+        with self.ctx.store.write() as s:
+            clusters = set()
+            for report in reports:
+                task = s.get_task(str(report.get("taskArn", "")))
+                if task is None:
+                    continue
+                if task.containerInstanceArn != arn:
+                    raise AccessDeniedException("An agent may only report the tasks of its own container instance.")
+                if apply_report(task, report, now):
+                    s.put_task(task)
+                    clusters.add(arn_id(task.clusterArn))
+                accepted += 1
+            for c in clusters:
+                refresh_instance_counts(s, c)
+            s.heartbeat(arn, now)
+        return {"accepted": accepted}
+
+    def report_metrics(self, arn: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        for i, sample in enumerate(samples):
+            if not isinstance(sample, dict) or not isinstance(sample.get("taskId"), str):
+                raise InvalidParameterException(f"samples[{i}] must be an object with a taskId.")
+        if self.ctx.metrics_sink is not None:
+            self.ctx.metrics_sink(arn, samples)
+        return {"accepted": len(samples)}

@@ -1,0 +1,128 @@
+"""What every operation needs: the context it runs in, and reading and checking request fields.
+
+Requests are ECS-shaped dicts (camelCase), as the AWS JSON 1.1 endpoint receives them; the REST
+API builds the same dicts. Every check raises an ApiError naming the field, before anything is
+written, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from orchestrator.clock import Clock
+from orchestrator.errors import (
+    ClusterNotFoundException,
+    InvalidParameterException,
+)
+from orchestrator.models import Cluster, ContainerInstance, arn_id
+from orchestrator.settings import Settings
+from orchestrator.store import Store
+
+log = structlog.get_logger("orchestrator.operations")
+
+DEFAULT_CLUSTER = "default"
+
+
+@dataclass
+class Context:
+    store: Store
+    clock: Clock
+    settings: Settings = field(default_factory=Settings)
+    # Called after a write that the reconcilers should see at once (the change feed does it
+    # too; this hook lets tests run a reconcile pass synchronously).
+    after_write: Callable[[], None] | None = None
+    # Receives agents' container CPU/memory samples (the autoscaling metrics collector).
+    metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
+
+
+def cluster_name(ref: Any) -> str:
+    """`cluster` may be a name or an ARN; omitted means `default`, as in ECS."""
+    if ref is None or ref == "":
+        return DEFAULT_CLUSTER
+    if not isinstance(ref, str):
+        raise InvalidParameterException("cluster must be a string (a cluster name or ARN).")
+    return arn_id(ref) if ref.startswith("arn:") else ref
+
+
+def require_cluster(ctx: Context, ref: Any) -> Cluster:
+    name = cluster_name(ref)
+    cluster = ctx.store.get_cluster(name)
+    if cluster is None or cluster.status != "ACTIVE":
+        raise ClusterNotFoundException(f"Cluster not found: {name}. Create it first (orchestrator cluster create {name}).")
+    return cluster
+
+
+def opt_str(req: dict[str, Any], name: str, default: str | None = None) -> str | None:
+    value = req.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidParameterException(f"{name} must be a string, got {type(value).__name__}.")
+    return value
+
+
+def req_str(req: dict[str, Any], name: str) -> str:
+    value = opt_str(req, name)
+    if not value:
+        raise InvalidParameterException(f"{name} is required.")
+    return value
+
+
+def opt_int(req: dict[str, Any], name: str, default: int | None = None, *, lo: int | None = None,
+            hi: int | None = None) -> int | None:
+    value = req.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise InvalidParameterException(f"{name} must be an integer, got {value!r}.")
+    if lo is not None and value < lo:
+        raise InvalidParameterException(f"{name} must be at least {lo}, got {value}.")
+    if hi is not None and value > hi:
+        raise InvalidParameterException(f"{name} must be at most {hi}, got {value}.")
+    return value
+
+
+def opt_bool(req: dict[str, Any], name: str, default: bool = False) -> bool:
+    value = req.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidParameterException(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
+def opt_list(req: dict[str, Any], name: str) -> list[Any]:
+    value = req.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidParameterException(f"{name} must be a list.")
+    return value
+
+
+def instance_ref_matches(inst: ContainerInstance, ref: str) -> bool:
+    return ref in (inst.containerInstanceArn, arn_id(inst.containerInstanceArn), inst.ec2InstanceId) or (
+        inst.attribute_map().get("orch.name") == ref
+    )
+
+
+def paginate(items: list[Any], req: dict[str, Any], default_max: int = 100, hi: int = 100) -> tuple[list[Any], str | None]:
+    """ECS-style pagination: nextToken is an opaque offset, maxResults at most `hi`."""
+    max_results = opt_int(req, "maxResults", default_max, lo=1, hi=hi) or default_max
+    token = opt_str(req, "nextToken")
+    start = 0
+    if token:
+        try:
+            start = int(token)
+        except ValueError:
+            raise InvalidParameterException("nextToken is not valid; pass the nextToken of the previous page.") from None
+    page = items[start : start + max_results]
+    nxt = str(start + max_results) if start + max_results < len(items) else None
+    return page, nxt

@@ -1,0 +1,178 @@
+"""Container instance actions: List, Describe, Deregister, UpdateContainerInstancesState, PutAttributes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from orchestrator.errors import ClientException, InvalidParameterException
+from orchestrator.models import Attribute, ContainerInstance, arn_id, instance_arn
+from orchestrator.operations.common import (
+    Context,
+    instance_ref_matches,
+    opt_bool,
+    opt_list,
+    opt_str,
+    paginate,
+    req_str,
+    require_cluster,
+)
+from orchestrator.operations.tasks import stop_task_row
+from orchestrator.placing import snapshot
+from scheduler.constraints import parse
+from scheduler.types import PlacementError
+
+ATTRIBUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
+ATTRIBUTE_VALUE_RE = re.compile(r"^[A-Za-z0-9_.@:/ -]{1,128}$")
+
+
+def check_attribute(name: Any, value: Any, where: str) -> None:
+    if not isinstance(name, str) or not ATTRIBUTE_NAME_RE.match(name):
+        raise InvalidParameterException(
+            f"{where}.name must be 1-128 letters, numbers, hyphens, underscores, periods or slashes."
+        )
+    if value is not None and (not isinstance(value, str) or not ATTRIBUTE_VALUE_RE.match(value)):
+        raise InvalidParameterException(
+            f"{where}.value must be 1-128 letters, numbers, hyphens, underscores, periods, at signs, "
+            "colons, slashes or spaces."
+        )
+
+
+class InstanceOps:
+    ctx: Context
+
+    def _resolve(self, cluster: str, ref: str) -> ContainerInstance | None:
+        return next(
+            (i for i in self.ctx.store.list_instances(cluster, include_inactive=True) if instance_ref_matches(i, ref)),
+            None,
+        )
+
+    def list_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
+        expression = opt_str(req, "filter")
+        status = opt_str(req, "status")
+        if status and status not in ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"):
+            raise InvalidParameterException("status must be ACTIVE, DRAINING, REGISTERING or DEREGISTERING.")
+        expr = None
+        if expression:
+            try:
+                expr = parse(expression)
+            except PlacementError as err:
+                where = f" (at position {err.position})" if err.position is not None else ""
+                raise InvalidParameterException(f"filter: {err}{where}") from None
+        with self.ctx.store.read() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            views = snapshot(s, cluster.clusterName)
+        arns = [
+            v.arn
+            for v in views
+            if (status is None or v.status == status) and (expr is None or expr.evaluate(v))
+        ]
+        page, nxt = paginate(arns, req)
+        out: dict[str, Any] = {"containerInstanceArns": page}
+        if nxt:
+            out["nextToken"] = nxt
+        return out
+
+    def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
+        refs = opt_list(req, "containerInstances")
+        if not refs:
+            raise InvalidParameterException("containerInstances is required: name 1 to 100 container instances.")
+        if len(refs) > 100:
+            raise InvalidParameterException("containerInstances may name at most 100 container instances.")
+        found, failures = [], []
+        with self.ctx.store.read():
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            for ref in refs:
+                inst = self._resolve(cluster.clusterName, str(ref))
+                if inst is None:
+                    failures.append({"arn": instance_arn(cluster.clusterName, arn_id(str(ref))), "reason": "MISSING"})
+                else:
+                    found.append(inst.wire())
+        return {"containerInstances": found, "failures": failures}
+
+    def update_container_instances_state(self, req: dict[str, Any]) -> dict[str, Any]:
+        refs = opt_list(req, "containerInstances")
+        status = req_str(req, "status")
+        if status not in ("ACTIVE", "DRAINING"):
+            raise InvalidParameterException("status must be ACTIVE or DRAINING.")
+        if not refs or len(refs) > 10:
+            raise InvalidParameterException("containerInstances must name 1 to 10 container instances.")
+        found, failures = [], []
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            for ref in refs:
+                inst = self._resolve(cluster.clusterName, str(ref))
+                if inst is None or inst.status == "INACTIVE":
+                    failures.append({"arn": instance_arn(cluster.clusterName, arn_id(str(ref))), "reason": "MISSING"})
+                    continue
+                if inst.status != status:
+                    inst.status = status
+                    inst.version += 1
+                    s.put_instance(inst)
+                    if status == "DRAINING":
+                        self._stop_pending_service_tasks(inst)
+                found.append(inst.wire())
+        return {"containerInstances": found, "failures": failures}
+
+    def _stop_pending_service_tasks(self, inst: ContainerInstance) -> None:
+        # Draining stops service tasks that are not running yet at once; running ones are
+        # replaced by the service controller within the deployment bounds; standalone tasks stay.
+        now = self.ctx.clock.now()
+        for task in self.ctx.store.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True):
+            if task.group.startswith("service:") and task.lastStatus != "RUNNING" and stop_task_row(
+                task, now, "ServiceSchedulerInitiated", "Container instance is draining"
+            ):
+                self.ctx.store.put_task(task)
+
+    def deregister_container_instance(self, req: dict[str, Any]) -> dict[str, Any]:
+        ref = req_str(req, "containerInstance")
+        force = opt_bool(req, "force")
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            inst = self._resolve(cluster.clusterName, ref)
+            if inst is None or inst.status == "INACTIVE":
+                raise InvalidParameterException(f"Container instance {ref} was not found in cluster {cluster.clusterName}.")
+            tasks = s.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True)
+            if tasks and not force:
+                raise ClientException(
+                    f"Container instance {arn_id(inst.containerInstanceArn)} still has {len(tasks)} tasks; "
+                    "drain it first or pass force."
+                )
+            now = self.ctx.clock.now()
+            for task in tasks:
+                if stop_task_row(task, now, "ServiceSchedulerInitiated", "Container instance deregistered"):
+                    s.put_task(task)
+            inst.status = "INACTIVE"
+            inst.agentConnected = False
+            inst.version += 1
+            s.put_instance(inst)
+        return {"containerInstance": inst.wire()}
+
+    def put_attributes(self, req: dict[str, Any]) -> dict[str, Any]:
+        attrs = opt_list(req, "attributes")
+        if not attrs or len(attrs) > 10:
+            raise InvalidParameterException("attributes must hold 1 to 10 attributes.")
+        for i, a in enumerate(attrs):
+            if not isinstance(a, dict):
+                raise InvalidParameterException(f"attributes[{i}] must be an object.")
+            check_attribute(a.get("name"), a.get("value"), f"attributes[{i}]")
+            if a.get("targetType", "container-instance") != "container-instance":
+                raise InvalidParameterException(f"attributes[{i}].targetType must be container-instance.")
+            if not a.get("targetId"):
+                raise InvalidParameterException(f"attributes[{i}].targetId is required (a container instance).")
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            resolved = []
+            for i, a in enumerate(attrs):
+                inst = self._resolve(cluster.clusterName, a["targetId"])
+                if inst is None:
+                    raise InvalidParameterException(f"attributes[{i}].targetId {a['targetId']} was not found.")
+                resolved.append((inst, a))
+            for inst, a in resolved:
+                current = self.ctx.store.get_instance(inst.containerInstanceArn) or inst
+                kept = [x for x in current.attributes if x.name != a["name"]]
+                kept.append(Attribute(name=a["name"], value=a.get("value")))
+                current.attributes = kept
+                current.version += 1
+                s.put_instance(current)
+        return {"attributes": attrs}

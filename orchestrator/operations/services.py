@@ -1,0 +1,269 @@
+"""Service actions: CreateService, ListServices, DescribeServices, UpdateService, DeleteService.
+
+These only record what the user wants (desired count, task definition, deployment settings) and
+open deployments; the service controller (`reconcile/services.py`) makes the tasks follow.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.errors import (
+    InvalidParameterException,
+    ServiceNotActiveException,
+    ServiceNotFoundException,
+)
+from orchestrator.models import (
+    Deployment,
+    DeploymentConfiguration,
+    Service,
+    ServiceEvent,
+    arn_id,
+    service_arn,
+)
+from orchestrator.operations.common import (
+    Context,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_str,
+    paginate,
+    req_str,
+    require_cluster,
+)
+from orchestrator.operations.placement_input import checked, constraints_from, strategies_from
+from orchestrator.operations.taskdefs import pydantic_message, resolve_task_definition
+from orchestrator.service_state import ServiceState
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+PROFILES = ("ecs", "kubernetes")
+MAX_DESCRIBE = 10
+
+
+def new_deployment_id() -> str:
+    return "ecs-svc/" + "".join(str(secrets.randbelow(10)) for _ in range(19))
+
+
+def service_name(ref: str) -> str:
+    return arn_id(ref) if ref.startswith("arn:") else ref
+
+
+def _deployment_configuration(raw: Any, current: DeploymentConfiguration | None = None) -> DeploymentConfiguration:
+    base = (current or DeploymentConfiguration()).model_dump()
+    if raw is None:
+        return DeploymentConfiguration.model_validate(base)
+    if not isinstance(raw, dict):
+        raise InvalidParameterException("deploymentConfiguration must be an object.")
+    merged = {**base, **{k: v for k, v in raw.items() if v is not None}}
+    if isinstance(raw.get("deploymentCircuitBreaker"), dict):
+        merged["deploymentCircuitBreaker"] = {**base["deploymentCircuitBreaker"], **raw["deploymentCircuitBreaker"]}
+    try:
+        config = DeploymentConfiguration.model_validate(merged)
+    except ValidationError as err:
+        raise InvalidParameterException(pydantic_message(err, "deploymentConfiguration")) from None
+    if config.maximumPercent < 100:
+        raise InvalidParameterException(
+            f"deploymentConfiguration.maximumPercent must be at least 100, got {config.maximumPercent}."
+        )
+    if config.minimumHealthyPercent > 100:
+        raise InvalidParameterException(
+            f"deploymentConfiguration.minimumHealthyPercent must be at most 100, got {config.minimumHealthyPercent}."
+        )
+    return config
+
+
+def _profile(req: dict[str, Any], default: str) -> str:
+    profile = opt_str(req, "schedulerProfile", default) or default
+    if profile not in PROFILES:
+        raise InvalidParameterException(f"schedulerProfile must be one of {', '.join(PROFILES)}, got {profile!r}.")
+    return profile
+
+
+class ServiceOps:
+    ctx: Context
+
+    def _get_service(self, cluster: str, ref: Any) -> Service:
+        if not isinstance(ref, str) or not ref:
+            raise InvalidParameterException("service is required (a service name or ARN).")
+        svc = self.ctx.store.get_service(cluster, service_name(ref))
+        if svc is None:
+            raise ServiceNotFoundException(f"Service not found: {service_name(ref)} in cluster {cluster}.")
+        return svc
+
+    def _with_events(self, svc: Service) -> dict[str, Any]:
+        cluster = arn_id(svc.clusterArn)
+        events = self.ctx.store.list_events(cluster, svc.serviceName)
+        return svc.model_copy(update={"events": [ServiceEvent(**e) for e in events]}).wire()
+
+    def create_service(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = req_str(req, "serviceName")
+        if not NAME_RE.match(name):
+            raise InvalidParameterException("serviceName may contain up to 255 letters, numbers, hyphens and underscores.")
+        desired = opt_int(req, "desiredCount", 0, lo=0, hi=10000) or 0
+        config = _deployment_configuration(req.get("deploymentConfiguration"))
+        strategies = strategies_from(req.get("placementStrategy"))
+        constraints = constraints_from(req.get("placementConstraints"))
+        checked(strategies, constraints)
+        profile = _profile(req, "ecs")
+        grace = opt_int(req, "healthCheckGracePeriodSeconds", None, lo=0, hi=2147483647)
+        launch_type = opt_str(req, "launchType", "EC2")
+        if launch_type not in ("EC2", None):
+            raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
+            if td.status != "ACTIVE":
+                raise InvalidParameterException(f"TaskDefinition {td.family_revision()} is inactive; register a new revision.")
+            existing = s.get_service(cluster.clusterName, name)
+            if existing is not None and existing.status != "INACTIVE":
+                raise InvalidParameterException(
+                    f"Creation of service was not idempotent: a service named {name} already exists in {cluster.clusterName}."
+                )
+            now = self.ctx.clock.now()
+            deployment = Deployment(
+                id=new_deployment_id(),
+                taskDefinition=td.taskDefinitionArn,
+                desiredCount=desired,
+                createdAt=now,
+                updatedAt=now,
+            )
+            svc = Service(
+                serviceArn=service_arn(cluster.clusterName, name),
+                serviceName=name,
+                clusterArn=cluster.clusterArn,
+                desiredCount=desired,
+                taskDefinition=td.taskDefinitionArn,
+                deploymentConfiguration=config,
+                deployments=[deployment],
+                placementStrategy=strategies,
+                placementConstraints=constraints,
+                healthCheckGracePeriodSeconds=grace,
+                createdAt=now,
+            )
+            if existing is not None:
+                # An INACTIVE service of that name is replaced, its old events with it.
+                s.delete_service_row(cluster.clusterName, name)
+            s.put_service(svc)
+            ServiceState(profile=profile).save(s, cluster.clusterName, name)
+        return {"service": self._with_events(svc)}
+
+    def list_services(self, req: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.read() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            arns = [v.serviceArn for v in s.list_services(cluster.clusterName) if v.status != "INACTIVE"]
+        page, nxt = paginate(arns, req, default_max=10, hi=100)
+        out: dict[str, Any] = {"serviceArns": page}
+        if nxt:
+            out["nextToken"] = nxt
+        return out
+
+    def describe_services(self, req: dict[str, Any]) -> dict[str, Any]:
+        refs = opt_list(req, "services")
+        if not refs:
+            raise InvalidParameterException("services is required: name 1 to 10 services.")
+        if len(refs) > MAX_DESCRIBE:
+            raise InvalidParameterException(f"services may name at most {MAX_DESCRIBE} services.")
+        found, failures = [], []
+        with self.ctx.store.read() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            for ref in refs:
+                svc = s.get_service(cluster.clusterName, service_name(str(ref)))
+                if svc is None:
+                    failures.append({"arn": service_arn(cluster.clusterName, service_name(str(ref))), "reason": "MISSING"})
+                else:
+                    found.append(self._with_events(svc))
+        return {"services": found, "failures": failures}
+
+    def update_service(self, req: dict[str, Any]) -> dict[str, Any]:
+        desired = opt_int(req, "desiredCount", None, lo=0, hi=10000)
+        force = opt_bool(req, "forceNewDeployment")
+        strategies = strategies_from(req.get("placementStrategy")) if "placementStrategy" in req else None
+        constraints = constraints_from(req.get("placementConstraints")) if "placementConstraints" in req else None
+        td_ref = opt_str(req, "taskDefinition")
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            svc = self._get_service(cluster.clusterName, req.get("service"))
+            if svc.status != "ACTIVE":
+                raise ServiceNotActiveException(f"Service {svc.serviceName} is {svc.status}; it cannot be updated.")
+            config = _deployment_configuration(req.get("deploymentConfiguration"), svc.deploymentConfiguration)
+            checked(
+                strategies if strategies is not None else svc.placementStrategy,
+                constraints if constraints is not None else svc.placementConstraints,
+            )
+            state = ServiceState.load(s, cluster.clusterName, svc.serviceName)
+            profile = _profile(req, state.profile)
+            td = resolve_task_definition(self.ctx, td_ref) if td_ref else None
+            if td is not None and td.status != "ACTIVE":
+                raise InvalidParameterException(f"TaskDefinition {td.family_revision()} is inactive; register a new revision.")
+            now = self.ctx.clock.now()
+            new_deployment = force or (td is not None and td.taskDefinitionArn != svc.taskDefinition)
+            new_deployment = new_deployment or strategies is not None or constraints is not None
+            if desired is not None:
+                svc.desiredCount = desired
+            svc.deploymentConfiguration = config
+            if strategies is not None:
+                svc.placementStrategy = strategies
+            if constraints is not None:
+                svc.placementConstraints = constraints
+            if req.get("healthCheckGracePeriodSeconds") is not None:
+                svc.healthCheckGracePeriodSeconds = opt_int(req, "healthCheckGracePeriodSeconds", lo=0)
+            if new_deployment:
+                for d in svc.deployments:
+                    d.status = "ACTIVE"
+                    d.updatedAt = now
+                if td is not None:
+                    svc.taskDefinition = td.taskDefinitionArn
+                svc.deployments.insert(
+                    0,
+                    Deployment(
+                        id=new_deployment_id(),
+                        taskDefinition=svc.taskDefinition,
+                        desiredCount=svc.desiredCount,
+                        createdAt=now,
+                        updatedAt=now,
+                    ),
+                )
+            svc.deployments[0].desiredCount = svc.desiredCount
+            svc.deployments[0].updatedAt = now
+            # A service update resets the start-failure throttle, as in ECS.
+            state.start_failures = 0
+            state.retry_after = 0.0
+            state.throttle_notified = False
+            state.stuck_notified = False
+            state.steady = False
+            state.profile = profile
+            state.save(s, cluster.clusterName, svc.serviceName)
+            s.put_service(svc)
+        return {"service": self._with_events(svc)}
+
+    def delete_service(self, req: dict[str, Any]) -> dict[str, Any]:
+        force = opt_bool(req, "force")
+        with self.ctx.store.write() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            svc = self._get_service(cluster.clusterName, req.get("service"))
+            if svc.status == "INACTIVE":
+                raise ServiceNotActiveException(f"Service {svc.serviceName} is already deleted.")
+            if svc.desiredCount > 0 and not force:
+                raise InvalidParameterException(
+                    f"The service cannot be stopped while it is scaled above 0 (desiredCount {svc.desiredCount}); "
+                    "scale it to 0 first or pass force."
+                )
+            svc.desiredCount = 0
+            for d in svc.deployments:
+                d.desiredCount = 0
+            svc.status = "DRAINING"
+            s.put_service(svc)
+        return {"service": self._with_events(svc)}
+
+    def service_events(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Our addition: a service's events newest first, optionally only those after an id."""
+        after = opt_int(req, "after", 0, lo=0) or 0
+        with self.ctx.store.read() as s:
+            cluster = require_cluster(self.ctx, req.get("cluster"))
+            svc = self._get_service(cluster.clusterName, req.get("service"))
+            events = s.list_events(cluster.clusterName, svc.serviceName, after_id=after)
+        return {"events": events}

@@ -1,0 +1,220 @@
+"""Task definition actions: Register, Describe, List, Deregister; and resolving a reference.
+
+Registration takes exactly the JSON that `aws ecs register-task-definition --cli-input-json`
+takes. Fields we do not act on (volumes, logConfiguration, ...) are kept and returned as given.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.errors import ClientException, InvalidParameterException
+from orchestrator.models import (
+    ContainerDefinition,
+    PlacementConstraintModel,
+    TaskDefinition,
+    task_definition_arn,
+)
+from orchestrator.operations.common import Context, opt_str, paginate, req_str
+
+FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+MAX_TASK_DEFINITION_CONSTRAINTS = 10
+
+
+def pydantic_message(err: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the field path the way the JSON spells it."""
+    parts = []
+    for e in err.errors():
+        path = prefix
+        for loc in e["loc"]:
+            path += f"[{loc}]" if isinstance(loc, int) else (f".{loc}" if path else str(loc))
+        msg = e["msg"]
+        if e["type"] == "missing":
+            msg = "is required"
+        parts.append(f"{path}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_reference(ref: str) -> tuple[str, int | None]:
+    """'family', 'family:3' or a task definition ARN -> (family, revision or None)."""
+    if ref.startswith("arn:"):
+        ref = ref.split(":task-definition/", 1)[-1]
+    family, sep, rev = ref.partition(":")
+    if not family:
+        raise InvalidParameterException(f"taskDefinition {ref!r} is not family, family:revision or an ARN.")
+    if not sep:
+        return family, None
+    if not rev.isdigit() or int(rev) < 1:
+        raise InvalidParameterException(f"taskDefinition {ref!r}: the revision must be a positive integer.")
+    return family, int(rev)
+
+
+def resolve_task_definition(ctx: Context, ref: str) -> TaskDefinition:
+    """The named revision, or the latest ACTIVE one of a family, as ECS resolves it."""
+    family, rev = parse_reference(ref)
+    store = ctx.store
+    if rev is None:
+        rev = store.latest_revision(family, status="ACTIVE")
+        if not rev:
+            raise ClientException(f"Unable to describe task definition {family}: no ACTIVE revision is registered.")
+    td = store.get_task_definition(family, rev)
+    if td is None:
+        raise ClientException(f"Unable to describe task definition {family}:{rev}: it is not registered.")
+    return td
+
+
+def validate_registration(req: dict[str, Any]) -> tuple[str, list[ContainerDefinition], dict[str, Any]]:
+    family = req_str(req, "family")
+    if not FAMILY_RE.match(family):
+        raise ClientException("family may contain up to 255 letters, numbers, hyphens and underscores.")
+    raw = req.get("containerDefinitions")
+    if not isinstance(raw, list) or not raw:
+        raise ClientException("containerDefinitions is required: a list of at least one container.")
+    containers = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict):
+            raise ClientException(f"containerDefinitions[{i}] must be an object.")
+        if not c.get("image"):
+            raise ClientException(f"containerDefinitions[{i}].image: Container.image should not be null or empty.")
+        try:
+            containers.append(ContainerDefinition.model_validate(c))
+        except ValidationError as err:
+            raise ClientException(pydantic_message(err, f"containerDefinitions[{i}]")) from None
+    names = [c.name for c in containers]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ClientException(f"containerDefinitions: container names must be unique; repeated: {', '.join(dupes)}.")
+    if not any(c.essential for c in containers):
+        raise ClientException("containerDefinitions: at least one container must be essential.")
+    task_cpu = _task_size(req, "cpu")
+    task_memory = _task_size(req, "memory")
+    for i, c in enumerate(containers):
+        if task_memory is None and c.memory is None and c.memoryReservation is None:
+            raise ClientException(
+                f"containerDefinitions[{i}]: Invalid setting for container '{c.name}'. At least one of "
+                "'memory' or 'memoryReservation' must be specified."
+            )
+        if c.memory is not None and c.memoryReservation is not None and c.memoryReservation > c.memory:
+            raise ClientException(
+                f"containerDefinitions[{i}]: memoryReservation ({c.memoryReservation}) must not exceed "
+                f"memory ({c.memory})."
+            )
+        if c.healthCheck and c.healthCheck.command[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            raise ClientException(
+                f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL."
+            )
+    constraints = req.get("placementConstraints") or []
+    if not isinstance(constraints, list):
+        raise ClientException("placementConstraints must be a list.")
+    if len(constraints) > MAX_TASK_DEFINITION_CONSTRAINTS:
+        raise ClientException(f"placementConstraints: at most {MAX_TASK_DEFINITION_CONSTRAINTS} are allowed.")
+    parsed_constraints = []
+    for i, pc in enumerate(constraints):
+        try:
+            model = PlacementConstraintModel.model_validate(pc)
+        except ValidationError as err:
+            raise ClientException(pydantic_message(err, f"placementConstraints[{i}]")) from None
+        if model.type != "memberOf":
+            raise ClientException(f"placementConstraints[{i}].type: task definitions accept only memberOf.")
+        parsed_constraints.append(model)
+    _check_expressions([c.expression or "" for c in parsed_constraints])
+    extra = {k: v for k, v in req.items() if k not in ("family", "containerDefinitions")}
+    if task_cpu is not None:
+        extra["cpu"] = str(task_cpu)
+    if task_memory is not None:
+        extra["memory"] = str(task_memory)
+    return family, containers, extra
+
+
+def _check_expressions(expressions: list[str]) -> None:
+    from scheduler import validate_placement
+    from scheduler.types import PlacementConstraint, PlacementError
+
+    try:
+        validate_placement((), tuple(PlacementConstraint("memberOf", e) for e in expressions))
+    except PlacementError as err:
+        raise ClientException(f"placementConstraints: {err}") from None
+
+
+def _task_size(req: dict[str, Any], name: str) -> int | None:
+    value = req.get(name)
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    units = {"vcpu": 1024, "gb": 1024}
+    for suffix, factor in units.items():
+        if text.lower().endswith(suffix):
+            try:
+                return int(float(text[: -len(suffix)].strip()) * factor)
+            except ValueError:
+                break
+    if not text.isdigit() or int(text) <= 0:
+        raise ClientException(f"{name} must be a positive number of {'CPU units' if name == 'cpu' else 'MiB'}, got {value!r}.")
+    return int(text)
+
+
+class TaskDefinitionOps:
+    ctx: Context
+
+    def register_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
+        family, containers, extra = validate_registration(req)
+        with self.ctx.store.write() as s:
+            revision = s.latest_revision(family) + 1
+            body: dict[str, Any] = {
+                **extra,
+                "taskDefinitionArn": task_definition_arn(family, revision),
+                "family": family,
+                "revision": revision,
+                "status": "ACTIVE",
+                "containerDefinitions": [c.model_dump(mode="json", exclude_none=True) for c in containers],
+                "registeredAt": self.ctx.clock.now(),
+            }
+            body.pop("tags", None)
+            try:
+                td = TaskDefinition.model_validate(body)
+            except ValidationError as err:
+                raise ClientException(pydantic_message(err)) from None
+            s.put_task_definition(td)
+        out: dict[str, Any] = {"taskDefinition": td.wire()}
+        if req.get("tags"):
+            out["tags"] = req["tags"]
+        return out
+
+    def describe_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
+        ref = req_str(req, "taskDefinition")
+        with self.ctx.store.read():
+            td = resolve_task_definition(self.ctx, ref)
+        return {"taskDefinition": td.wire()}
+
+    def list_task_definitions(self, req: dict[str, Any]) -> dict[str, Any]:
+        status = opt_str(req, "status", "ACTIVE") or "ACTIVE"
+        if status not in ("ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"):
+            raise InvalidParameterException("status must be ACTIVE or INACTIVE.")
+        prefix = opt_str(req, "familyPrefix", "") or ""
+        with self.ctx.store.read() as s:
+            tds = s.list_task_definitions(prefix, status)
+        if prefix:
+            tds = [t for t in tds if t.family == prefix]
+        arns = [t.taskDefinitionArn for t in tds]
+        if opt_str(req, "sort", "ASC") == "DESC":
+            arns.reverse()
+        page, nxt = paginate(arns, req)
+        out: dict[str, Any] = {"taskDefinitionArns": page}
+        if nxt:
+            out["nextToken"] = nxt
+        return out
+
+    def deregister_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
+        ref = req_str(req, "taskDefinition")
+        family, rev = parse_reference(ref)
+        if rev is None:
+            raise InvalidParameterException("taskDefinition must name a revision (family:revision) to deregister.")
+        with self.ctx.store.write() as s:
+            td = resolve_task_definition(self.ctx, ref)
+            td.status = "INACTIVE"
+            td.deregisteredAt = self.ctx.clock.now()
+            s.put_task_definition(td)
+        return {"taskDefinition": td.wire()}

@@ -1,0 +1,268 @@
+"""The bridge between the store and the pure scheduler.
+
+It builds the scheduler's snapshot of a cluster (what each instance has left, which task groups
+it holds), turns a task definition into a placement request and into task rows, and writes the
+scheduler's decisions back. It runs inside the caller's write transaction, so a placement and
+the task rows it creates commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.models import (
+    DEFAULT_RESERVED_TCP_PORTS,
+    Container,
+    ContainerInstance,
+    Resource,
+    Task,
+    TaskDefinition,
+    arn_id,
+    cluster_arn,
+    task_arn,
+)
+from orchestrator.store import Store
+from scheduler import place
+from scheduler.types import (
+    InstanceView,
+    PlacementConstraint,
+    PlacementRequest,
+    PlacementResult,
+    PlacementStrategy,
+    Profile,
+)
+
+ZONE = "ecs.availability-zone"
+
+
+@dataclass(frozen=True)
+class TaskNeeds:
+    """What one task of a task definition reserves on an instance."""
+
+    cpu: int
+    memory: int
+    tcp_ports: frozenset[int]
+    udp_ports: frozenset[int]
+
+
+def task_needs(td: TaskDefinition) -> TaskNeeds:
+    # Placement subtracts memoryReservation when set, else memory; a task-level memory wins.
+    cpu = int(td.cpu) if td.cpu else sum(c.cpu for c in td.containerDefinitions)
+    if td.memory:
+        memory = int(td.memory)
+    else:
+        memory = sum((c.memoryReservation or c.memory or 0) for c in td.containerDefinitions)
+    tcp, udp = set(), set()
+    for c in td.containerDefinitions:
+        for pm in c.portMappings:
+            if pm.hostPort:
+                (udp if pm.protocol == "udp" else tcp).add(pm.hostPort)
+    return TaskNeeds(cpu, memory, frozenset(tcp), frozenset(udp))
+
+
+def resources(cpu: int, memory: int, tcp: Sequence[int], udp: Sequence[int]) -> list[Resource]:
+    return [
+        Resource(name="CPU", type="INTEGER", integerValue=cpu),
+        Resource(name="MEMORY", type="INTEGER", integerValue=memory),
+        Resource(name="PORTS", type="STRINGSET", stringSetValue=[str(p) for p in sorted(tcp)]),
+        Resource(name="PORTS_UDP", type="STRINGSET", stringSetValue=[str(p) for p in sorted(udp)]),
+    ]
+
+
+@dataclass
+class InstanceUsage:
+    cpu: int = 0
+    memory: int = 0
+    running: int = 0
+    pending: int = 0
+
+
+def _usage_by_instance(tasks: Sequence[Task], tds: dict[str, TaskDefinition]) -> dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]]:
+    out: dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]] = defaultdict(
+        lambda: (InstanceUsage(), set(), set(), Counter())
+    )
+    for t in tasks:
+        if not t.containerInstanceArn or t.lastStatus == "STOPPED":
+            continue
+        usage, tcp, udp, groups = out[t.containerInstanceArn]
+        usage.cpu += int(t.cpu or 0)
+        usage.memory += int(t.memory or 0)
+        if t.lastStatus == "RUNNING":
+            usage.running += 1
+        else:
+            usage.pending += 1
+        groups[t.group] += 1
+        td = tds.get(t.taskDefinitionArn)
+        if td is not None:
+            needs = task_needs(td)
+            tcp |= needs.tcp_ports
+            udp |= needs.udp_ports
+    return out
+
+
+def refresh_instance_counts(store: Store, cluster: str) -> list[ContainerInstance]:
+    """Recompute remainingResources and task counts of every instance from the task rows."""
+    instances = store.list_instances(cluster)
+    tasks = store.list_tasks(cluster, not_stopped=True)
+    tds = _task_definitions(store, tasks)
+    usage = _usage_by_instance(tasks, tds)
+    changed = []
+    for inst in instances:
+        u, tcp, udp, _ = usage.get(inst.containerInstanceArn, (InstanceUsage(), set(), set(), Counter()))
+        reg_cpu, reg_mem = inst.resource("CPU"), inst.resource("MEMORY")
+        remaining = resources(
+            reg_cpu - u.cpu, reg_mem - u.memory, sorted(set(DEFAULT_RESERVED_TCP_PORTS) | tcp), sorted(udp)
+        )
+        if remaining != inst.remainingResources or (u.running, u.pending) != (
+            inst.runningTasksCount,
+            inst.pendingTasksCount,
+        ):
+            inst.remainingResources = remaining
+            inst.runningTasksCount = u.running
+            inst.pendingTasksCount = u.pending
+            store.put_instance(inst)
+            changed.append(inst)
+    return changed
+
+
+def _task_definitions(store: Store, tasks: Sequence[Task]) -> dict[str, TaskDefinition]:
+    out: dict[str, TaskDefinition] = {}
+    for arn in {t.taskDefinitionArn for t in tasks}:
+        family, _, rev = arn.rsplit("/", 1)[-1].rpartition(":")
+        td = store.get_task_definition(family, int(rev))
+        if td is not None:
+            out[arn] = td
+    return out
+
+
+def snapshot(store: Store, cluster: str, connected: dict[str, bool] | None = None) -> list[InstanceView]:
+    """The scheduler's view of every non-INACTIVE instance of the cluster."""
+    instances = store.list_instances(cluster)
+    tasks = store.list_tasks(cluster, not_stopped=True)
+    usage = _usage_by_instance(tasks, _task_definitions(store, tasks))
+    views = []
+    for inst in instances:
+        u, tcp, udp, groups = usage.get(inst.containerInstanceArn, (InstanceUsage(), set(), set(), Counter()))
+        views.append(
+            InstanceView(
+                arn=inst.containerInstanceArn,
+                instance_id=arn_id(inst.containerInstanceArn),
+                status=inst.status,
+                agent_connected=inst.agentConnected if connected is None else connected.get(
+                    inst.containerInstanceArn, inst.agentConnected
+                ),
+                attributes=inst.attribute_map(),
+                registered_cpu=inst.resource("CPU"),
+                registered_memory=inst.resource("MEMORY"),
+                remaining_cpu=inst.resource("CPU") - u.cpu,
+                remaining_memory=inst.resource("MEMORY") - u.memory,
+                used_tcp_ports=frozenset(DEFAULT_RESERVED_TCP_PORTS) | frozenset(tcp),
+                used_udp_ports=frozenset(udp),
+                task_groups=dict(groups),
+                running_tasks_count=u.running,
+                registered_at=inst.registeredAt,
+                agent_version=inst.versionInfo.agentVersion,
+                ec2_instance_id=inst.ec2InstanceId,
+            )
+        )
+    return views
+
+
+def placement_request(
+    td: TaskDefinition,
+    count: int,
+    group: str,
+    strategies: Sequence[PlacementStrategy],
+    constraints: Sequence[PlacementConstraint],
+    profile: Profile = "ecs",
+) -> PlacementRequest:
+    needs = task_needs(td)
+    merged = tuple(constraints) + tuple(
+        PlacementConstraint(type=c.type, expression=c.expression or "") for c in td.placementConstraints
+    )
+    return PlacementRequest(
+        count=count,
+        cpu=needs.cpu,
+        memory=needs.memory,
+        tcp_ports=needs.tcp_ports,
+        udp_ports=needs.udp_ports,
+        group=group,
+        strategies=tuple(strategies),
+        constraints=merged,
+        profile=profile,
+    )
+
+
+def new_task(
+    cluster: str,
+    td: TaskDefinition,
+    group: str,
+    started_by: str | None,
+    instance: InstanceView,
+    now: float,
+) -> Task:
+    task_id = secrets.token_hex(16)
+    arn = task_arn(cluster, task_id)
+    needs = task_needs(td)
+    containers = [
+        Container(
+            containerArn=f"{arn.replace(':task/', ':container/')}/{secrets.token_hex(8)}",
+            taskArn=arn,
+            name=c.name,
+            image=c.image,
+            lastStatus="PENDING",
+            healthStatus="UNKNOWN" if c.healthCheck else None,
+            cpu=str(c.cpu),
+            memory=str(c.memory) if c.memory else None,
+            memoryReservation=str(c.memoryReservation) if c.memoryReservation else None,
+        )
+        for c in td.containerDefinitions
+    ]
+    return Task(
+        taskArn=arn,
+        clusterArn=cluster_arn(cluster),
+        taskDefinitionArn=td.taskDefinitionArn,
+        containerInstanceArn=instance.arn,
+        availabilityZone=instance.attributes.get(ZONE) or None,
+        lastStatus="PROVISIONING",
+        desiredStatus="RUNNING",
+        group=group,
+        startedBy=started_by,
+        cpu=str(needs.cpu),
+        memory=str(needs.memory),
+        containers=containers,
+        createdAt=now,
+    )
+
+
+@dataclass
+class Placed:
+    tasks: list[Task]
+    result: PlacementResult
+
+
+def place_tasks(
+    store: Store,
+    cluster: str,
+    td: TaskDefinition,
+    request: PlacementRequest,
+    started_by: str | None,
+    now: float,
+    seed: int,
+    instances: Sequence[InstanceView] | None = None,
+) -> Placed:
+    """Place and write `request.count` tasks (call inside store.write())."""
+    views = list(instances) if instances is not None else snapshot(store, cluster)
+    result = place(request, views, seed=seed)
+    by_arn = {v.arn: v for v in views}
+    tasks = []
+    for placement in result.placements:
+        task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
+        store.put_task(task, explanation=dict(placement.explanation))
+        tasks.append(task)
+    if tasks:
+        refresh_instance_counts(store, cluster)
+    return Placed(tasks, result)

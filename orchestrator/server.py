@@ -1,0 +1,119 @@
+"""Assembling and running a control plane: store, operations, background jobs and HTTP server."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import structlog
+import uvicorn
+
+from orchestrator.api.app import create_app
+from orchestrator.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.jobs import Background
+from orchestrator.operations import Context, Operations
+from orchestrator.settings import Settings
+from orchestrator.store import Store
+
+log = structlog.get_logger("orchestrator.server")
+
+DB_FILE = "orchestrator.db"
+# Agents hold a worker thread for each long-poll; leave room for many of them.
+THREAD_LIMIT = 400
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass
+class ControlPlane:
+    data_dir: Path
+    settings: Settings = field(default_factory=Settings)
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / DB_FILE)
+        self.store.ensure_cluster("default")
+        self.tokens = Tokens.load_or_create(self.data_dir)
+        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings)
+        self.ops = Operations(self.ctx)
+        self.background = Background(self.ctx)
+        self.app = create_app(self.ops, self.tokens, self._extra_routers())
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def _extra_routers(self) -> list[Any]:
+        return []
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+
+    @property
+    def join_token(self) -> str:
+        return (self.data_dir / JOIN_TOKEN_FILE).read_text().strip()
+
+    def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
+        config = uvicorn.Config(self.app, host=host, port=port, log_config=None, access_log=False,
+                                timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        return server
+
+    def serve(self, listen: str) -> None:
+        """Run in the foreground until SIGINT/SIGTERM."""
+        host, port = parse_listen(listen)
+        self.background.start()
+        server = self._uvicorn(host, port)
+
+        @self.app.on_event("startup")
+        async def _threads() -> None:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+
+        log.info("control plane listening", url=f"http://{host}:{port}", data_dir=str(self.data_dir))
+        try:
+            server.run()
+        finally:
+            self.background.stop()
+            self.store.close()
+
+    def start_in_thread(self, listen: str) -> str:
+        """Serve from a background thread (dev mode, tests); returns the base URL once ready."""
+        host, port = parse_listen(listen)
+        self.background.start()
+        server = self._uvicorn(host, port)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        @self.app.on_event("startup")
+        async def _threads() -> None:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="http", daemon=True)
+        self._thread.start()
+        ready = threading.Event()
+        for _ in range(200):
+            if server.started:
+                ready.set()
+                break
+            threading.Event().wait(0.05)
+        if not ready.is_set():
+            raise RuntimeError(f"the control plane did not start listening on {listen}")
+        bound = server.servers[0].sockets[0].getsockname()[1] if port == 0 else port
+        return f"http://{host}:{bound}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.background.stop()
+        self.store.close()

@@ -1,0 +1,37 @@
+"""Bookkeeping the service controller keeps beside each ECS service, stored as a document row.
+
+None of it is part of the ECS Service shape, so it lives apart from the service row: the
+scheduler profile, the start-failure throttle, and what was last announced in events so a pass
+that changes nothing says nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from orchestrator.store import Store
+
+KIND = "service_state"
+
+
+@dataclass
+class ServiceState:
+    profile: str = "ecs"
+    start_failures: int = 0  # consecutive tasks that stopped before becoming healthy
+    retry_after: float = 0.0  # no new task before this time (throttling)
+    steady: bool = False
+    last_unplaceable: str = ""
+    stuck_notified: bool = False
+    throttle_notified: bool = False
+    # Stopped tasks already counted, and live tasks that have been healthy at least once.
+    seen_stopped: list[str] = field(default_factory=list)
+    ever_healthy: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def load(store: Store, cluster: str, service: str) -> ServiceState:
+        doc = store.get_doc(KIND, f"{cluster}/{service}") or {}
+        known = {k: v for k, v in doc.items() if k in ServiceState.__dataclass_fields__}
+        return ServiceState(**known)
+
+    def save(self, store: Store, cluster: str, service: str) -> None:
+        store.put_doc(KIND, f"{cluster}/{service}", asdict(self))

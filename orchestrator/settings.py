@@ -1,0 +1,25 @@
+"""Tunable timings of the control plane, with ECS's values as defaults where ECS has one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Settings:
+    # A task with no health check counts as healthy after RUNNING this long (ECS waits 40 s).
+    health_grace_s: float = 40.0
+    # Agents heartbeat this often; an instance is disconnected after `disconnected_after_s` of
+    # silence and its tasks are given up as lost after `lost_after_s` (ECS never gives up).
+    heartbeat_interval_s: float = 5.0
+    disconnected_after_s: float = 15.0
+    lost_after_s: float = 60.0
+    # Tasks that keep failing to start are retried after base x 2^(failures - 3), at most 15 min.
+    start_retry_base_s: float = 5.0
+    start_retry_max_s: float = 900.0
+    # Stopped tasks stay describable this long (ECS: at least an hour).
+    stopped_task_retention_s: float = 3600.0
+    # Autoscaling metric period (CloudWatch uses 60 s); shorter in demos and tests.
+    metric_period_s: float = 60.0
+    # Seed for the scheduler's tie-breaking, so a run can be reproduced.
+    placement_seed: int = 0
