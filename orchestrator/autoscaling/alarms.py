@@ -157,7 +157,9 @@ def evaluate_alarm(name: str, spec: AlarmSpec, datapoints: Sequence[Datapoint]) 
         state = "INSUFFICIENT_DATA"
         reason = f"no {spec.metric} data in the last {spec.evaluation_periods} datapoints"
     else:
-        state = "ALARM" if len(breaching) >= spec.datapoints_to_alarm else "OK"
+        # At least one breaching datapoint, whatever the spec says: an alarm with nothing breaching
+        # has no breach to size a step by.
+        state = "ALARM" if len(breaching) >= max(1, spec.datapoints_to_alarm) else "OK"
         reason = (
             f"{len(breaching)} of the last {spec.evaluation_periods} datapoints [{shown}] {symbol} "
             f"{_fmt(spec.threshold)} ({spec.datapoints_to_alarm} needed)"

@@ -16,7 +16,11 @@ Order of work and the rules that are ours to pick (the arithmetic is in `policie
      DisableScaleIn); both alarms with data and neither firing -> "hold" (keep the capacity);
      no data at all -> no opinion. A DisableScaleIn policy never votes on scale-in.
    - step scaling: its alarm in ALARM and a step covering the breach -> scale out or in by the
-     step's sign; otherwise no opinion (a quiet step policy does not veto others, as in AWS,
+     step's sign. The metric compared with the threshold is MetricAggregationType (Average,
+     Minimum, Maximum) over the datapoints of the alarm's window that breach, i.e. the ones that
+     put it in ALARM, so the breach delta is always on the alarm's side of the threshold (with
+     the default 1-of-1 alarm it is simply the newest datapoint). Otherwise no opinion (a quiet
+     step policy does not veto others, as in AWS,
      where a step policy only acts when its alarm invokes it). A step policy with no alarm is inert.
    Cooldowns block proposals (see `policies`).
 4. Combination (AWS: "scale out if any target tracking policy is ready for scale out, scale in
@@ -298,6 +302,11 @@ def evaluate(
     low_datapoints: int = DEFAULT_LOW_DATAPOINTS,
 ) -> Evaluation:
     """Decide this period's desired count for one scalable target. See the module docstring."""
+    for policy in policies:
+        if policy.resource_id != target.resource_id:
+            raise ValueError(
+                f"policy {policy.policy_name} belongs to {policy.resource_id}, not {target.resource_id}"
+            )
     explanations: list[str] = []
     activities: list[Activity] = []
     low_cap, high_cap = target.min_capacity, target.max_capacity

@@ -14,6 +14,7 @@ from orchestrator.autoscaling.model import (
     AutoscalingState,
     ComparisonOperator,
     Datapoint,
+    MetricAggregationType,
     NotScaledReason,
     PredefinedMetricType,
     ScalableTarget,
@@ -41,7 +42,9 @@ def tt(
     scale_out_cooldown: int = 300,
     scale_in_cooldown: int = 300,
 ) -> ScalingPolicy:
-    metric: PredefinedMetricType = "ECSServiceAverageMemoryUtilization" if memory else "ECSServiceAverageCPUUtilization"
+    metric: PredefinedMetricType = (
+        "ECSServiceAverageMemoryUtilization" if memory else "ECSServiceAverageCPUUtilization"
+    )
     config = TargetTrackingConfig(
         target_value, metric, scale_out_cooldown, scale_in_cooldown, disable_scale_in=disable_scale_in
     )
@@ -66,7 +69,9 @@ def points(cpu: Sequence[float | None], memory: Sequence[float | None] | None = 
     """One datapoint a minute ending at NOW, oldest first."""
     memory = memory if memory is not None else [None] * len(cpu)
     n = len(cpu)
-    return [Datapoint(NOW - 60.0 * (n - 1 - i), c, m) for i, (c, m) in enumerate(zip(cpu, memory, strict=True))]
+    return [
+        Datapoint(NOW - 60.0 * (n - 1 - i), c, m) for i, (c, m) in enumerate(zip(cpu, memory, strict=True))
+    ]
 
 
 def run(
@@ -134,7 +139,9 @@ def test_target_tracking_needs_3_of_3_high() -> None:
         (2, 40.0, None),  # ceil(2 x 40 / 50) = ceil(1.6) = 2: nothing to remove
     ],
 )
-def test_target_tracking_scales_in_gently_after_15_low(running: int, cpu: float, expected: int | None) -> None:
+def test_target_tracking_scales_in_gently_after_15_low(
+    running: int, cpu: float, expected: int | None
+) -> None:
     result = run([tt()], [cpu] * 15, running=running)
     assert result.new_desired_count == expected
 
@@ -296,7 +303,9 @@ def test_target_tracking_scale_in_waits_scale_in_cooldown() -> None:
 
 
 def test_a_scale_in_forgets_the_scale_out_cooldown() -> None:
-    state = AutoscalingState(last_scaling_at=NOW - 400, last_scale_out=ScaleOutRecord(NOW - 400, 2, 10, "cpu50"))
+    state = AutoscalingState(
+        last_scaling_at=NOW - 400, last_scale_out=ScaleOutRecord(NOW - 400, 2, 10, "cpu50")
+    )
     result = run([tt(scale_out_cooldown=3600)], [20.0] * 15, running=10, state=state)
     assert result.new_desired_count == 7
     assert result.state.last_scale_out is None
@@ -418,7 +427,12 @@ def test_scale_out_is_clamped_to_max() -> None:
     ("cpu", "running", "scalable", "reason"),
     [
         # ceil(4 x 90 / 50) = 8 but desired 4 is already the max 4
-        ([90.0] * 3, 4, target(1, 4), NotScaledReason("AlreadyAtMaxCapacity", max_capacity=4, current_capacity=4)),
+        (
+            [90.0] * 3,
+            4,
+            target(1, 4),
+            NotScaledReason("AlreadyAtMaxCapacity", max_capacity=4, current_capacity=4),
+        ),
         # 10 -> 7 wanted but desired 10 is already the min 10
         (
             [20.0] * 15,
@@ -479,7 +493,9 @@ def test_datapoints_are_sorted_by_time() -> None:
 
 
 def test_custom_datapoint_counts() -> None:
-    result = evaluate(NOW, target(), [tt()], points([20.0] * 5), AutoscalingState(), 10, 10, False, low_datapoints=5)
+    result = evaluate(
+        NOW, target(), [tt()], points([20.0] * 5), AutoscalingState(), 10, 10, False, low_datapoints=5
+    )
     assert result.new_desired_count == 7  # 5 of 5 low is enough now
 
 
@@ -490,3 +506,29 @@ def test_step_alarm_name_in_state_when_unnamed() -> None:
     result = run([policy], [60.0], running=2)
     assert result.new_desired_count == 3
     assert result.state.alarm_states == {step_alarm_name(RESOURCE, "out", spec): "ALARM"}
+
+
+def test_policies_of_another_target_are_refused() -> None:
+    other = ScalingPolicy(
+        "x", "service/other/api", "TargetTrackingScaling", target_tracking=TargetTrackingConfig(50.0)
+    )
+    with pytest.raises(ValueError, match="belongs to service/other/api"):
+        evaluate(NOW, target(), [other], [], AutoscalingState(), 1, 1, False)
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [
+        # window 55, 40, 75 against >= 50: breaching 55 and 75 (2 of 3 needed)
+        ("Average", 7),  # (55 + 75) / 2 = 65, delta 15 in [10, inf): 4 + 3
+        ("Minimum", 6),  # 55, delta 5 in [0, 10): 4 + 2
+        ("Maximum", 7),  # 75, delta 25 in [10, inf): 4 + 3
+    ],
+)
+def test_step_metric_aggregates_the_breaching_datapoints(
+    aggregation: MetricAggregationType, expected: int
+) -> None:
+    config = StepScalingConfig("ChangeInCapacity", CHANGE_STEPS, metric_aggregation_type=aggregation)
+    spec = AlarmSpec("CPUUtilization", "GreaterThanOrEqualToThreshold", 50.0, 3, 2, "a")
+    policy = ScalingPolicy("out", RESOURCE, "StepScaling", step_scaling=config, alarm=spec)
+    assert run([policy], [55.0, 40.0, 75.0], running=4).new_desired_count == expected

@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 
 from orchestrator.autoscaling.evaluate import evaluate
 from orchestrator.autoscaling.model import (
+    AdjustmentType,
     AlarmSpec,
     AutoscalingState,
     Datapoint,
+    MetricAggregationType,
     ScalableTarget,
     ScaleOutRecord,
     ScalingPolicy,
@@ -21,6 +23,8 @@ from orchestrator.autoscaling.model import (
 
 RESOURCE = "service/default/web"
 NOW = 100_000.0
+ADJUSTMENTS: list[AdjustmentType] = ["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]
+AGGREGATIONS: list[MetricAggregationType] = ["Average", "Minimum", "Maximum"]
 
 
 @st.composite
@@ -47,7 +51,7 @@ def tt_policies(draw: st.DrawFn, index: int) -> ScalingPolicy:
 
 @st.composite
 def step_policies(draw: st.DrawFn, index: int) -> ScalingPolicy:
-    adjustment_type = draw(st.sampled_from(["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]))
+    adjustment_type = draw(st.sampled_from(ADJUSTMENTS))
     greater = draw(st.booleans())
     low_adj = 0 if adjustment_type == "ExactCapacity" else -200
     adjustments = draw(st.lists(st.integers(low_adj, 200), min_size=1, max_size=3))
@@ -59,13 +63,17 @@ def step_policies(draw: st.DrawFn, index: int) -> ScalingPolicy:
             steps.append(StepAdjustment(adjustment, 10.0 * i, None if far else 10.0 * (i + 1)))
         else:
             steps.append(StepAdjustment(adjustment, None if far else -10.0 * (i + 1), -10.0 * i))
-    magnitude = draw(st.one_of(st.none(), st.integers(1, 5))) if adjustment_type == "PercentChangeInCapacity" else None
+    magnitude = (
+        draw(st.one_of(st.none(), st.integers(1, 5)))
+        if adjustment_type == "PercentChangeInCapacity"
+        else None
+    )
     config = StepScalingConfig(
-        adjustment_type,  # type: ignore[arg-type]
+        adjustment_type,
         tuple(steps),
         magnitude,
         draw(st.integers(0, 600)),
-        draw(st.sampled_from(["Average", "Minimum", "Maximum"])),
+        draw(st.sampled_from(AGGREGATIONS)),
     )
     periods = draw(st.integers(1, 5))
     alarm = AlarmSpec(

@@ -42,7 +42,7 @@ def tt_request(**config: Any) -> dict[str, Any]:
     }
 
 
-def step_request(steps: list[dict[str, Any]], **config: Any) -> dict[str, Any]:
+def step_request(steps: Any, **config: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"AdjustmentType": "ChangeInCapacity", "StepAdjustments": steps}
     base.update(config)
     return {
@@ -80,7 +80,10 @@ def test_register_returns_the_target() -> None:
         (register(ResourceId="table/x/y"), "must be of the form service/<cluster>/<service>"),
         (register(ResourceId="service/c/" + "s" * 1600), "ResourceId must be at most 1600 characters"),
         (register(ScalableDimension="ecs:service:Cpu"), "ScalableDimension 'ecs:service:Cpu' is not valid"),
-        (register(SuspendedState={"DynamicScalingInSuspended": "yes"}), "SuspendedState.DynamicScalingInSuspended"),
+        (
+            register(SuspendedState={"DynamicScalingInSuspended": "yes"}),
+            "SuspendedState.DynamicScalingInSuspended",
+        ),
         (register(SuspendedState=[]), "SuspendedState must be an object"),
         (register(RoleARN=""), "RoleARN must be a string"),
     ],
@@ -102,7 +105,9 @@ def test_register_updates_an_existing_target() -> None:
     # min kept at 2, max now 12; the in-suspension flag kept, out-suspension added
     assert (updated.min_capacity, updated.max_capacity) == (2, 12)
     assert updated.suspended_state == SuspendedState(True, True, False)
-    with pytest.raises(ValidationException, match=r"MinCapacity \(9\) cannot be greater than MaxCapacity \(8\)"):
+    with pytest.raises(
+        ValidationException, match=r"MinCapacity \(9\) cannot be greater than MaxCapacity \(8\)"
+    ):
         validate_register_scalable_target({**RESOURCE, "MinCapacity": 9}, existing)
 
 
@@ -148,7 +153,10 @@ def test_target_tracking_defaults() -> None:
             ),
             "ResourceLabel is only valid for ALBRequestCountPerTarget",
         ),
-        (tt_request(CustomizedMetricSpecification={"MetricName": "x"}), "CustomizedMetricSpecification is not"),
+        (
+            tt_request(CustomizedMetricSpecification={"MetricName": "x"}),
+            "CustomizedMetricSpecification is not",
+        ),
         (tt_request(ScaleOutCooldown=-1), "ScaleOutCooldown must be >= 0 (got -1)"),
         (tt_request(ScaleInCooldown=-60), "ScaleInCooldown must be >= 0 (got -60)"),
         (tt_request(ScaleInCooldown=1.5), "ScaleInCooldown must be an integer"),
@@ -257,21 +265,39 @@ def test_valid_step_adjustments(steps: list[dict[str, Any]]) -> None:
     ("request_", "message"),
     [
         (step_request([]), "StepScalingPolicyConfiguration.StepAdjustments must contain at least one"),
-        (step_request(None), "StepAdjustments must contain at least one"),  # type: ignore[arg-type]
-        (step_request("x"), "StepAdjustments must be a list"),  # type: ignore[arg-type]
+        (step_request(None), "StepAdjustments must contain at least one"),
+        (step_request("x"), "StepAdjustments must be a list"),
         (step_request([{"MetricIntervalLowerBound": 0}]), "StepAdjustments[0].ScalingAdjustment is required"),
-        (step_request([lo_hi(0, None, 1.5)]), "StepAdjustments[0].ScalingAdjustment must be an integer"),  # type: ignore[arg-type]
+        (
+            step_request([{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1.5}]),
+            "StepAdjustments[0].ScalingAdjustment must be an integer",
+        ),
         (step_request([{"ScalingAdjustment": 1}]), "StepAdjustments[0]: MetricIntervalLowerBound and"),
-        (step_request([lo_hi(10, 5)]), "StepAdjustments[0].MetricIntervalUpperBound (5) must be greater than"),
+        (
+            step_request([lo_hi(10, 5)]),
+            "StepAdjustments[0].MetricIntervalUpperBound (5) must be greater than",
+        ),
         (step_request([lo_hi(10, 10)]), "MetricIntervalUpperBound (10) must be greater than"),
-        (step_request([lo_hi("a", None)]), "StepAdjustments[0].MetricIntervalLowerBound must be a finite number"),  # type: ignore[arg-type]
+        (
+            step_request([{"MetricIntervalLowerBound": "a", "ScalingAdjustment": 1}]),
+            "StepAdjustments[0].MetricIntervalLowerBound must be a finite number",
+        ),
         (step_request([lo_hi(0, 10), lo_hi(5, None)]), "StepAdjustments[0] and " + STEPS + "[1] overlap"),
         (step_request([lo_hi(0, 10), lo_hi(15, None)]), "gap between"),
-        (step_request([lo_hi(0, None), lo_hi(10, None)]), "at most one step can have a null MetricIntervalUpperBound"),
-        (step_request([lo_hi(None, 0), lo_hi(None, -10)]), "at most one step can have a null MetricIntervalLowerBound"),
+        (
+            step_request([lo_hi(0, None), lo_hi(10, None)]),
+            "at most one step can have a null MetricIntervalUpperBound",
+        ),
+        (
+            step_request([lo_hi(None, 0), lo_hi(None, -10)]),
+            "at most one step can have a null MetricIntervalLowerBound",
+        ),
         (step_request([lo_hi(-10, 0, -1)]), "a negative lower bound requires a step with a null lower bound"),
         (step_request([lo_hi(0, 10)]), "a positive upper bound requires a step with a null upper bound"),
-        (step_request(GOOD_STEPS, AdjustmentType=None), "StepScalingPolicyConfiguration.AdjustmentType is required"),
+        (
+            step_request(GOOD_STEPS, AdjustmentType=None),
+            "StepScalingPolicyConfiguration.AdjustmentType is required",
+        ),
         (step_request(GOOD_STEPS, AdjustmentType="Double"), "AdjustmentType 'Double' is not valid"),
         (
             step_request([lo_hi(0, None, -1)], AdjustmentType="ExactCapacity"),
@@ -285,7 +311,10 @@ def test_valid_step_adjustments(steps: list[dict[str, Any]]) -> None:
             step_request(GOOD_STEPS, AdjustmentType="PercentChangeInCapacity", MinAdjustmentMagnitude=0),
             "MinAdjustmentMagnitude must be >= 1 (got 0)",
         ),
-        (step_request(GOOD_STEPS, Cooldown=-1), "StepScalingPolicyConfiguration.Cooldown must be >= 0 (got -1)"),
+        (
+            step_request(GOOD_STEPS, Cooldown=-1),
+            "StepScalingPolicyConfiguration.Cooldown must be >= 0 (got -1)",
+        ),
         (step_request(GOOD_STEPS, MetricAggregationType="Sum"), "MetricAggregationType 'Sum' is not valid"),
     ],
 )
@@ -310,14 +339,24 @@ def test_step_alarm_accepted_with_cloudwatch_default() -> None:
     )
     assert policy.alarm is not None
     # DatapointsToAlarm defaults to EvaluationPeriods, as in CloudWatch: 3 of 3
-    assert (policy.alarm.threshold, policy.alarm.evaluation_periods, policy.alarm.datapoints_to_alarm) == (75.0, 3, 3)
+    assert (policy.alarm.threshold, policy.alarm.evaluation_periods, policy.alarm.datapoints_to_alarm) == (
+        75.0,
+        3,
+        3,
+    )
 
 
 @pytest.mark.parametrize(
     ("alarm", "message"),
     [
-        ({**ALARM, "MetricName": "DiskUtilization"}, "StepScalingAlarm.MetricName 'DiskUtilization' is not valid"),
-        ({**ALARM, "ComparisonOperator": "Equal"}, "StepScalingAlarm.ComparisonOperator 'Equal' is not valid"),
+        (
+            {**ALARM, "MetricName": "DiskUtilization"},
+            "StepScalingAlarm.MetricName 'DiskUtilization' is not valid",
+        ),
+        (
+            {**ALARM, "ComparisonOperator": "Equal"},
+            "StepScalingAlarm.ComparisonOperator 'Equal' is not valid",
+        ),
         ({k: v for k, v in ALARM.items() if k != "Threshold"}, "StepScalingAlarm.Threshold is required"),
         ({**ALARM, "Threshold": float("inf")}, "StepScalingAlarm.Threshold must be a finite number"),
         ({**ALARM, "EvaluationPeriods": 0}, "StepScalingAlarm.EvaluationPeriods must be >= 1 (got 0)"),
