@@ -19,9 +19,9 @@ Order of work and the rules that are ours to pick (the arithmetic is in `policie
      step's sign. The metric compared with the threshold is MetricAggregationType (Average,
      Minimum, Maximum) over the datapoints of the alarm's window that breach, i.e. the ones that
      put it in ALARM, so the breach delta is always on the alarm's side of the threshold (with
-     the default 1-of-1 alarm it is simply the newest datapoint). Otherwise no opinion (a quiet
-     step policy does not veto others, as in AWS,
-     where a step policy only acts when its alarm invokes it). A step policy with no alarm is inert.
+     the default 1-of-1 alarm it is simply the newest datapoint). Otherwise no opinion: a quiet
+     step policy does not veto others, as in AWS, where a step policy only acts when its alarm
+     invokes it. A step policy with no alarm is inert.
    Cooldowns block proposals (see `policies`).
 4. Combination (AWS: "scale out if any target tracking policy is ready for scale out, scale in
    only if all of them with scale-in enabled are ready"; the largest capacity wins):
