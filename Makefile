@@ -1,0 +1,50 @@
+# The two commands of the quick start are `make demo` and `make test`; everything else serves them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup install docker images demo test test-unit test-docker lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## setup: the virtual environment, a Docker engine and the example images
+setup: $(STAMP) docker images
+
+install: $(STAMP)
+
+## docker: use the engine DOCKER_HOST or /var/run/docker.sock reaches, or install and start one
+docker:
+	@bash scripts/ensure-docker.sh
+
+## images: build the example images locally (no registry needed)
+images: docker
+	@bash scripts/build-images.sh
+
+## demo: a local cluster of 3 agents in 3 zones running examples/01-web as a service of 6
+demo: setup
+	@bash scripts/demo.sh
+
+## test: the whole suite (unit tests, then real-Docker tests)
+test: setup
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -m "not docker" tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy orchestrator agent scheduler
+	$(BIN)/lint-imports
+
+bench: setup
+	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/cold_start.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The long-running commands: `server`, `agent`, and `dev` (a control plane and N agents in one process)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import structlog
+import typer
+
+from orchestrator.cli.client import default_data_dir
+from orchestrator.cli.output import console
+from orchestrator.logs import configure
+from orchestrator.settings import Settings
+
+log = structlog.get_logger("orchestrator.cli")
+
+
+def _attributes(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"--attribute {pair!r}: use NAME=VALUE.")
+        out[name] = value
+    return out
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def server(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where the database and tokens live."),
+    listen: str = typer.Option("127.0.0.1:8420", "--listen", help="HOST:PORT; loopback unless told otherwise."),
+    health_grace: float = typer.Option(40.0, "--health-grace", help="Seconds RUNNING before a task with no health "
+                                       "check counts as healthy (ECS: 40)."),
+    lost_after: float = typer.Option(60.0, "--lost-after", help="Seconds of agent silence before its tasks are "
+                                     "stopped and replaced elsewhere."),
+    metric_period: float = typer.Option(60.0, "--metric-period", help="Autoscaling metric period in seconds."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run the control plane."""
+    from orchestrator.server import ControlPlane
+
+    configure(log_level)
+    data_dir = data_dir or default_data_dir()
+    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period)
+    plane = ControlPlane(data_dir, settings)
+    console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
+    plane.serve(listen)
+
+
+def agent(
+    server_url: str = typer.Option(..., "--server", help="Control plane URL, e.g. http://10.0.0.5:8420."),
+    join_token: str = typer.Option(..., "--join-token", envvar="ORCH_JOIN_TOKEN", help="The server's join.token."),
+    zone: str = typer.Option(..., "--zone", help="Availability zone of this instance, e.g. us-east-1a."),
+    cpu: int = typer.Option(None, "--cpu", help="CPU units to offer (default: cores x 1024)."),
+    memory: int = typer.Option(None, "--memory", help="MiB to offer (default: the host's memory)."),
+    attribute: list[str] = typer.Option([], "--attribute", help="Custom attribute NAME=VALUE; repeat."),
+    name: str = typer.Option("", "--name", help="A name for this instance (attribute orch.name)."),
+    instance_type: str = typer.Option("local.custom", "--instance-type"),
+    cluster: str = typer.Option("default", "--cluster"),
+    state_dir: Path = typer.Option(None, "--state-dir", help="Where the agent keeps its identity."),
+    stop_timeout: int = typer.Option(30, "--stop-timeout", help="Default seconds between SIGTERM and SIGKILL."),
+    metric_period: float = typer.Option(60.0, "--metric-period"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run a node agent: register as a container instance and run its tasks on the local Docker engine."""
+    from agent.executor.docker import DockerExecutor
+    from agent.main import Agent, AgentConfig, default_cpu_units, default_memory_mib
+    from agent.session import Registration
+
+    configure(log_level)
+    state_dir = state_dir or (default_data_dir() / "agent")
+    registration = Registration(zone=zone, cpu=cpu or default_cpu_units(), memory=memory or default_memory_mib(),
+                                cluster=cluster, name=name, instance_type=instance_type,
+                                attributes=_attributes(attribute))
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    config = AgentConfig(server=server_url, join_token=join_token, registration=registration,
+                         state_file=state_dir / f"{name or 'agent'}.json", stop_timeout_s=stop_timeout,
+                         metric_period_s=metric_period)
+    Agent(config, DockerExecutor(), stop).run()
+
+
+def dev(
+    agents: int = typer.Option(3, "--agents", min=1, max=50),
+    zones: str = typer.Option("us-east-1a,us-east-1b,us-east-1c", "--zones"),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    listen: str = typer.Option("127.0.0.1:8420", "--listen"),
+    cpu: int = typer.Option(2048, "--cpu", help="CPU units per agent."),
+    memory: int = typer.Option(2048, "--memory", help="MiB per agent."),
+    instance_type: str = typer.Option("t3.small", "--instance-type"),
+    health_grace: float = typer.Option(5.0, "--health-grace", help="Seconds before a task with no health check "
+                                       "counts as healthy (ECS waits 40; shorter here so rollouts are quick)."),
+    lost_after: float = typer.Option(60.0, "--lost-after"),
+    stop_timeout: int = typer.Option(30, "--stop-timeout"),
+    metric_period: float = typer.Option(10.0, "--metric-period"),
+    keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
+    from agent.executor.docker import DockerExecutor
+    from agent.main import Agent, AgentConfig
+    from agent.session import Registration
+    from orchestrator.server import ControlPlane
+
+    configure(log_level)
+    data_dir = data_dir or default_data_dir()
+    zone_list = [z.strip() for z in zones.split(",") if z.strip()]
+    if not zone_list:
+        raise typer.BadParameter("--zones needs at least one zone.")
+    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period)
+    plane = ControlPlane(data_dir, settings)
+    url = plane.start_in_thread(listen)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    running: list[tuple[Agent, threading.Thread]] = []
+    for i in range(agents):
+        name = f"agent-{i + 1}"
+        registration = Registration(zone=zone_list[i % len(zone_list)], cpu=cpu, memory=memory, name=name,
+                                    instance_type=instance_type)
+        config = AgentConfig(server=url, join_token=plane.join_token, registration=registration,
+                             state_file=data_dir / "agents" / f"{name}.json", stop_timeout_s=stop_timeout,
+                             metric_period_s=metric_period)
+        a = Agent(config, DockerExecutor(), stop)
+        thread = threading.Thread(target=a.run, name=name, daemon=True)
+        thread.start()
+        running.append((a, thread))
+    for a, _ in running:
+        a.registered.wait(timeout=30)
+    console.print(f"[bold]local cluster ready[/bold]: control plane {url}, {agents} agents in zones {', '.join(zone_list)}")
+    console.print(f"  export ORCH_SERVER={url} ORCH_DATA_DIR={data_dir}")
+    console.print("  orchestrator instance list    # Ctrl-C stops the cluster"
+                  + ("" if keep else " and removes its task containers"))
+    stop.wait()
+    console.print("stopping ...")
+    for _, thread in running:
+        thread.join(timeout=15)
+    if not keep:
+        removed = 0
+        for a, _ in running:
+            if a.worker is not None:
+                try:
+                    removed += a.worker.remove_all()
+                except Exception as err:  # the engine may be gone; say so and go on
+                    log.warning("could not remove containers", error=str(err))
+        console.print(f"removed {removed} task containers")
+    plane.stop()
