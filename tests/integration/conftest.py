@@ -16,6 +16,7 @@ import pytest
 
 from agent.executor.base import ExecutorError
 from agent.executor.docker import DockerExecutor
+from tests.harness import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 # A first run may apt-get install docker.io and busybox-static.
@@ -58,3 +59,17 @@ def test_labels(docker_executor: DockerExecutor) -> Iterator[dict[str, str]]:
     yield labels
     for state in docker_executor.list(labels):
         docker_executor.remove(state.id)
+
+
+@pytest.fixture
+def docker_cluster(docker_executor: DockerExecutor, tmp_path: Path) -> Iterator[LocalCluster]:
+    """A control plane on loopback with no agents yet; `start_agents(3)` adds real-Docker agents."""
+    cluster = LocalCluster(tmp_path / "data", executor_factory=DockerExecutor)
+    yield cluster
+    cluster.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.docker)
