@@ -48,9 +48,7 @@ def _status(status: str) -> Rejection:
     return Rejection(STATUS, "status", "INACTIVE", status, status, f"is {status}")
 
 
-_AGENT = Rejection(
-    AGENT, "agent", "AGENT", "agent disconnected", "agent disconnected", "has its agent disconnected"
-)
+_AGENT = Rejection(AGENT, "agent", "AGENT", "agent disconnected", "agent disconnected", "has its agent disconnected")
 _CPU = Rejection(
     CPU,
     "cpu",
@@ -147,9 +145,7 @@ class RequestFilters:
             if constraint.type == "distinctInstance":
                 reason = f"already runs a task of group {request.group}"
                 phrase = f"{reason} (distinctInstance)"
-                rejection = Rejection(
-                    index, "distinctInstance", "ATTRIBUTE", reason, "distinctInstance", phrase
-                )
+                rejection = Rejection(index, "distinctInstance", "ATTRIBUTE", reason, "distinctInstance", phrase)
                 constraints.append(_Constraint(index, "distinctInstance", "", None, rejection))
             elif constraint.type == "memberOf":
                 reason = f"does not match memberOf expression '{shorten(constraint.expression)}'"
@@ -188,9 +184,7 @@ class RequestFilters:
             return rejection
         return self.check_constraints(instance, self.constraints)
 
-    def check_resources(
-        self, cpu: int, memory: int, tcp: frozenset[int], udp: frozenset[int]
-    ) -> Rejection | None:
+    def check_resources(self, cpu: int, memory: int, tcp: frozenset[int], udp: frozenset[int]) -> Rejection | None:
         if cpu < self.cpu:
             return _CPU
         if memory < self.memory:

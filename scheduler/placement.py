@@ -39,6 +39,7 @@ from scheduler.strategies import (
 from scheduler.types import (
     InstanceView,
     Placement,
+    PlacementError,
     PlacementRequest,
     PlacementResult,
     PlacementStrategy,
@@ -60,6 +61,8 @@ def place(request: PlacementRequest, instances: Sequence[InstanceView], seed: in
     DEFAULT_SERVICE_STRATEGIES. The result depends only on the arguments.
     """
     validate_placement(request.strategies, request.constraints)
+    if request.profile not in ("ecs", "kubernetes"):
+        raise PlacementError(f"unknown placement profile {request.profile!r}; use ecs or kubernetes")
     if request.count <= 0:
         return PlacementResult((), 0, None)
     if not instances:
@@ -351,12 +354,12 @@ class _Engine:
             lists = [cell.buckets[key] for _, cell, key in tied_entries]
             tied = sum(len(ranks) for ranks in lists)
             rank = _nth_smallest(lists, self.rng.randrange(tied), len(self.instances))
-            best_cell, best_key = tied_entries[0][1], tied_entries[0][2]
+            best_cell = tied_entries[0][1]
             for _, cell, key in tied_entries:
                 ranks = cell.buckets[key]
                 position = bisect_left(ranks, rank)
                 if position < len(ranks) and ranks[position] == rank:
-                    best_cell, best_key = cell, key
+                    best_cell = cell
                     break
         i = self.order[rank]
         return i, self._explain(task, i, best_full, best_cell, entries, tied)
@@ -408,8 +411,7 @@ class _Engine:
                     {
                         "strategy": step.label,
                         "ranking": [
-                            {"instance": instances[self.order[rank]].instance_id, name: key[x]}
-                            for key, rank in first
+                            {"instance": instances[self.order[rank]].instance_id, name: key[x]} for key, rank in first
                         ],
                         "chose": winner.instance_id,
                     }

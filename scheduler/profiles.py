@@ -47,9 +47,7 @@ def least_allocated(free_cpu: int, capacity_cpu: int, free_memory: int, capacity
     return (cpu + memory) // 2
 
 
-def balanced_allocation(
-    requested_cpu: int, capacity_cpu: int, requested_memory: int, capacity_memory: int
-) -> int:
+def balanced_allocation(requested_cpu: int, capacity_cpu: int, requested_memory: int, capacity_memory: int) -> int:
     """kube's BalancedAllocation score (0-100), standard-deviation form, pod included in requested."""
     cpu = min(requested_cpu / capacity_cpu, 1.0) if capacity_cpu > 0 else 1.0
     memory = min(requested_memory / capacity_memory, 1.0) if capacity_memory > 0 else 1.0
@@ -60,9 +58,7 @@ def balanced_allocation(
 def _topology(index: int, zone: str, count: int, minimum: int, group: str) -> Rejection:
     if not zone:
         reason = f"missing attribute {ZONE_ATTRIBUTE} (topology spread)"
-        return Rejection(
-            index, "topologySpread", "ATTRIBUTE", reason, f"missing attribute {ZONE_ATTRIBUTE}", reason
-        )
+        return Rejection(index, "topologySpread", "ATTRIBUTE", reason, f"missing attribute {ZONE_ATTRIBUTE}", reason)
     skew = count + 1 - minimum
     reason = f"zone {zone} would have skew {skew} > maxSkew {MAX_SKEW} for {group or 'the group'}"
     return Rejection(
@@ -75,9 +71,7 @@ def _topology(index: int, zone: str, count: int, minimum: int, group: str) -> Re
     )
 
 
-def place_kubernetes(
-    request: PlacementRequest, instances: Sequence[InstanceView], seed: int
-) -> PlacementResult:
+def place_kubernetes(request: PlacementRequest, instances: Sequence[InstanceView], seed: int) -> PlacementResult:
     """Place like kube-scheduler (see the module docstring); same result types as `place`."""
     filters = RequestFilters(request)
     n = len(instances)
@@ -134,9 +128,7 @@ def place_kubernetes(
             scored.append((-(least + balanced), ranks[i], i, least, balanced))
         if not scored:
             combined = [topology.get(i, rejection) for i, rejection in enumerate(rejections)]
-            return PlacementResult(
-                tuple(placements), request.count - task, unplaceable(instances, combined, ranks)
-            )
+            return PlacementResult(tuple(placements), request.count - task, unplaceable(instances, combined, ranks))
         top = heapq.nsmallest(SCORED, scored)
         winner = top[0][2]
         explanation = _explanation(

@@ -109,9 +109,7 @@ def normalize(strategies: Sequence[PlacementStrategy]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def validate_placement(
-    strategies: Sequence[PlacementStrategy], constraints: Sequence[PlacementConstraint]
-) -> None:
+def validate_placement(strategies: Sequence[PlacementStrategy], constraints: Sequence[PlacementConstraint]) -> None:
     """Raise PlacementError saying what to fix if the strategies or constraints are not valid ECS."""
     normalize(strategies)
     if len(constraints) > MAX_CONSTRAINTS:

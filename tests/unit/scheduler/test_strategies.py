@@ -252,8 +252,10 @@ def test_validate_placement_says_what_to_fix(
 
 
 def test_place_rejects_invalid_input_before_placing() -> None:
-    with pytest.raises(PlacementError):
+    with pytest.raises(PlacementError, match="binpack takes the field cpu or memory"):
         place(request(1, strategies=[PlacementStrategy("binpack", "disk")]), [instance()])
+    with pytest.raises(PlacementError, match="unknown placement profile 'nomad'; use ecs or kubernetes"):
+        place(request(1, profile="nomad"), [instance()])
 
 
 @pytest.mark.parametrize(
