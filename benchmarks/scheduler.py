@@ -5,6 +5,10 @@ Run from the repository root with `python benchmarks/scheduler.py` (no arguments
 (explanations included, as the control plane gets them), times the brute-force reference from
 tests/unit/scheduler/reference.py on the first tasks of the same request, checks that both chose
 the same instances, and prints the speed-up and how the per-placement cost grows with the cluster.
+
+Most of what growth remains between 1,000 and 10,000 instances is Python's garbage collector
+walking ten times as many live explanations (100,000 against 10,000); with the collector paused
+the ratio measured about 1.2x where the instance count grew 10x.
 """
 
 from __future__ import annotations
