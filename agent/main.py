@@ -64,6 +64,11 @@ class Agent:
         self._threads: list[threading.Thread] = []
         self.registered = threading.Event()
 
+    def shutdown(self) -> None:
+        """Stop from another thread: also cuts a long-poll short instead of waiting it out."""
+        self.stop_event.set()
+        self.session.close()
+
     def run(self) -> None:
         """Run until the stop event is set."""
         try:

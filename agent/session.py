@@ -122,7 +122,11 @@ class Session:
             headers = {"authorization": f"Bearer {self._credential}"} if authenticated else {}
             try:
                 resp = self._http.request(method, path, headers=headers, timeout=timeout or 30.0, **kwargs)
-            except httpx.HTTPError as err:
+            except Exception as err:
+                if self.stop.is_set():
+                    raise SessionClosed() from None
+                if not isinstance(err, httpx.HTTPError):
+                    raise
                 log.warning("control plane unreachable; retrying", error=type(err).__name__, retry_in_s=delay)
             else:
                 if resp.status_code == 401 and authenticated:

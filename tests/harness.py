@@ -87,7 +87,7 @@ class LocalCluster:
 
     def stop_agent(self, name: str) -> None:
         running = self.agents.pop(name)
-        running.stop.set()
+        running.agent.shutdown()
         running.thread.join(timeout=15)
 
     def instance_id(self, name: str) -> str:
@@ -124,9 +124,13 @@ class LocalCluster:
     # -- teardown ----------------------------------------------------------------------------
 
     def close(self, remove_containers: bool = True) -> None:
-        for name in list(self.agents):
-            running = self.agents[name]
-            self.stop_agent(name)
+        # Stop every agent at once: each may sit in a long-poll for a few seconds.
+        agents = list(self.agents.values())
+        self.agents.clear()
+        for running in agents:
+            running.agent.shutdown()
+        for running in agents:
+            running.thread.join(timeout=15)
             if remove_containers and running.agent.worker is not None:
                 running.agent.worker.remove_all()
         self.http.close()

@@ -141,6 +141,8 @@ def dev(
                   + ("" if keep else " and removes its task containers"))
     stop.wait()
     console.print("stopping ...")
+    for a, _ in running:
+        a.shutdown()
     for _, thread in running:
         thread.join(timeout=15)
     if not keep:
