@@ -1,0 +1,209 @@
+"""The ECS-compatible endpoint: AWS JSON 1.1 on `POST /`, so the aws CLI and boto3 work unchanged.
+
+Owns only the wire: which operation an `X-Amz-Target` names, the SigV4 check against the access
+keys of `orchestrator.credentials`, handing the decoded body to the `Operations` method of the same
+name (DescribeServices -> `describe_services`), and shaping what comes back the way botocore reads
+it: members the service model does not define are dropped (our objects carry a few extras the
+REST API shows), errors become `{"__type", "message"}` bodies. Validation, limits and defaults all
+live in the operations, which the REST API shares; nothing here decides anything about ECS.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Request, Response
+
+from orchestrator import sigv4
+from orchestrator.api.credentials import credentials_router
+from orchestrator.awsjson import (
+    CONTENT_TYPE,
+    ECS,
+    REQUEST_ID_HEADER,
+    SERVICES,
+    TARGET_PREFIXES,
+    dumps,
+    error_body,
+    load_model,
+    operation_names,
+    parse_body,
+    parse_target,
+    to_wire,
+)
+from orchestrator.clock import Clock
+from orchestrator.credentials import MASTER_KEY_FILE, AccessKeys
+from orchestrator.errors import ApiError, UnknownOperationException
+from orchestrator.operations import Context, Operations
+
+log = structlog.get_logger("orchestrator.api.ecs")
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class ServerException(ApiError):
+    """ECS's name for a fault on our side; only ever a bug, and logged as one."""
+
+    code = "ServerException"
+    status = 500
+
+
+@dataclass(frozen=True)
+class WireResponse:
+    status: int
+    body: bytes
+    request_id: str
+
+
+def snake_case(operation: str) -> str:
+    """`DescribeServices` -> `describe_services`; runs of capitals stay one word (`ABCDef` -> `abc_def`)."""
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", operation)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", spaced).lower()
+
+
+@functools.cache
+def _shared_operation_names() -> frozenset[str]:
+    # TagResource and friends exist in both services with different inputs; one Operations method
+    # cannot serve both, so neither is dispatched.
+    first, *rest = (operation_names(s) for s in SERVICES)
+    return first.intersection(*rest)
+
+
+def handler_for(ops: Operations, service: str, operation: str) -> Handler | None:
+    """The `Operations` method serving `operation` of `service`, or None if we do not implement it."""
+    if operation not in operation_names(service) or operation in _shared_operation_names():
+        return None
+    method = getattr(ops, snake_case(operation), None)
+    return method if callable(method) else None
+
+
+def supported_operations(ops: Operations, service: str) -> list[str]:
+    return sorted(op for op in operation_names(service) if handler_for(ops, service, op) is not None)
+
+
+def _unsupported_message(ops: Operations, service: str, operation: str) -> str:
+    supported = supported_operations(ops, service)
+    if not supported:
+        return f"{operation} is not supported: this endpoint does not implement any {service} operation yet."
+    return f"{operation} is not supported by this endpoint. Supported {service} operations: {', '.join(supported)}."
+
+
+def conform(service: str, operation: str, result: Any) -> Any:
+    """`result` in wire form with every member the operation's output shape does not define removed.
+
+    botocore would silently ignore unknown members, but other SDKs are stricter, and the model is
+    the contract: the endpoint sends what ECS would send and nothing else.
+    """
+    model = load_model(service)
+    output = model["operations"][operation].get("output")
+    if output is None:
+        return {}
+    return _conform(model["shapes"], output["shape"], to_wire(result))
+
+
+def _conform(shapes: Mapping[str, Any], name: str, value: Any) -> Any:
+    shape = shapes[name]
+    kind = shape.get("type")
+    if kind == "structure" and isinstance(value, Mapping) and not shape.get("document"):
+        members = shape.get("members", {})
+        return {key: _conform(shapes, members[key]["shape"], item) for key, item in value.items() if key in members}
+    if kind == "list" and isinstance(value, list):
+        return [_conform(shapes, shape["member"]["shape"], item) for item in value]
+    if kind == "map" and isinstance(value, Mapping):
+        return {key: _conform(shapes, shape["value"]["shape"], item) for key, item in value.items()}
+    return value
+
+
+def _service_of(target: str | None) -> str:
+    """Which service's error format to answer in, even for a target we are about to refuse."""
+    prefix = (target or "").strip().rpartition(".")[0]
+    return TARGET_PREFIXES.get(prefix, ECS)
+
+
+def _signing_name(service: str) -> str:
+    metadata = load_model(service)["metadata"]
+    return str(metadata.get("signingName") or metadata["endpointPrefix"])
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+class EcsEndpoint:
+    """One AWS JSON 1.1 request in, one response out; no web framework, so tests can drive it directly."""
+
+    def __init__(self, ops: Operations, keys: AccessKeys, clock: Clock) -> None:
+        self.ops = ops
+        self.keys = keys
+        self.clock = clock
+
+    def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
+        request_id = str(uuid.uuid4())
+        target = _header(headers, "x-amz-target")
+        service = _service_of(target)
+        operation = (target or "").rpartition(".")[2] or "-"
+        access_key_id = "-"
+        try:
+            # The signature comes first: an unauthenticated caller learns nothing and runs nothing.
+            identity = sigv4.verify(
+                method, path, query, headers, body, self.keys.secret_for, self.clock.now(),
+                service=_signing_name(service),
+            )
+            access_key_id = identity.access_key_id
+            service, operation = parse_target(target)
+            handler = handler_for(self.ops, service, operation)
+            if handler is None:
+                raise UnknownOperationException(_unsupported_message(self.ops, service, operation))
+            result = handler(parse_body(body))
+            payload = dumps(conform(service, operation, result))
+            log.debug("aws request", service=service, operation=operation, access_key_id=access_key_id,
+                      request_id=request_id, status=200)
+            return WireResponse(200, payload, request_id)
+        except ApiError as err:
+            log.info("aws request refused", service=service, operation=operation, access_key_id=access_key_id,
+                     request_id=request_id, status=err.status, error=err.code, problem=err.message)
+            return WireResponse(err.status, dumps(error_body(service, err)), request_id)
+        except Exception as err:
+            log.exception("aws request failed", service=service, operation=operation, request_id=request_id,
+                          error=type(err).__name__)
+            internal = ServerException(f"Internal error ({type(err).__name__}); request id {request_id}.")
+            return WireResponse(internal.status, dumps(error_body(service, internal)), request_id)
+
+
+def ecs_router(endpoint: EcsEndpoint) -> APIRouter:
+    router = APIRouter(tags=["ecs"])
+
+    @router.post("/", include_in_schema=False)
+    async def aws_json(request: Request) -> Response:
+        body = await request.body()
+        # SigV4 covers the path and query exactly as sent, so use ASGI's raw bytes, not the decoded URL.
+        raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+        path, _, raw_query = raw.partition(b"?")
+        query = request.scope.get("query_string") or raw_query
+        result = await anyio.to_thread.run_sync(
+            endpoint.handle, request.method, path.decode("latin-1"), query.decode("latin-1"), request.headers, body
+        )
+        return Response(
+            content=result.body,
+            status_code=result.status,
+            media_type=CONTENT_TYPE,
+            headers={REQUEST_ID_HEADER: result.request_id},
+        )
+
+    return router
+
+
+def routers(ctx: Context, ops: Operations, data_dir: Path) -> list[APIRouter]:
+    """The endpoint and the admin routes that manage its access keys, sharing one key store."""
+    keys = AccessKeys(ctx.store, data_dir / MASTER_KEY_FILE, ctx.clock)
+    return [credentials_router(keys), ecs_router(EcsEndpoint(ops, keys, ctx.clock))]
