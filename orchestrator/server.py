@@ -11,6 +11,7 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
+from orchestrator.api import ecs
 from orchestrator.api.app import create_app
 from orchestrator.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
 from orchestrator.clock import Clock, SystemClock
@@ -52,7 +53,7 @@ class ControlPlane:
         self._thread: threading.Thread | None = None
 
     def _extra_routers(self) -> list[Any]:
-        return []
+        return [*ecs.routers(self.ctx, self.ops, self.data_dir)]
 
     @property
     def admin_token(self) -> str:

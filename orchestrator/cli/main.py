@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from orchestrator.cli.client import CliError
+from orchestrator.cli.credentials import credentials_app
 from orchestrator.cli.output import err_console
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
@@ -23,6 +24,7 @@ cli.add_typer(taskdef_app, name="taskdef")
 cli.add_typer(svc_app, name="svc")
 cli.add_typer(task_app, name="task")
 cli.add_typer(instance_app, name="instance")
+cli.add_typer(credentials_app, name="credentials")
 
 
 def app() -> None:
