@@ -81,6 +81,8 @@ class DockerExecutor:
         self._cgroup_root = cgroup_root
         self._lock = threading.Lock()
         self._cgroups: dict[str, stats.CgroupFiles] = {}
+        self._inspected: dict[str, tuple[tuple[str, str], ContainerState]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -245,11 +247,21 @@ class DockerExecutor:
         with _engine_errors("list containers"):
             summaries = self._api.containers(all=True, filters={"label": _label_filters(labels)})
             states = []
-            # The list endpoint has no exit code, health or times: inspect each one.
+            # The list endpoint has no exit code, health or times: inspect, but only containers
+            # whose state or health changed since the last inspect (a pass runs on every event).
+            cache: dict[str, tuple[tuple[str, str], ContainerState]] = {}
             for summary in summaries:
-                state = self.inspect(str(summary["Id"]))
+                cid = str(summary["Id"])
+                key = (str(summary.get("State", "")), _health_word(str(summary.get("Status", ""))))
+                cached = self._inspected.get(cid)
+                state = cached[1] if cached is not None and cached[0] == key else self.inspect(cid)
                 if state is not None:
                     states.append(state)
+                    cache[cid] = (key, state)
+            with self._cache_lock:
+                self._inspected.update(cache)
+                if len(self._inspected) > 4096:
+                    self._inspected = cache
             return states
 
     def inspect(self, container_id: str) -> ContainerState | None:
@@ -383,6 +395,14 @@ class _EventSubscription:
 
 
 # -- translation helpers (pure) ---------------------------------------------------------------
+
+
+def _health_word(status: str) -> str:
+    """The health part of a container summary's Status, e.g. 'healthy' from 'Up 3 seconds (healthy)'."""
+    for word in ("unhealthy", "healthy", "health: starting"):
+        if f"({word})" in status:
+            return word
+    return ""
 
 
 def _label_filters(labels: Mapping[str, str]) -> list[str]:
