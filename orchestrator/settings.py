@@ -21,5 +21,9 @@ class Settings:
     stopped_task_retention_s: float = 3600.0
     # Autoscaling metric period (CloudWatch uses 60 s); shorter in demos and tests.
     metric_period_s: float = 60.0
+    # Target tracking's alarms: high = this many of this many datapoints above the target, low =
+    # this many below 90 % of it (ECS creates 3-of-3 and 15-of-15 alarms on one-minute periods).
+    autoscaling_high_datapoints: int = 3
+    autoscaling_low_datapoints: int = 15
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0

@@ -7,6 +7,7 @@ everything before it writes, and raises `orchestrator.errors.ApiError` subclasse
 from __future__ import annotations
 
 from orchestrator.operations.agents import AgentOps
+from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.common import Context
 from orchestrator.operations.instances import InstanceOps
@@ -15,7 +16,7 @@ from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
 
-class Operations(ClusterOps, TaskDefinitionOps, ServiceOps, TaskOps, InstanceOps, AgentOps):
+class Operations(ClusterOps, TaskDefinitionOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
