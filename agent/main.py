@@ -137,17 +137,37 @@ class Agent:
             self.stop_event.wait(0.05)
 
     def _metrics_loop(self) -> None:
+        """Every metric period, report CPU and memory of this instance's running task containers.
+
+        CPU needs two readings, so a baseline is read at once and the first report, one period
+        later, already carries it; a container that appears between reports gets its CPU from the
+        second report that sees it. Reports keep to a fixed schedule on the monotonic clock (a
+        slow report does not push the later ones back), so the control plane, which closes a
+        datapoint every period, sees one report per task in almost every period.
+        """
+        from agent.executor.base import ResourceSample
         from agent.stats import cpu_units_used
 
-        previous: dict[str, Any] = {}
-        period = self.config.metric_period_s
-        while not self.stop_event.wait(min(period, 5.0) if not previous else period):
+        period = max(0.1, self.config.metric_period_s)
+        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
+
+        def read() -> tuple[list[Any], dict[str, ResourceSample]]:
+            containers = [c for c in self.executor.list(labels) if c.running]
+            return containers, self.executor.sample([c.id for c in containers])
+
+        previous: dict[str, ResourceSample] = {}
+        try:
+            previous = read()[1]
+        except Exception as err:
+            log.warning("metrics baseline failed", error=str(err))
+        next_at = time.monotonic() + period
+        while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
+            next_at += period
+            if next_at < time.monotonic():
+                # Fell more than a period behind (a stalled engine): skip the missed ticks.
+                next_at = time.monotonic() + period
             try:
-                containers = [
-                    c for c in self.executor.list({LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"})
-                    if c.running
-                ]
-                samples = self.executor.sample([c.id for c in containers])
+                containers, samples = read()
                 out = []
                 for c in containers:
                     now_s, before = samples.get(c.id), previous.get(c.id)
@@ -162,8 +182,9 @@ class Agent:
                     if before is not None:
                         entry["cpuUnits"] = cpu_units_used(before, now_s)
                     out.append(entry)
-                previous = dict(samples)
-                self.session.metrics(out)
+                previous = samples
+                if out:
+                    self.session.metrics(out)
             except SessionClosed:
                 return
             except Exception as err:

@@ -11,11 +11,13 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
-from orchestrator.api import ecs
+from orchestrator.api import autoscaling_rest, ecs
 from orchestrator.api.app import create_app
 from orchestrator.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
+from orchestrator.autoscaling.runner import AutoscalingRunner
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.jobs import Background
+from orchestrator.metrics import MetricsCollector
 from orchestrator.operations import Context, Operations
 from orchestrator.settings import Settings
 from orchestrator.store import Store
@@ -45,15 +47,18 @@ class ControlPlane:
         self.store = Store(self.data_dir / DB_FILE)
         self.store.ensure_cluster("default")
         self.tokens = Tokens.load_or_create(self.data_dir)
-        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings)
+        self.metrics = MetricsCollector(self.store, self.clock, self.settings.metric_period_s)
+        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings, metrics_sink=self.metrics.sink)
         self.ops = Operations(self.ctx)
         self.background = Background(self.ctx)
+        self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)
+        self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
         self.app = create_app(self.ops, self.tokens, self._extra_routers())
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def _extra_routers(self) -> list[Any]:
-        return [*ecs.routers(self.ctx, self.ops, self.data_dir)]
+        return [*ecs.routers(self.ctx, self.ops, self.data_dir), autoscaling_rest.router]
 
     @property
     def admin_token(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from orchestrator.cli.autoscale import autoscale_app, svc_metrics
 from orchestrator.cli.client import CliError
 from orchestrator.cli.credentials import credentials_app
 from orchestrator.cli.output import err_console
@@ -21,9 +22,11 @@ cli.command(help="Run a node agent on this host.")(agent)
 cli.command(help="Run a control plane and N agents in one process.")(dev)
 cli.add_typer(cluster_app, name="cluster")
 cli.add_typer(taskdef_app, name="taskdef")
+svc_app.command("metrics")(svc_metrics)
 cli.add_typer(svc_app, name="svc")
 cli.add_typer(task_app, name="task")
 cli.add_typer(instance_app, name="instance")
+cli.add_typer(autoscale_app, name="autoscale")
 cli.add_typer(credentials_app, name="credentials")
 
 
