@@ -43,6 +43,10 @@ def server(
     lost_after: float = typer.Option(60.0, "--lost-after", help="Seconds of agent silence before its tasks are "
                                      "stopped and replaced elsewhere."),
     metric_period: float = typer.Option(60.0, "--metric-period", help="Autoscaling metric period in seconds."),
+    high_datapoints: int = typer.Option(3, "--high-datapoints", min=1, help="Target tracking scales out after this "
+                                        "many datapoints above the target (ECS: 3)."),
+    low_datapoints: int = typer.Option(15, "--low-datapoints", min=1, help="Target tracking scales in after this many "
+                                       "datapoints below 90 % of the target (ECS: 15)."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the control plane."""
@@ -50,7 +54,8 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period)
+    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period,
+                        autoscaling_high_datapoints=high_datapoints, autoscaling_low_datapoints=low_datapoints)
     plane = ControlPlane(data_dir, settings)
     console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
@@ -102,6 +107,8 @@ def dev(
     lost_after: float = typer.Option(60.0, "--lost-after"),
     stop_timeout: int = typer.Option(30, "--stop-timeout"),
     metric_period: float = typer.Option(10.0, "--metric-period"),
+    high_datapoints: int = typer.Option(3, "--high-datapoints", min=1),
+    low_datapoints: int = typer.Option(15, "--low-datapoints", min=1),
     keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
@@ -116,7 +123,8 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period)
+    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period,
+                        autoscaling_high_datapoints=high_datapoints, autoscaling_low_datapoints=low_datapoints)
     plane = ControlPlane(data_dir, settings)
     url = plane.start_in_thread(listen)
     stop = threading.Event()
