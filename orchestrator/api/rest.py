@@ -136,6 +136,11 @@ def service_events(cluster: str, name: str, after: int = 0, ops: Operations = De
     return ops.service_events({"cluster": cluster, "service": name, "after": after})
 
 
+@router.post("/clusters/{cluster}/services/{name}/plan", tags=["services"])
+def plan_service(cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)) -> dict[str, Any]:
+    return ops.plan_service({**body, "cluster": cluster, "service": name})
+
+
 # -- tasks ---------------------------------------------------------------------------------
 
 

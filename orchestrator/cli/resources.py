@@ -277,3 +277,20 @@ def instance_set_attribute(instance: str, attribute: str = typer.Argument(..., h
     emit(Client().call("PUT", f"/v1/clusters/{cluster}/attributes", json=body), output,
          lambda d: table("Attributes", ["name", "value", "target"],
                          [[a["name"], a.get("value"), a["targetId"]] for a in d["attributes"]]))
+
+
+def render_plan(data: dict[str, Any]) -> None:
+    """`svc plan` output: where each task would go, in plain words, and what would stop."""
+    what = "a new deployment" if data["newDeployment"] else "a scale change"
+    console.print(f"Plan for service {data['service']} ({what}, {data['taskDefinition'].split('/')[-1]}, "
+                  f"desired {data['desiredCount']}, profile {data['schedulerProfile']}): nothing is changed.")
+    table(f"Would start {len(data['placements'])} tasks", ["#", "instance", "name", "zone"], [
+        [i + 1, short(p["containerInstanceArn"]), p.get("name"), p.get("availabilityZone")]
+        for i, p in enumerate(data["placements"])
+    ])
+    for i, p in enumerate(data["placements"]):
+        console.print(f"{i + 1}. {p['reason']}", markup=False, highlight=False)
+    if data.get("unplaced"):
+        console.print(f"[red]{data['unplaced']} tasks could not be placed:[/red] {data.get('failure')}", highlight=False)
+    if data.get("stops"):
+        console.print(f"Would stop {len(data['stops'])} tasks: " + " ".join(short(a) for a in data["stops"]))

@@ -228,3 +228,26 @@ class _NoLive:
 
 def service_short(arn: str) -> str:
     return short(arn)
+
+
+@svc_app.command("plan")
+def svc_plan(
+    name: str,
+    desired: int = typer.Option(None, "--desired", "-d"),
+    taskdef: str = typer.Option(None, "--taskdef", "-t"),
+    strategy: list[str] = typer.Option([], "--strategy"),
+    constraint: list[str] = typer.Option([], "--constraint"),
+    profile: str = typer.Option(None, "--profile", help="ecs or kubernetes: compare how each would place."),
+    cluster: str = ClusterOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Show where the tasks of a change would go and why, without changing anything."""
+    from orchestrator.cli.resources import render_plan
+
+    body: dict[str, Any] = {}
+    if desired is not None:
+        body["desiredCount"] = desired
+    if taskdef:
+        body["taskDefinition"] = taskdef
+    _placement_flags(body, strategy, constraint, profile)
+    emit(Client().call("POST", f"/v1/clusters/{cluster}/services/{name}/plan", json=body), output, render_plan)

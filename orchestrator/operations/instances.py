@@ -57,7 +57,7 @@ class InstanceOps:
             try:
                 expr = parse(expression)
             except PlacementError as err:
-                where = f" (at position {err.position})" if err.position is not None else ""
+                where = f" (at position {err.position})" if err.position is not None and "position" not in str(err) else ""
                 raise InvalidParameterException(f"filter: {err}{where}") from None
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))

@@ -52,6 +52,6 @@ def checked(
     try:
         validate_placement(ss, cs)
     except PlacementError as err:
-        where = f" (at position {err.position})" if err.position is not None else ""
+        where = f" (at position {err.position})" if err.position is not None and "position" not in str(err) else ""
         raise InvalidParameterException(f"{err}{where}") from None
     return ss, cs
