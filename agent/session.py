@@ -39,8 +39,14 @@ class Registration:
 
 
 class Session:
-    def __init__(self, server: str, join_token: str, registration: Registration, state_file: Path,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        server: str,
+        join_token: str,
+        registration: Registration,
+        state_file: Path,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.server = server.rstrip("/")
         self.join_token = join_token
         self.registration = registration
@@ -95,15 +101,19 @@ class Session:
         self.instance_arn = resp["containerInstanceArn"]
         self._credential = resp["credential"]
         self._save_state()
-        log.info("registered", instance=self.instance_id, zone=r.zone, cluster=r.cluster,
-                 resumed=previous.get("containerInstanceArn") == self.instance_arn)
+        log.info(
+            "registered",
+            instance=self.instance_id,
+            zone=r.zone,
+            cluster=r.cluster,
+            resumed=previous.get("containerInstanceArn") == self.instance_arn,
+        )
         return self.instance_arn
 
     # -- calls -------------------------------------------------------------------------------
 
     def assignments(self, since: int, wait_s: float) -> dict[str, Any]:
-        return self._call("GET", "/v1/agent/assignments", params={"since": since, "wait": wait_s},
-                          timeout=wait_s + 10)
+        return self._call("GET", "/v1/agent/assignments", params={"since": since, "wait": wait_s}, timeout=wait_s + 10)
 
     def report(self, reports: list[dict[str, Any]]) -> None:
         if reports:
@@ -113,8 +123,9 @@ class Session:
         if samples:
             self._call("POST", "/v1/agent/metrics", json={"samples": samples})
 
-    def _call(self, method: str, path: str, *, authenticated: bool = True, timeout: float | None = None,
-              **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, authenticated: bool = True, timeout: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         delay = 0.2
         while True:
             if self.stop.is_set():

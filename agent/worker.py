@@ -46,8 +46,9 @@ def container_name(task_arn: str, name: str) -> str:
     return f"orch-{task_id(task_arn)}-{name}"
 
 
-def container_spec(task: dict[str, Any], cdef: dict[str, Any], cluster: str, instance_id: str,
-                   default_stop_timeout: int) -> ContainerSpec:
+def container_spec(
+    task: dict[str, Any], cdef: dict[str, Any], cluster: str, instance_id: str, default_stop_timeout: int
+) -> ContainerSpec:
     """The Docker container for one container definition of one task, as ECS maps the fields."""
     hc = cdef.get("healthCheck")
     health = None
@@ -202,28 +203,44 @@ class Worker:
         error = self._start_errors.get(arn) or next((c.error for c in existing.values() if c.error), "")
         if error:
             self._stop_all(arn, existing, cdefs)
-            return self._task_report(task, cdefs, existing, "STOPPED", "TaskFailedToStart",
-                                     f"CannotStartContainerError: {error}")
+            return self._task_report(
+                task, cdefs, existing, "STOPPED", "TaskFailedToStart", f"CannotStartContainerError: {error}"
+            )
         essential_exited = [
-            c for c in cdefs if c.get("essential", True) and c["name"] in existing
-            and existing[c["name"]].status in ("exited", "dead")
+            c
+            for c in cdefs
+            if c.get("essential", True) and c["name"] in existing and existing[c["name"]].status in ("exited", "dead")
         ]
         if essential_exited:
             self._stop_all(arn, existing, cdefs)
-            return self._task_report(task, cdefs, existing, "STOPPED", "EssentialContainerExited",
-                                     "Essential container in task exited")
+            return self._task_report(
+                task, cdefs, existing, "STOPPED", "EssentialContainerExited", "Essential container in task exited"
+            )
         if missing:
             if task.get("lastStatus") in ("RUNNING", "DEACTIVATING", "STOPPING") and not existing:
                 # It ran here before and its containers are gone (removed by hand): stopped.
-                return self._task_report(task, cdefs, existing, "STOPPED", "EssentialContainerExited",
-                                         "Essential container in task exited (container removed)")
+                return self._task_report(
+                    task,
+                    cdefs,
+                    existing,
+                    "STOPPED",
+                    "EssentialContainerExited",
+                    "Essential container in task exited (container removed)",
+                )
             self._submit_start(task, missing)
             return self._task_report(task, cdefs, existing, "PENDING")
         all_up = all(existing[c["name"]].running for c in cdefs if c.get("essential", True))
         return self._task_report(task, cdefs, existing, "RUNNING" if all_up else "PENDING")
 
-    def _task_report(self, task: dict[str, Any], cdefs: list[dict[str, Any]], existing: dict[str, ContainerState],
-                     status: str | None, stop_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    def _task_report(
+        self,
+        task: dict[str, Any],
+        cdefs: list[dict[str, Any]],
+        existing: dict[str, ContainerState],
+        status: str | None,
+        stop_code: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
         report: dict[str, Any] = {
             "taskArn": task["taskArn"],
             "lastStatus": status or ("PENDING" if task.get("lastStatus") == "PROVISIONING" else task.get("lastStatus")),
@@ -242,8 +259,9 @@ class Worker:
         return report
 
     def _stop_timeout(self, cdefs: list[dict[str, Any]]) -> int:
-        return max((int(c["stopTimeout"]) if c.get("stopTimeout") is not None else self.default_stop_timeout)
-                   for c in cdefs)
+        return max(
+            (int(c["stopTimeout"]) if c.get("stopTimeout") is not None else self.default_stop_timeout) for c in cdefs
+        )
 
     def _stop_all(self, arn: str, existing: dict[str, ContainerState], cdefs: list[dict[str, Any]]) -> None:
         running = [c for c in existing.values() if c.running]
@@ -278,8 +296,9 @@ class Worker:
 
         self._starts.submit(start)
 
-    def _submit_stop(self, key: str, containers: list[ContainerState], *, remove: bool,
-                     timeout: int = DEFAULT_STOP_TIMEOUT_S) -> None:
+    def _submit_stop(
+        self, key: str, containers: list[ContainerState], *, remove: bool, timeout: int = DEFAULT_STOP_TIMEOUT_S
+    ) -> None:
         if key in self._busy:
             return
         self._busy.add(key)

@@ -29,16 +29,29 @@ TASKS = 30
 AGENTS = 3
 START_THREADS = 8  # per agent, as agent.worker.Worker defaults
 ROUNDS = 3
-CONTAINER = {"name": "app", "image": "orch/busybox:latest", "essential": True, "cpu": 64, "memory": 32,
-             "command": ["sleep", "3600"], "stopTimeout": 1}
+CONTAINER = {
+    "name": "app",
+    "image": "orch/busybox:latest",
+    "essential": True,
+    "cpu": 64,
+    "memory": 32,
+    "command": ["sleep", "3600"],
+    "stopTimeout": 1,
+}
 
 
 def floor_once(executor: DockerExecutor) -> float:
     label = {"orch.bench": uuid.uuid4().hex[:10]}
     specs = [
-        ContainerSpec(name=f"bench-{label['orch.bench']}-{i}", image=CONTAINER["image"],  # type: ignore[arg-type]
-                      labels={**label, "orch.managed": "bench"}, command=tuple(CONTAINER["command"]),  # type: ignore[arg-type]
-                      cpu_shares=64, memory_mib=32, stop_timeout_s=1)
+        ContainerSpec(
+            name=f"bench-{label['orch.bench']}-{i}",
+            image=CONTAINER["image"],  # type: ignore[arg-type]
+            labels={**label, "orch.managed": "bench"},
+            command=tuple(CONTAINER["command"]),  # type: ignore[arg-type]
+            cpu_shares=64,
+            memory_mib=32,
+            stop_timeout_s=1,
+        )
         for i in range(TASKS)
     ]
     started = time.perf_counter()
@@ -53,17 +66,22 @@ def floor_once(executor: DockerExecutor) -> float:
 
 def ours_once(executor: DockerExecutor) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cluster = LocalCluster(Path(tmp), executor_factory=DockerExecutor,
-                               settings=Settings(health_grace_s=1.0, heartbeat_interval_s=1.0))
+        cluster = LocalCluster(
+            Path(tmp), executor_factory=DockerExecutor, settings=Settings(health_grace_s=1.0, heartbeat_interval_s=1.0)
+        )
         try:
             cluster.start_agents(AGENTS)
             td = cluster.api("POST", "/v1/task-definitions", {"family": "cold", "containerDefinitions": [CONTAINER]})
             ref = f"cold:{td['taskDefinition']['revision']}"
             started = time.perf_counter()
-            cluster.api("POST", "/v1/clusters/default/services",
-                        {"serviceName": "cold", "taskDefinition": ref, "desiredCount": TASKS})
-            wait_for(lambda: cluster.service("cold")["runningCount"] == TASKS, 120, interval=0.02,
-                     what=f"{TASKS} RUNNING")
+            cluster.api(
+                "POST",
+                "/v1/clusters/default/services",
+                {"serviceName": "cold", "taskDefinition": ref, "desiredCount": TASKS},
+            )
+            wait_for(
+                lambda: cluster.service("cold")["runningCount"] == TASKS, 120, interval=0.02, what=f"{TASKS} RUNNING"
+            )
             return time.perf_counter() - started
         finally:
             cluster.close()
@@ -79,10 +97,16 @@ def main() -> None:
         floors.append(floor_once(executor))
         ours.append(ours_once(executor))
     floor, mine = statistics.median(floors), statistics.median(ours)
-    print(f"floor (Docker SDK direct, {AGENTS * START_THREADS} threads): "
-          + ", ".join(f"{x:.2f}" for x in floors) + f" s; median {floor:.2f} s")
-    print(f"orchestrator (create service -> {TASKS} RUNNING): " + ", ".join(f"{x:.2f}" for x in ours)
-          + f" s; median {mine:.2f} s")
+    print(
+        f"floor (Docker SDK direct, {AGENTS * START_THREADS} threads): "
+        + ", ".join(f"{x:.2f}" for x in floors)
+        + f" s; median {floor:.2f} s"
+    )
+    print(
+        f"orchestrator (create service -> {TASKS} RUNNING): "
+        + ", ".join(f"{x:.2f}" for x in ours)
+        + f" s; median {mine:.2f} s"
+    )
     print(f"cold start ratio {mine / floor:.2f} (goal <= 1.3)")
 
 

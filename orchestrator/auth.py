@@ -45,7 +45,9 @@ class Tokens:
 
 def bearer(header: str | None) -> str:
     if not header or not header.lower().startswith("bearer "):
-        raise UnauthorizedError("Missing bearer token: pass the admin token (orchestrator reads it from the data dir or ORCH_TOKEN).")
+        raise UnauthorizedError(
+            "Missing bearer token: pass the admin token (orchestrator reads it from the data dir or ORCH_TOKEN)."
+        )
     return header[7:].strip()
 
 

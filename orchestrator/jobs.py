@@ -28,12 +28,17 @@ class Background:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
-        self._scheduler.add_job(self._guard(self.instances.reconcile), "interval", seconds=1.0,
-                                id="instances", max_instances=1, coalesce=True)
+        self._scheduler.add_job(
+            self._guard(self.instances.reconcile),
+            "interval",
+            seconds=1.0,
+            id="instances",
+            max_instances=1,
+            coalesce=True,
+        )
 
     def add_periodic(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
-        self._scheduler.add_job(self._guard(fn), "interval", seconds=seconds, id=name, max_instances=1,
-                                coalesce=True)
+        self._scheduler.add_job(self._guard(fn), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
 
     @staticmethod
     def _guard(fn: Callable[[], None]) -> Callable[[], None]:
@@ -58,14 +63,14 @@ class Background:
 
     def _loop(self) -> None:
         store = self.ctx.store
-        seen = -1
+        seen = [-1]
         while not self._stop.is_set():
-            store.wait(lambda: store.seq != seen or self._stop.is_set(), timeout=1.0)
+            store.wait(lambda: store.seq != seen[0] or self._stop.is_set(), timeout=1.0)
             if self._stop.is_set():
                 return
             # Read seq before the pass: changes made by the pass itself wake one more pass,
             # which finds nothing to do (reconcilers are idempotent) and then sleeps.
-            seen = store.seq
+            seen[0] = store.seq
             try:
                 self.services.reconcile_all()
             except Exception:

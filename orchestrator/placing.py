@@ -51,11 +51,9 @@ class TaskNeeds:
 def task_needs(td: TaskDefinition) -> TaskNeeds:
     # Placement subtracts memoryReservation when set, else memory; a task-level memory wins.
     cpu = int(td.cpu) if td.cpu else sum(c.cpu for c in td.containerDefinitions)
-    if td.memory:
-        memory = int(td.memory)
-    else:
-        memory = sum((c.memoryReservation or c.memory or 0) for c in td.containerDefinitions)
-    tcp, udp = set(), set()
+    memory = int(td.memory) if td.memory else sum(c.memoryReservation or c.memory or 0 for c in td.containerDefinitions)
+    tcp: set[int] = set()
+    udp: set[int] = set()
     for c in td.containerDefinitions:
         for pm in c.portMappings:
             if pm.hostPort:
@@ -80,7 +78,9 @@ class InstanceUsage:
     pending: int = 0
 
 
-def _usage_by_instance(tasks: Sequence[Task], tds: dict[str, TaskDefinition]) -> dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]]:
+def _usage_by_instance(
+    tasks: Sequence[Task], tds: dict[str, TaskDefinition]
+) -> dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]]:
     out: dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]] = defaultdict(
         lambda: (InstanceUsage(), set(), set(), Counter())
     )
@@ -151,9 +151,9 @@ def snapshot(store: Store, cluster: str, connected: dict[str, bool] | None = Non
                 arn=inst.containerInstanceArn,
                 instance_id=arn_id(inst.containerInstanceArn),
                 status=inst.status,
-                agent_connected=inst.agentConnected if connected is None else connected.get(
-                    inst.containerInstanceArn, inst.agentConnected
-                ),
+                agent_connected=inst.agentConnected
+                if connected is None
+                else connected.get(inst.containerInstanceArn, inst.agentConnected),
                 attributes=inst.attribute_map(),
                 registered_cpu=inst.resource("CPU"),
                 registered_memory=inst.resource("MEMORY"),

@@ -69,8 +69,9 @@ class ControlPlane:
         return (self.data_dir / JOIN_TOKEN_FILE).read_text().strip()
 
     def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
-        config = uvicorn.Config(self.app, host=host, port=port, log_config=None, access_log=False,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=2
+        )
         server = uvicorn.Server(config)
         return server
 
@@ -96,7 +97,6 @@ class ControlPlane:
         host, port = parse_listen(listen)
         self.background.start()
         server = self._uvicorn(host, port)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
         @self.app.on_event("startup")
         async def _threads() -> None:

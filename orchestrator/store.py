@@ -184,9 +184,7 @@ class Store:
         return [Cluster.model_validate_json(r[0]) for r in self._rows("SELECT body FROM clusters ORDER BY name")]
 
     def put_cluster(self, cluster: Cluster) -> None:
-        self._exec(
-            "INSERT OR REPLACE INTO clusters (name, body) VALUES (?, ?)", (cluster.clusterName, _dumps(cluster))
-        )
+        self._exec("INSERT OR REPLACE INTO clusters (name, body) VALUES (?, ?)", (cluster.clusterName, _dumps(cluster)))
 
     def delete_cluster(self, name: str) -> None:
         self._exec("DELETE FROM clusters WHERE name=?", (name,))
@@ -351,7 +349,7 @@ class Store:
         if task.containerInstanceArn:
             self.touch(f"instance:{task.containerInstanceArn}")
         if task.group.startswith("service:"):
-            self.touch(f"service:{cluster}/{task.group[len('service:'):]}")
+            self.touch(f"service:{cluster}/{task.group[len('service:') :]}")
 
     def get_explanation(self, arn: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT explanation FROM tasks WHERE arn=?", (arn,))
@@ -359,7 +357,9 @@ class Store:
 
     def purge_stopped_tasks(self, before: float) -> int:
         """Forget tasks stopped before `before`; ECS keeps stopped tasks describable about an hour."""
-        cur = self._conn.execute("SELECT COUNT(*) FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
+        cur = self._conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,)
+        )
         n = int(cur.fetchone()[0])
         if n:
             self._exec("DELETE FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
@@ -392,8 +392,14 @@ class Store:
             self._exec(
                 "INSERT OR REPLACE INTO container_instances (arn, cluster, status, credential_hash,"
                 " last_heartbeat, body) VALUES (?,?,?,?,?,?)",
-                (instance.containerInstanceArn, cluster, instance.status, credential_hash, instance.registeredAt,
-                 _dumps(instance)),
+                (
+                    instance.containerInstanceArn,
+                    cluster,
+                    instance.status,
+                    credential_hash,
+                    instance.registeredAt,
+                    _dumps(instance),
+                ),
             )
         self.touch(f"instance:{instance.containerInstanceArn}")
 

@@ -18,8 +18,7 @@ def control_plane(tmp_path: Path, settings: Settings | None = None) -> Operation
     return Operations(Context(store=store, clock=FakeClock(), settings=settings or Settings()))
 
 
-def instance(ops: Operations, name: str, zone: str, cpu: int = 1024, memory: int = 1024,
-             **attributes: str) -> str:
+def instance(ops: Operations, name: str, zone: str, cpu: int = 1024, memory: int = 1024, **attributes: str) -> str:
     """Register a container instance as an agent would; returns its ARN."""
     arn: str = ops.register_instance(
         {"name": name, "zone": zone, "cpu": cpu, "memory": memory, "attributes": attributes}
@@ -28,8 +27,15 @@ def instance(ops: Operations, name: str, zone: str, cpu: int = 1024, memory: int
 
 
 def container(**overrides: Any) -> dict[str, Any]:
-    return {"name": "app", "image": "orch/busybox:latest", "essential": True, "cpu": 128, "memory": 64,
-            "command": ["sleep", "3600"], **overrides}
+    return {
+        "name": "app",
+        "image": "orch/busybox:latest",
+        "essential": True,
+        "cpu": 128,
+        "memory": 64,
+        "command": ["sleep", "3600"],
+        **overrides,
+    }
 
 
 def task_definition(ops: Operations, family: str = "web", **overrides: Any) -> str:
@@ -37,7 +43,9 @@ def task_definition(ops: Operations, family: str = "web", **overrides: Any) -> s
     return f"{family}:{td['taskDefinition']['revision']}"
 
 
-def service(ops: Operations, name: str = "web", desired: int = 2, taskdef: str = "web:1", **extra: Any) -> dict[str, Any]:
+def service(
+    ops: Operations, name: str = "web", desired: int = 2, taskdef: str = "web:1", **extra: Any
+) -> dict[str, Any]:
     result: dict[str, Any] = ops.create_service(
         {"serviceName": name, "taskDefinition": taskdef, "desiredCount": desired, **extra}
     )
@@ -46,8 +54,16 @@ def service(ops: Operations, name: str = "web", desired: int = 2, taskdef: str =
 
 def report_running(ops: Operations, task: dict[str, Any]) -> None:
     """What an agent reports once a task's containers run."""
-    ops.report_task_states(task["containerInstanceArn"], [{
-        "taskArn": task["taskArn"], "lastStatus": "RUNNING",
-        "containers": [{"name": c["name"], "lastStatus": "RUNNING", "runtimeId": "c-" + task["taskArn"][-8:]}
-                       for c in task["containers"]],
-    }])
+    ops.report_task_states(
+        task["containerInstanceArn"],
+        [
+            {
+                "taskArn": task["taskArn"],
+                "lastStatus": "RUNNING",
+                "containers": [
+                    {"name": c["name"], "lastStatus": "RUNNING", "runtimeId": "c-" + task["taskArn"][-8:]}
+                    for c in task["containers"]
+                ],
+            }
+        ],
+    )

@@ -59,20 +59,40 @@ class LocalCluster:
     def __post_init__(self) -> None:
         self.plane = ControlPlane(self.data_dir, self.settings)
         self.url = self.plane.start_in_thread("127.0.0.1:0")
-        self.http = httpx.Client(base_url=self.url, timeout=30.0,
-                                 headers={"authorization": f"Bearer {self.plane.admin_token}"})
+        self.http = httpx.Client(
+            base_url=self.url, timeout=30.0, headers={"authorization": f"Bearer {self.plane.admin_token}"}
+        )
 
     # -- agents ------------------------------------------------------------------------------
 
-    def start_agent(self, name: str, zone: str, *, cpu: int | None = None, memory: int | None = None,
-                    attributes: dict[str, str] | None = None, instance_type: str = "t3.small",
-                    executor: Executor | None = None) -> Agent:
+    def start_agent(
+        self,
+        name: str,
+        zone: str,
+        *,
+        cpu: int | None = None,
+        memory: int | None = None,
+        attributes: dict[str, str] | None = None,
+        instance_type: str = "t3.small",
+        executor: Executor | None = None,
+    ) -> Agent:
         stop = threading.Event()
-        registration = Registration(zone=zone, cpu=cpu or self.agent_cpu, memory=memory or self.agent_memory,
-                                    name=name, instance_type=instance_type, attributes=attributes or {})
-        config = AgentConfig(server=self.url, join_token=self.plane.join_token, registration=registration,
-                             state_file=self.data_dir / "agents" / f"{name}.json",
-                             stop_timeout_s=self.stop_timeout_s, metric_period_s=self.settings.metric_period_s)
+        registration = Registration(
+            zone=zone,
+            cpu=cpu or self.agent_cpu,
+            memory=memory or self.agent_memory,
+            name=name,
+            instance_type=instance_type,
+            attributes=attributes or {},
+        )
+        config = AgentConfig(
+            server=self.url,
+            join_token=self.plane.join_token,
+            registration=registration,
+            state_file=self.data_dir / "agents" / f"{name}.json",
+            stop_timeout_s=self.stop_timeout_s,
+            metric_period_s=self.settings.metric_period_s,
+        )
         agent = Agent(config, executor or self.executor_factory(), stop)
         thread = threading.Thread(target=agent.run, name=name, daemon=True)
         thread.start()
@@ -102,8 +122,15 @@ class LocalCluster:
         return result
 
     def register(self, family: str, **container: Any) -> str:
-        cdef = {"name": "app", "image": "orch/busybox:latest", "essential": True, "memory": 32, "cpu": 64,
-                "command": ["sleep", "3600"], **container}
+        cdef = {
+            "name": "app",
+            "image": "orch/busybox:latest",
+            "essential": True,
+            "memory": 32,
+            "cpu": 64,
+            "command": ["sleep", "3600"],
+            **container,
+        }
         td = self.api("POST", "/v1/task-definitions", {"family": family, "containerDefinitions": [cdef]})
         return f"{family}:{td['taskDefinition']['revision']}"
 
@@ -111,7 +138,9 @@ class LocalCluster:
         svc: dict[str, Any] = self.api("GET", f"/v1/clusters/{cluster}/services/{name}")["services"][0]
         return svc
 
-    def tasks(self, service: str | None = None, desired: str = "RUNNING", cluster: str = "default") -> list[dict[str, Any]]:
+    def tasks(
+        self, service: str | None = None, desired: str = "RUNNING", cluster: str = "default"
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"desiredStatus": desired}
         if service:
             params["serviceName"] = service

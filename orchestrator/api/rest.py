@@ -137,7 +137,9 @@ def service_events(cluster: str, name: str, after: int = 0, ops: Operations = De
 
 
 @router.post("/clusters/{cluster}/services/{name}/plan", tags=["services"])
-def plan_service(cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)) -> dict[str, Any]:
+def plan_service(
+    cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
+) -> dict[str, Any]:
     return ops.plan_service({**body, "cluster": cluster, "service": name})
 
 
@@ -165,8 +167,12 @@ def list_tasks(
     ops: Operations = Depends(_ops),
 ) -> dict[str, Any]:
     req: dict[str, Any] = {"cluster": cluster, "desiredStatus": desiredStatus, "maxResults": 100}
-    for key, value in (("serviceName", serviceName), ("containerInstance", containerInstance),
-                       ("family", family), ("startedBy", startedBy)):
+    for key, value in (
+        ("serviceName", serviceName),
+        ("containerInstance", containerInstance),
+        ("family", family),
+        ("startedBy", startedBy),
+    ):
         if value:
             req[key] = value
     arns: list[str] = []
@@ -188,7 +194,9 @@ def describe_task(cluster: str, task: str, ops: Operations = Depends(_ops)) -> d
 
 
 @router.post("/clusters/{cluster}/tasks/{task}/stop", tags=["tasks"])
-def stop_task(cluster: str, task: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)) -> dict[str, Any]:
+def stop_task(
+    cluster: str, task: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
+) -> dict[str, Any]:
     return ops.stop_task({**body, "cluster": cluster, "task": task})
 
 

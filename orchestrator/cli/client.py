@@ -30,9 +30,7 @@ def _token() -> str:
     try:
         return path.read_text().strip()
     except OSError:
-        raise CliError(
-            f"No admin token: set ORCH_TOKEN or ORCH_DATA_DIR (looked for {path})."
-        ) from None
+        raise CliError(f"No admin token: set ORCH_TOKEN or ORCH_DATA_DIR (looked for {path}).") from None
 
 
 class Client:
@@ -45,12 +43,17 @@ class Client:
         token = self._token or _token()
         try:
             resp = self._http.request(
-                method, path, json=json, params={k: v for k, v in (params or {}).items() if v is not None},
+                method,
+                path,
+                json=json,
+                params={k: v for k, v in (params or {}).items() if v is not None},
                 headers={"authorization": f"Bearer {token}"},
             )
         except httpx.HTTPError as err:
-            raise CliError(f"Cannot reach the control plane at {self.server} ({type(err).__name__}). "
-                           "Is `orchestrator server` or `orchestrator dev` running? Set ORCH_SERVER if elsewhere.") from None
+            raise CliError(
+                f"Cannot reach the control plane at {self.server} ({type(err).__name__}). "
+                "Is `orchestrator server` or `orchestrator dev` running? Set ORCH_SERVER if elsewhere."
+            ) from None
         try:
             body = resp.json()
         except ValueError:

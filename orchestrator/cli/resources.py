@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from orchestrator.cli.client import CliError, Client
+from orchestrator.cli.client import Client, CliError
 from orchestrator.cli.output import Output, console, emit, print_json, short, table, when
 from orchestrator.cli.placement_flags import parse_constraints, parse_strategies
 
@@ -18,8 +18,9 @@ OutputOpt = typer.Option(Output.table, "--output", "-o", help="table or json (EC
 cluster_app = typer.Typer(help="Create, list, describe and delete clusters.", no_args_is_help=True)
 taskdef_app = typer.Typer(help="Register and inspect ECS task definitions.", no_args_is_help=True)
 task_app = typer.Typer(help="Run, list, describe, explain and stop tasks.", no_args_is_help=True)
-instance_app = typer.Typer(help="List, describe, drain, activate and deregister container instances.",
-                           no_args_is_help=True)
+instance_app = typer.Typer(
+    help="List, describe, drain, activate and deregister container instances.", no_args_is_help=True
+)
 
 
 def _zone(inst: dict[str, Any]) -> str:
@@ -39,10 +40,21 @@ def _res(inst: dict[str, Any], which: str, name: str) -> Any:
 
 def _clusters_table(data: dict[str, Any]) -> None:
     items = data.get("clusters") or ([data["cluster"]] if "cluster" in data else [])
-    table("Clusters", ["name", "status", "instances", "services", "running", "pending"], [
-        [c["clusterName"], c["status"], c.get("registeredContainerInstancesCount"), c.get("activeServicesCount"),
-         c.get("runningTasksCount"), c.get("pendingTasksCount")] for c in items
-    ])
+    table(
+        "Clusters",
+        ["name", "status", "instances", "services", "running", "pending"],
+        [
+            [
+                c["clusterName"],
+                c["status"],
+                c.get("registeredContainerInstancesCount"),
+                c.get("activeServicesCount"),
+                c.get("runningTasksCount"),
+                c.get("pendingTasksCount"),
+            ]
+            for c in items
+        ],
+    )
 
 
 @cluster_app.command("create")
@@ -70,19 +82,35 @@ def cluster_delete(name: str, output: Output = OutputOpt) -> None:
 
 def _taskdef_table(data: dict[str, Any]) -> None:
     td = data["taskDefinition"]
-    table(f"Task definition {td['family']}:{td['revision']} ({td['status']})",
-          ["container", "image", "cpu", "memory", "reservation", "essential", "ports"], [
-        [c["name"], c["image"], c.get("cpu", 0), c.get("memory"), c.get("memoryReservation"), c.get("essential", True),
-         ", ".join(f"{p.get('hostPort') or 'dyn'}->{p['containerPort']}/{p.get('protocol', 'tcp')}"
-                   for p in c.get("portMappings", []))]
-        for c in td["containerDefinitions"]
-    ])
+    table(
+        f"Task definition {td['family']}:{td['revision']} ({td['status']})",
+        ["container", "image", "cpu", "memory", "reservation", "essential", "ports"],
+        [
+            [
+                c["name"],
+                c["image"],
+                c.get("cpu", 0),
+                c.get("memory"),
+                c.get("memoryReservation"),
+                c.get("essential", True),
+                ", ".join(
+                    f"{p.get('hostPort') or 'dyn'}->{p['containerPort']}/{p.get('protocol', 'tcp')}"
+                    for p in c.get("portMappings", [])
+                ),
+            ]
+            for c in td["containerDefinitions"]
+        ],
+    )
 
 
 @taskdef_app.command("register")
 def taskdef_register(
-    file: Path = typer.Option(..., "--file", "-f", help="Task definition JSON, as `aws ecs register-task-definition "
-                              "--cli-input-json` takes it."),
+    file: Path = typer.Option(
+        ...,
+        "--file",
+        "-f",
+        help="Task definition JSON, as `aws ecs register-task-definition --cli-input-json` takes it.",
+    ),
     output: Output = OutputOpt,
 ) -> None:
     try:
@@ -97,11 +125,19 @@ def taskdef_register(
 
 
 @taskdef_app.command("list")
-def taskdef_list(family: str = typer.Option(None, "--family"), status: str = "ACTIVE",
-                 output: Output = OutputOpt) -> None:
+def taskdef_list(
+    family: str = typer.Option(None, "--family"), status: str = "ACTIVE", output: Output = OutputOpt
+) -> None:
     data = Client().call("GET", "/v1/task-definitions", params={"familyPrefix": family, "status": status})
-    emit(data, output, lambda d: table("Task definitions", ["task definition"],
-                                       [[a.split("task-definition/")[-1]] for a in d["taskDefinitionArns"]]))
+    emit(
+        data,
+        output,
+        lambda d: table(
+            "Task definitions",
+            ["task definition"],
+            [[a.split("task-definition/")[-1]] for a in d["taskDefinitionArns"]],
+        ),
+    )
 
 
 @taskdef_app.command("describe")
@@ -119,13 +155,36 @@ def taskdef_deregister(ref: str, output: Output = OutputOpt) -> None:
 
 def _tasks_table(data: dict[str, Any]) -> None:
     tasks = data.get("tasks", [])
-    table(f"Tasks ({len(tasks)})", ["task", "task definition", "group", "instance", "zone", "last", "desired",
-                                    "health", "started", "stopped reason"], [
-        [short(t["taskArn"]), t["taskDefinitionArn"].split("/")[-1], t.get("group"), short(t.get("containerInstanceArn")),
-         t.get("availabilityZone"), t["lastStatus"], t["desiredStatus"], t.get("healthStatus"), when(t.get("startedAt")),
-         t.get("stoppedReason")]
-        for t in tasks
-    ])
+    table(
+        f"Tasks ({len(tasks)})",
+        [
+            "task",
+            "task definition",
+            "group",
+            "instance",
+            "zone",
+            "last",
+            "desired",
+            "health",
+            "started",
+            "stopped reason",
+        ],
+        [
+            [
+                short(t["taskArn"]),
+                t["taskDefinitionArn"].split("/")[-1],
+                t.get("group"),
+                short(t.get("containerInstanceArn")),
+                t.get("availabilityZone"),
+                t["lastStatus"],
+                t["desiredStatus"],
+                t.get("healthStatus"),
+                when(t.get("startedAt")),
+                t.get("stoppedReason"),
+            ]
+            for t in tasks
+        ],
+    )
     for f in data.get("failures", []):
         console.print(f"[red]failure[/red] {f.get('reason')}: {f.get('detail') or short(f.get('arn'))}")
 
@@ -141,11 +200,19 @@ def task_run(
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    body: dict[str, Any] = {"taskDefinition": taskdef, "count": count, "group": group, "startedBy": started_by,
-                            "placementStrategy": parse_strategies(strategy),
-                            "placementConstraints": parse_constraints(constraint)}
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/tasks", json={k: v for k, v in body.items() if v is not None}),
-         output, _tasks_table)
+    body: dict[str, Any] = {
+        "taskDefinition": taskdef,
+        "count": count,
+        "group": group,
+        "startedBy": started_by,
+        "placementStrategy": parse_strategies(strategy),
+        "placementConstraints": parse_constraints(constraint),
+    }
+    emit(
+        Client().call("POST", f"/v1/clusters/{cluster}/tasks", json={k: v for k, v in body.items() if v is not None}),
+        output,
+        _tasks_table,
+    )
 
 
 @task_app.command("start")
@@ -155,8 +222,15 @@ def task_start(
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/tasks/start",
-                       json={"taskDefinition": taskdef, "containerInstances": instances}), output, _tasks_table)
+    emit(
+        Client().call(
+            "POST",
+            f"/v1/clusters/{cluster}/tasks/start",
+            json={"taskDefinition": taskdef, "containerInstances": instances},
+        ),
+        output,
+        _tasks_table,
+    )
 
 
 @task_app.command("list")
@@ -168,8 +242,16 @@ def task_list(
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    data = Client().call("GET", f"/v1/clusters/{cluster}/tasks", params={
-        "serviceName": service, "desiredStatus": desired_status, "containerInstance": instance, "family": family})
+    data = Client().call(
+        "GET",
+        f"/v1/clusters/{cluster}/tasks",
+        params={
+            "serviceName": service,
+            "desiredStatus": desired_status,
+            "containerInstance": instance,
+            "family": family,
+        },
+    )
     emit(data, output, _tasks_table)
 
 
@@ -181,16 +263,28 @@ def task_describe(task: str, cluster: str = ClusterOpt, output: Output = OutputO
         return
     _tasks_table(data)
     for t in data.get("tasks", []):
-        table("Containers", ["name", "image", "last", "exit", "health", "ports", "reason"], [
-            [c["name"], c["image"], c.get("lastStatus"), c.get("exitCode"), c.get("healthStatus"),
-             ", ".join(f"{b['hostPort']}->{b['containerPort']}" for b in c.get("networkBindings", [])), c.get("reason")]
-            for c in t.get("containers", [])
-        ])
+        table(
+            "Containers",
+            ["name", "image", "last", "exit", "health", "ports", "reason"],
+            [
+                [
+                    c["name"],
+                    c["image"],
+                    c.get("lastStatus"),
+                    c.get("exitCode"),
+                    c.get("healthStatus"),
+                    ", ".join(f"{b['hostPort']}->{b['containerPort']}" for b in c.get("networkBindings", [])),
+                    c.get("reason"),
+                ]
+                for c in t.get("containers", [])
+            ],
+        )
 
 
 @task_app.command("stop")
-def task_stop(task: str, reason: str = typer.Option(None, "--reason"), cluster: str = ClusterOpt,
-              output: Output = OutputOpt) -> None:
+def task_stop(
+    task: str, reason: str = typer.Option(None, "--reason"), cluster: str = ClusterOpt, output: Output = OutputOpt
+) -> None:
     data = Client().call("POST", f"/v1/clusters/{cluster}/tasks/{task}/stop", json={"reason": reason} if reason else {})
     emit(data, output, lambda d: _tasks_table({"tasks": [d["task"]]}))
 
@@ -215,26 +309,39 @@ def task_explain(task: str, cluster: str = ClusterOpt, output: Output = OutputOp
 
 def _instances_table(data: dict[str, Any]) -> None:
     items = data.get("containerInstances") or ([data["containerInstance"]] if "containerInstance" in data else [])
-    table(f"Container instances ({len(items)})",
-          ["id", "name", "zone", "type", "status", "agent", "cpu free/total", "mem free/total", "running", "pending"], [
-        [short(i["containerInstanceArn"]), _attr(i, "orch.name"), _zone(i), _attr(i, "ecs.instance-type"), i["status"],
-         "connected" if i.get("agentConnected") else "DISCONNECTED",
-         f"{_res(i, 'remainingResources', 'CPU')}/{_res(i, 'registeredResources', 'CPU')}",
-         f"{_res(i, 'remainingResources', 'MEMORY')}/{_res(i, 'registeredResources', 'MEMORY')}",
-         i.get("runningTasksCount"), i.get("pendingTasksCount")]
-        for i in items
-    ])
+    table(
+        f"Container instances ({len(items)})",
+        ["id", "name", "zone", "type", "status", "agent", "cpu free/total", "mem free/total", "running", "pending"],
+        [
+            [
+                short(i["containerInstanceArn"]),
+                _attr(i, "orch.name"),
+                _zone(i),
+                _attr(i, "ecs.instance-type"),
+                i["status"],
+                "connected" if i.get("agentConnected") else "DISCONNECTED",
+                f"{_res(i, 'remainingResources', 'CPU')}/{_res(i, 'registeredResources', 'CPU')}",
+                f"{_res(i, 'remainingResources', 'MEMORY')}/{_res(i, 'registeredResources', 'MEMORY')}",
+                i.get("runningTasksCount"),
+                i.get("pendingTasksCount"),
+            ]
+            for i in items
+        ],
+    )
 
 
 @instance_app.command("list")
 def instance_list(
-    filter: str = typer.Option(None, "--filter", help="Cluster query language, e.g. "
-                               "'attribute:ecs.availability-zone == us-east-1a'."),
+    filter: str = typer.Option(
+        None, "--filter", help="Cluster query language, e.g. 'attribute:ecs.availability-zone == us-east-1a'."
+    ),
     status: str = typer.Option(None, "--status"),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    data = Client().call("GET", f"/v1/clusters/{cluster}/container-instances", params={"filter": filter, "status": status})
+    data = Client().call(
+        "GET", f"/v1/clusters/{cluster}/container-instances", params={"filter": filter, "status": status}
+    )
     emit(data, output, _instances_table)
 
 
@@ -251,46 +358,73 @@ def instance_describe(instance: str, cluster: str = ClusterOpt, output: Output =
 
 @instance_app.command("drain")
 def instance_drain(instance: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/container-instances/{instance}/drain"), output,
-         _instances_table)
+    emit(
+        Client().call("POST", f"/v1/clusters/{cluster}/container-instances/{instance}/drain"), output, _instances_table
+    )
 
 
 @instance_app.command("activate")
 def instance_activate(instance: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/container-instances/{instance}/activate"), output,
-         _instances_table)
+    emit(
+        Client().call("POST", f"/v1/clusters/{cluster}/container-instances/{instance}/activate"),
+        output,
+        _instances_table,
+    )
 
 
 @instance_app.command("deregister")
-def instance_deregister(instance: str, force: bool = typer.Option(False, "--force"), cluster: str = ClusterOpt,
-                        output: Output = OutputOpt) -> None:
-    emit(Client().call("DELETE", f"/v1/clusters/{cluster}/container-instances/{instance}", params={"force": force}),
-         output, _instances_table)
+def instance_deregister(
+    instance: str, force: bool = typer.Option(False, "--force"), cluster: str = ClusterOpt, output: Output = OutputOpt
+) -> None:
+    emit(
+        Client().call("DELETE", f"/v1/clusters/{cluster}/container-instances/{instance}", params={"force": force}),
+        output,
+        _instances_table,
+    )
 
 
 @instance_app.command("set-attribute")
-def instance_set_attribute(instance: str, attribute: str = typer.Argument(..., help="NAME=VALUE"),
-                           cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+def instance_set_attribute(
+    instance: str,
+    attribute: str = typer.Argument(..., help="NAME=VALUE"),
+    cluster: str = ClusterOpt,
+    output: Output = OutputOpt,
+) -> None:
     name, _, value = attribute.partition("=")
-    body = {"attributes": [{"name": name, "value": value or None, "targetId": instance,
-                            "targetType": "container-instance"}]}
-    emit(Client().call("PUT", f"/v1/clusters/{cluster}/attributes", json=body), output,
-         lambda d: table("Attributes", ["name", "value", "target"],
-                         [[a["name"], a.get("value"), a["targetId"]] for a in d["attributes"]]))
+    body = {
+        "attributes": [{"name": name, "value": value or None, "targetId": instance, "targetType": "container-instance"}]
+    }
+    emit(
+        Client().call("PUT", f"/v1/clusters/{cluster}/attributes", json=body),
+        output,
+        lambda d: table(
+            "Attributes",
+            ["name", "value", "target"],
+            [[a["name"], a.get("value"), a["targetId"]] for a in d["attributes"]],
+        ),
+    )
 
 
 def render_plan(data: dict[str, Any]) -> None:
     """`svc plan` output: where each task would go, in plain words, and what would stop."""
     what = "a new deployment" if data["newDeployment"] else "a scale change"
-    console.print(f"Plan for service {data['service']} ({what}, {data['taskDefinition'].split('/')[-1]}, "
-                  f"desired {data['desiredCount']}, profile {data['schedulerProfile']}): nothing is changed.")
-    table(f"Would start {len(data['placements'])} tasks", ["#", "instance", "name", "zone"], [
-        [i + 1, short(p["containerInstanceArn"]), p.get("name"), p.get("availabilityZone")]
-        for i, p in enumerate(data["placements"])
-    ])
+    console.print(
+        f"Plan for service {data['service']} ({what}, {data['taskDefinition'].split('/')[-1]}, "
+        f"desired {data['desiredCount']}, profile {data['schedulerProfile']}): nothing is changed."
+    )
+    table(
+        f"Would start {len(data['placements'])} tasks",
+        ["#", "instance", "name", "zone"],
+        [
+            [i + 1, short(p["containerInstanceArn"]), p.get("name"), p.get("availabilityZone")]
+            for i, p in enumerate(data["placements"])
+        ],
+    )
     for i, p in enumerate(data["placements"]):
         console.print(f"{i + 1}. {p['reason']}", markup=False, highlight=False)
     if data.get("unplaced"):
-        console.print(f"[red]{data['unplaced']} tasks could not be placed:[/red] {data.get('failure')}", highlight=False)
+        console.print(
+            f"[red]{data['unplaced']} tasks could not be placed:[/red] {data.get('failure')}", highlight=False
+        )
     if data.get("stops"):
         console.print(f"Would stop {len(data['stops'])} tasks: " + " ".join(short(a) for a in data["stops"]))

@@ -38,15 +38,25 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def server(
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the database and tokens live."),
     listen: str = typer.Option("127.0.0.1:8420", "--listen", help="HOST:PORT; loopback unless told otherwise."),
-    health_grace: float = typer.Option(40.0, "--health-grace", help="Seconds RUNNING before a task with no health "
-                                       "check counts as healthy (ECS: 40)."),
-    lost_after: float = typer.Option(60.0, "--lost-after", help="Seconds of agent silence before its tasks are "
-                                     "stopped and replaced elsewhere."),
+    health_grace: float = typer.Option(
+        40.0, "--health-grace", help="Seconds RUNNING before a task with no health check counts as healthy (ECS: 40)."
+    ),
+    lost_after: float = typer.Option(
+        60.0, "--lost-after", help="Seconds of agent silence before its tasks are stopped and replaced elsewhere."
+    ),
     metric_period: float = typer.Option(60.0, "--metric-period", help="Autoscaling metric period in seconds."),
-    high_datapoints: int = typer.Option(3, "--high-datapoints", min=1, help="Target tracking scales out after this "
-                                        "many datapoints above the target (ECS: 3)."),
-    low_datapoints: int = typer.Option(15, "--low-datapoints", min=1, help="Target tracking scales in after this many "
-                                       "datapoints below 90 % of the target (ECS: 15)."),
+    high_datapoints: int = typer.Option(
+        3,
+        "--high-datapoints",
+        min=1,
+        help="Target tracking scales out after this many datapoints above the target (ECS: 3).",
+    ),
+    low_datapoints: int = typer.Option(
+        15,
+        "--low-datapoints",
+        min=1,
+        help="Target tracking scales in after this many datapoints below 90 % of the target (ECS: 15).",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the control plane."""
@@ -54,8 +64,13 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period,
-                        autoscaling_high_datapoints=high_datapoints, autoscaling_low_datapoints=low_datapoints)
+    settings = Settings(
+        health_grace_s=health_grace,
+        lost_after_s=lost_after,
+        metric_period_s=metric_period,
+        autoscaling_high_datapoints=high_datapoints,
+        autoscaling_low_datapoints=low_datapoints,
+    )
     plane = ControlPlane(data_dir, settings)
     console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
@@ -83,14 +98,25 @@ def agent(
 
     configure(log_level)
     state_dir = state_dir or (default_data_dir() / "agent")
-    registration = Registration(zone=zone, cpu=cpu or default_cpu_units(), memory=memory or default_memory_mib(),
-                                cluster=cluster, name=name, instance_type=instance_type,
-                                attributes=_attributes(attribute))
+    registration = Registration(
+        zone=zone,
+        cpu=cpu or default_cpu_units(),
+        memory=memory or default_memory_mib(),
+        cluster=cluster,
+        name=name,
+        instance_type=instance_type,
+        attributes=_attributes(attribute),
+    )
     stop = threading.Event()
     _stop_on_signals(stop)
-    config = AgentConfig(server=server_url, join_token=join_token, registration=registration,
-                         state_file=state_dir / f"{name or 'agent'}.json", stop_timeout_s=stop_timeout,
-                         metric_period_s=metric_period)
+    config = AgentConfig(
+        server=server_url,
+        join_token=join_token,
+        registration=registration,
+        state_file=state_dir / f"{name or 'agent'}.json",
+        stop_timeout_s=stop_timeout,
+        metric_period_s=metric_period,
+    )
     Agent(config, DockerExecutor(), stop).run()
 
 
@@ -102,8 +128,12 @@ def dev(
     cpu: int = typer.Option(2048, "--cpu", help="CPU units per agent."),
     memory: int = typer.Option(2048, "--memory", help="MiB per agent."),
     instance_type: str = typer.Option("t3.small", "--instance-type"),
-    health_grace: float = typer.Option(5.0, "--health-grace", help="Seconds before a task with no health check "
-                                       "counts as healthy (ECS waits 40; shorter here so rollouts are quick)."),
+    health_grace: float = typer.Option(
+        5.0,
+        "--health-grace",
+        help="Seconds before a task with no health check "
+        "counts as healthy (ECS waits 40; shorter here so rollouts are quick).",
+    ),
     lost_after: float = typer.Option(60.0, "--lost-after"),
     stop_timeout: int = typer.Option(30, "--stop-timeout"),
     metric_period: float = typer.Option(10.0, "--metric-period"),
@@ -123,8 +153,13 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = Settings(health_grace_s=health_grace, lost_after_s=lost_after, metric_period_s=metric_period,
-                        autoscaling_high_datapoints=high_datapoints, autoscaling_low_datapoints=low_datapoints)
+    settings = Settings(
+        health_grace_s=health_grace,
+        lost_after_s=lost_after,
+        metric_period_s=metric_period,
+        autoscaling_high_datapoints=high_datapoints,
+        autoscaling_low_datapoints=low_datapoints,
+    )
     plane = ControlPlane(data_dir, settings)
     url = plane.start_in_thread(listen)
     stop = threading.Event()
@@ -132,21 +167,31 @@ def dev(
     running: list[tuple[Agent, threading.Thread]] = []
     for i in range(agents):
         name = f"agent-{i + 1}"
-        registration = Registration(zone=zone_list[i % len(zone_list)], cpu=cpu, memory=memory, name=name,
-                                    instance_type=instance_type)
-        config = AgentConfig(server=url, join_token=plane.join_token, registration=registration,
-                             state_file=data_dir / "agents" / f"{name}.json", stop_timeout_s=stop_timeout,
-                             metric_period_s=metric_period)
+        registration = Registration(
+            zone=zone_list[i % len(zone_list)], cpu=cpu, memory=memory, name=name, instance_type=instance_type
+        )
+        config = AgentConfig(
+            server=url,
+            join_token=plane.join_token,
+            registration=registration,
+            state_file=data_dir / "agents" / f"{name}.json",
+            stop_timeout_s=stop_timeout,
+            metric_period_s=metric_period,
+        )
         a = Agent(config, DockerExecutor(), stop)
         thread = threading.Thread(target=a.run, name=name, daemon=True)
         thread.start()
         running.append((a, thread))
     for a, _ in running:
         a.registered.wait(timeout=30)
-    console.print(f"[bold]local cluster ready[/bold]: control plane {url}, {agents} agents in zones {', '.join(zone_list)}")
+    console.print(
+        f"[bold]local cluster ready[/bold]: control plane {url}, {agents} agents in zones {', '.join(zone_list)}"
+    )
     console.print(f"  export ORCH_SERVER={url} ORCH_DATA_DIR={data_dir}")
-    console.print("  orchestrator instance list    # Ctrl-C stops the cluster"
-                  + ("" if keep else " and removes its task containers"))
+    console.print(
+        "  orchestrator instance list    # Ctrl-C stops the cluster"
+        + ("" if keep else " and removes its task containers")
+    )
     stop.wait()
     console.print("stopping ...")
     for a, _ in running:

@@ -123,8 +123,9 @@ class AgentOps:
             inst.registeredResources = resources(cpu, memory, [22, 2375, 2376, 51678, 51679], [])
             inst.attributes = [Attribute(name=k, value=v) for k, v in sorted(all_attrs.items())]
             inst.agentConnected = True
-            inst.versionInfo = VersionInfo(agentVersion=opt_str(req, "agentVersion") or AGENT_VERSION,
-                                           dockerVersion=opt_str(req, "dockerVersion"))
+            inst.versionInfo = VersionInfo(
+                agentVersion=opt_str(req, "agentVersion") or AGENT_VERSION, dockerVersion=opt_str(req, "dockerVersion")
+            )
             credential = new_instance_credential(instance_id)
             s.put_instance(inst, credential_hash=hash_token(credential))
             s.heartbeat(inst.containerInstanceArn, now)
@@ -162,9 +163,7 @@ class AgentOps:
         with store.read() as s:
             seq = store.touched_at.get(key, 0)
             inst = s.get_instance(arn)
-            tasks = [
-                t for t in s.list_tasks(instance_arn=arn, not_stopped=True)
-            ]
+            tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]
             tds = {}
             for t in tasks:
                 if t.taskDefinitionArn not in tds:

@@ -52,7 +52,9 @@ def require_cluster(ctx: Context, ref: Any) -> Cluster:
     name = cluster_name(ref)
     cluster = ctx.store.get_cluster(name)
     if cluster is None or cluster.status != "ACTIVE":
-        raise ClusterNotFoundException(f"Cluster not found: {name}. Create it first (orchestrator cluster create {name}).")
+        raise ClusterNotFoundException(
+            f"Cluster not found: {name}. Create it first (orchestrator cluster create {name})."
+        )
     return cluster
 
 
@@ -72,8 +74,9 @@ def req_str(req: dict[str, Any], name: str) -> str:
     return value
 
 
-def opt_int(req: dict[str, Any], name: str, default: int | None = None, *, lo: int | None = None,
-            hi: int | None = None) -> int | None:
+def opt_int(
+    req: dict[str, Any], name: str, default: int | None = None, *, lo: int | None = None, hi: int | None = None
+) -> int | None:
     value = req.get(name, default)
     if value is None:
         return default
@@ -113,7 +116,9 @@ def instance_ref_matches(inst: ContainerInstance, ref: str) -> bool:
     )
 
 
-def paginate(items: list[Any], req: dict[str, Any], default_max: int = 100, hi: int = 100) -> tuple[list[Any], str | None]:
+def paginate(
+    items: list[Any], req: dict[str, Any], default_max: int = 100, hi: int = 100
+) -> tuple[list[Any], str | None]:
     """ECS-style pagination: nextToken is an opaque offset, maxResults at most `hi`."""
     max_results = opt_int(req, "maxResults", default_max, lo=1, hi=hi) or default_max
     token = opt_str(req, "nextToken")
@@ -122,7 +127,9 @@ def paginate(items: list[Any], req: dict[str, Any], default_max: int = 100, hi: 
         try:
             start = int(token)
         except ValueError:
-            raise InvalidParameterException("nextToken is not valid; pass the nextToken of the previous page.") from None
+            raise InvalidParameterException(
+                "nextToken is not valid; pass the nextToken of the previous page."
+            ) from None
     page = items[start : start + max_results]
     nxt = str(start + max_results) if start + max_results < len(items) else None
     return page, nxt

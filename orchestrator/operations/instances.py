@@ -57,16 +57,14 @@ class InstanceOps:
             try:
                 expr = parse(expression)
             except PlacementError as err:
-                where = f" (at position {err.position})" if err.position is not None and "position" not in str(err) else ""
+                where = (
+                    f" (at position {err.position})" if err.position is not None and "position" not in str(err) else ""
+                )
                 raise InvalidParameterException(f"filter: {err}{where}") from None
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             views = snapshot(s, cluster.clusterName)
-        arns = [
-            v.arn
-            for v in views
-            if (status is None or v.status == status) and (expr is None or expr.evaluate(v))
-        ]
+        arns = [v.arn for v in views if (status is None or v.status == status) and (expr is None or expr.evaluate(v))]
         page, nxt = paginate(arns, req)
         out: dict[str, Any] = {"containerInstanceArns": page}
         if nxt:
@@ -106,7 +104,7 @@ class InstanceOps:
                     failures.append({"arn": instance_arn(cluster.clusterName, arn_id(str(ref))), "reason": "MISSING"})
                     continue
                 if inst.status != status:
-                    inst.status = status
+                    inst.status = "DRAINING" if status == "DRAINING" else "ACTIVE"
                     inst.version += 1
                     s.put_instance(inst)
                     if status == "DRAINING":
@@ -119,8 +117,10 @@ class InstanceOps:
         # replaced by the service controller within the deployment bounds; standalone tasks stay.
         now = self.ctx.clock.now()
         for task in self.ctx.store.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True):
-            if task.group.startswith("service:") and task.lastStatus != "RUNNING" and stop_task_row(
-                task, now, "ServiceSchedulerInitiated", "Container instance is draining"
+            if (
+                task.group.startswith("service:")
+                and task.lastStatus != "RUNNING"
+                and stop_task_row(task, now, "ServiceSchedulerInitiated", "Container instance is draining")
             ):
                 self.ctx.store.put_task(task)
 
@@ -131,7 +131,9 @@ class InstanceOps:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             inst = self._resolve(cluster.clusterName, ref)
             if inst is None or inst.status == "INACTIVE":
-                raise InvalidParameterException(f"Container instance {ref} was not found in cluster {cluster.clusterName}.")
+                raise InvalidParameterException(
+                    f"Container instance {ref} was not found in cluster {cluster.clusterName}."
+                )
             tasks = s.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True)
             if tasks and not force:
                 raise ClientException(

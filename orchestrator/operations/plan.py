@@ -33,27 +33,40 @@ class PlanOps:
                 raise InvalidParameterException(f"Service {name} is not an active service in {cluster.clusterName}.")
             td_ref = opt_str(req, "taskDefinition")
             td = resolve_task_definition(self.ctx, td_ref or svc.taskDefinition)
-            strategies = strategies_from(req["placementStrategy"]) if "placementStrategy" in req else svc.placementStrategy
+            strategies = (
+                strategies_from(req["placementStrategy"]) if "placementStrategy" in req else svc.placementStrategy
+            )
             constraints = (
-                constraints_from(req["placementConstraints"]) if "placementConstraints" in req else svc.placementConstraints
+                constraints_from(req["placementConstraints"])
+                if "placementConstraints" in req
+                else svc.placementConstraints
             )
             ss, cs = checked(strategies, constraints)
             profile = profile or ServiceState.load(s, cluster.clusterName, svc.serviceName).profile
             if profile not in ("ecs", "kubernetes"):
                 raise InvalidParameterException(f"schedulerProfile must be ecs or kubernetes, got {profile!r}.")
             views = snapshot(s, cluster.clusterName)
-            tasks = [t for t in s.list_tasks(cluster.clusterName, group=f"service:{svc.serviceName}", not_stopped=True)
-                     if t.desiredStatus == "RUNNING"]
+            tasks = [
+                t
+                for t in s.list_tasks(cluster.clusterName, group=f"service:{svc.serviceName}", not_stopped=True)
+                if t.desiredStatus == "RUNNING"
+            ]
         target = svc.desiredCount if desired is None else desired
-        new_deployment = td.taskDefinitionArn != svc.taskDefinition or "placementStrategy" in req or (
-            "placementConstraints" in req
+        new_deployment = (
+            td.taskDefinitionArn != svc.taskDefinition or "placementStrategy" in req or ("placementConstraints" in req)
         )
         # A new deployment replaces every task, so all `target` tasks are placed beside the old ones
         # (as with maximumPercent 200); otherwise only the difference is started or stopped.
         to_start = target if new_deployment else max(0, target - len(tasks))
         to_stop = len(tasks) if new_deployment else max(0, len(tasks) - target)
-        request = placement_request(td, to_start, f"service:{svc.serviceName}", ss or DEFAULT_SERVICE_STRATEGIES, cs,
-                                    profile="kubernetes" if profile == "kubernetes" else "ecs")
+        request = placement_request(
+            td,
+            to_start,
+            f"service:{svc.serviceName}",
+            ss or DEFAULT_SERVICE_STRATEGIES,
+            cs,
+            profile="kubernetes" if profile == "kubernetes" else "ecs",
+        )
         try:
             result = place(request, views, seed=self.ctx.settings.placement_seed)
         except PlacementError as err:
@@ -72,8 +85,9 @@ class PlanOps:
         stops: list[str] = []
         if to_stop and not new_deployment:
             views_t = [TaskView(t.taskArn, t.containerInstanceArn or "", t.group, t.startedAt or 0.0) for t in tasks]
-            stops = select_for_scale_in(to_stop, views_t, views, ss or DEFAULT_SERVICE_STRATEGIES,
-                                        seed=self.ctx.settings.placement_seed)
+            stops = select_for_scale_in(
+                to_stop, views_t, views, ss or DEFAULT_SERVICE_STRATEGIES, seed=self.ctx.settings.placement_seed
+            )
         elif new_deployment:
             stops = [t.taskArn for t in tasks]
         return {

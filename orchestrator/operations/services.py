@@ -102,7 +102,9 @@ class ServiceOps:
     def create_service(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req_str(req, "serviceName")
         if not NAME_RE.match(name):
-            raise InvalidParameterException("serviceName may contain up to 255 letters, numbers, hyphens and underscores.")
+            raise InvalidParameterException(
+                "serviceName may contain up to 255 letters, numbers, hyphens and underscores."
+            )
         desired = opt_int(req, "desiredCount", 0, lo=0, hi=10000) or 0
         config = _deployment_configuration(req.get("deploymentConfiguration"))
         strategies = strategies_from(req.get("placementStrategy"))
@@ -117,11 +119,14 @@ class ServiceOps:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
-                raise InvalidParameterException(f"TaskDefinition {td.family_revision()} is inactive; register a new revision.")
+                raise InvalidParameterException(
+                    f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
+                )
             existing = s.get_service(cluster.clusterName, name)
             if existing is not None and existing.status != "INACTIVE":
                 raise InvalidParameterException(
-                    f"Creation of service was not idempotent: a service named {name} already exists in {cluster.clusterName}."
+                    f"Creation of service was not idempotent: a service named {name} already exists in "
+                    f"{cluster.clusterName}."
                 )
             now = self.ctx.clock.now()
             deployment = Deployment(
@@ -173,7 +178,9 @@ class ServiceOps:
             for ref in refs:
                 svc = s.get_service(cluster.clusterName, service_name(str(ref)))
                 if svc is None:
-                    failures.append({"arn": service_arn(cluster.clusterName, service_name(str(ref))), "reason": "MISSING"})
+                    failures.append(
+                        {"arn": service_arn(cluster.clusterName, service_name(str(ref))), "reason": "MISSING"}
+                    )
                 else:
                     found.append(self._with_events(svc))
         return {"services": found, "failures": failures}
@@ -198,7 +205,9 @@ class ServiceOps:
             profile = _profile(req, state.profile)
             td = resolve_task_definition(self.ctx, td_ref) if td_ref else None
             if td is not None and td.status != "ACTIVE":
-                raise InvalidParameterException(f"TaskDefinition {td.family_revision()} is inactive; register a new revision.")
+                raise InvalidParameterException(
+                    f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
+                )
             now = self.ctx.clock.now()
             new_deployment = force or (td is not None and td.taskDefinitionArn != svc.taskDefinition)
             new_deployment = new_deployment or strategies is not None or constraints is not None

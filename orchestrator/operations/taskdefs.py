@@ -103,9 +103,7 @@ def validate_registration(req: dict[str, Any]) -> tuple[str, list[ContainerDefin
                 f"memory ({c.memory})."
             )
         if c.healthCheck and c.healthCheck.command[0] not in ("CMD", "CMD-SHELL", "NONE"):
-            raise ClientException(
-                f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL."
-            )
+            raise ClientException(f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL.")
     constraints = req.get("placementConstraints") or []
     if not isinstance(constraints, list):
         raise ClientException("placementConstraints must be a list.")
@@ -152,7 +150,9 @@ def _task_size(req: dict[str, Any], name: str) -> int | None:
             except ValueError:
                 break
     if not text.isdigit() or int(text) <= 0:
-        raise ClientException(f"{name} must be a positive number of {'CPU units' if name == 'cpu' else 'MiB'}, got {value!r}.")
+        raise ClientException(
+            f"{name} must be a positive number of {'CPU units' if name == 'cpu' else 'MiB'}, got {value!r}."
+        )
     return int(text)
 
 
@@ -209,8 +209,7 @@ class TaskDefinitionOps:
 
     def deregister_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
         ref = req_str(req, "taskDefinition")
-        family, rev = parse_reference(ref)
-        if rev is None:
+        if parse_reference(ref)[1] is None:
             raise InvalidParameterException("taskDefinition must name a revision (family:revision) to deregister.")
         with self.ctx.store.write() as s:
             td = resolve_task_definition(self.ctx, ref)

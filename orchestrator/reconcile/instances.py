@@ -36,7 +36,9 @@ class InstanceController:
                     inst.agentConnected = False
                     inst.version += 1
                     s.put_instance(inst)
-                    log.warning("agent disconnected", instance=arn_id(inst.containerInstanceArn), silent_s=round(silent))
+                    log.warning(
+                        "agent disconnected", instance=arn_id(inst.containerInstanceArn), silent_s=round(silent)
+                    )
                 if silent <= settings.lost_after_s:
                     continue
                 lost = s.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True)
@@ -52,7 +54,10 @@ class InstanceController:
                     task.version += 1
                     s.put_task(task)
                 if lost:
-                    log.warning("instance lost; its tasks are stopped", instance=arn_id(inst.containerInstanceArn),
-                                tasks=len(lost))
+                    log.warning(
+                        "instance lost; its tasks are stopped",
+                        instance=arn_id(inst.containerInstanceArn),
+                        tasks=len(lost),
+                    )
                     refresh_instance_counts(s, inst.containerInstanceArn.split("/")[-2])
             s.purge_stopped_tasks(now - settings.stopped_task_retention_s)

@@ -35,8 +35,9 @@ def test_six_tasks_spread_two_per_zone_on_real_containers(web: LocalCluster, doc
     assert len(containers) == 6 and all(s.running for s in containers)
 
 
-def test_killed_container_is_replaced_and_scale_to_zero_leaves_none(web: LocalCluster,
-                                                                     docker_executor: DockerExecutor) -> None:
+def test_killed_container_is_replaced_and_scale_to_zero_leaves_none(
+    web: LocalCluster, docker_executor: DockerExecutor
+) -> None:
     before = web.running("web")
     victim = _task_containers(docker_executor, before)[0]
     docker_executor.stop(victim.id, 0)  # SIGKILL at once, as `docker kill` does
@@ -57,8 +58,11 @@ def test_killed_container_is_replaced_and_scale_to_zero_leaves_none(web: LocalCl
 
     all_tasks = before + web.running("web")
     web.api("PATCH", "/v1/clusters/default/services/web", {"desiredCount": 0})
-    wait_for(lambda: not [s for s in _task_containers(docker_executor, all_tasks) if s.running], 60,
-             what="no running task container")
+    wait_for(
+        lambda: not [s for s in _task_containers(docker_executor, all_tasks) if s.running],
+        60,
+        what="no running task container",
+    )
     wait_for(lambda: web.service("web")["runningCount"] == 0, 30, what="runningCount 0")
 
 

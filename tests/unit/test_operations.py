@@ -19,7 +19,15 @@ def _db_digest(ops: Operations) -> str:
     store = ops.ctx.store
     h = hashlib.sha256()
     with store.read():
-        for table in ("clusters", "task_definitions", "services", "tasks", "container_instances", "events", "documents"):
+        for table in (
+            "clusters",
+            "task_definitions",
+            "services",
+            "tasks",
+            "container_instances",
+            "events",
+            "documents",
+        ):
             for row in store._rows(f"SELECT * FROM {table} ORDER BY 1, 2"):
                 h.update(repr(tuple(row)).encode())
     return h.hexdigest()
@@ -35,68 +43,172 @@ def ops(tmp_path: Path) -> Operations:
 
 
 BAD: list[tuple[str, Callable[[Operations], Any], str, str]] = [
-    ("taskdef without image", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(image="")]}), "ClientException", "image"),
-    ("taskdef negative memory", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(memory=-5)]}), "ClientException", "memory"),
-    ("taskdef cpu of the wrong type", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(cpu="lots")]}), "ClientException", "cpu"),
-    ("taskdef with no essential container", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(essential=False)]}), "ClientException", "essential"),
-    ("taskdef with neither memory nor reservation", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(memory=None)]}), "ClientException", "memoryReservation"),
-    ("taskdef reservation above memory", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(memory=32, memoryReservation=64)]}),
-     "ClientException", "memoryReservation"),
-    ("taskdef without containers", lambda o: o.register_task_definition({"family": "x"}),
-     "ClientException", "containerDefinitions"),
-    ("taskdef with a bad family", lambda o: o.register_task_definition(
-        {"family": "no spaces", "containerDefinitions": [container()]}), "ClientException", "family"),
-    ("taskdef health check interval out of range", lambda o: o.register_task_definition(
-        {"family": "x", "containerDefinitions": [container(healthCheck={"command": ["CMD", "true"], "interval": 1})]}),
-     "ClientException", "interval"),
-    ("service on an unknown cluster", lambda o: o.create_service(
-        {"cluster": "nope", "serviceName": "s", "taskDefinition": "web:1"}), "ClusterNotFoundException", "nope"),
-    ("service with a negative desired count", lambda o: o.create_service(
-        {"serviceName": "s", "taskDefinition": "web:1", "desiredCount": -1}), "InvalidParameterException",
-     "desiredCount"),
-    ("service with an unknown task definition", lambda o: o.create_service(
-        {"serviceName": "s", "taskDefinition": "ghost:1"}), "ClientException", "ghost"),
-    ("service that exists already", lambda o: o.create_service(
-        {"serviceName": "web", "taskDefinition": "web:1"}), "InvalidParameterException", "web"),
-    ("update of an unknown service", lambda o: o.update_service({"service": "ghost", "desiredCount": 2}),
-     "ServiceNotFoundException", "ghost"),
-    ("update to a negative desired count", lambda o: o.update_service({"service": "web", "desiredCount": -3}),
-     "InvalidParameterException", "desiredCount"),
-    ("update with maximumPercent below 100", lambda o: o.update_service(
-        {"service": "web", "deploymentConfiguration": {"maximumPercent": 50}}), "InvalidParameterException",
-     "maximumPercent"),
-    ("memberOf that does not parse", lambda o: o.update_service(
-        {"service": "web", "placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}]}),
-     "InvalidParameterException", "position"),
-    ("six placement strategies", lambda o: o.update_service(
-        {"service": "web", "placementStrategy": [{"type": "random"}] * 6}), "InvalidParameterException", "5"),
-    ("binpack on a field that is not cpu or memory", lambda o: o.update_service(
-        {"service": "web", "placementStrategy": [{"type": "binpack", "field": "disk"}]}),
-     "InvalidParameterException", "binpack"),
-    ("delete a scaled-up service without force", lambda o: o.delete_service({"service": "web"}),
-     "InvalidParameterException", "desiredCount"),
-    ("run 11 tasks", lambda o: o.run_task({"taskDefinition": "web:1", "count": 11}), "InvalidParameterException",
-     "count"),
-    ("describe 11 services", lambda o: o.describe_services({"services": ["a"] * 11}), "InvalidParameterException",
-     "10"),
-    ("drain to an unknown status", lambda o: o.update_container_instances_state(
-        {"containerInstances": ["x"], "status": "PAUSED"}), "InvalidParameterException", "status"),
-    ("instance filter that does not parse", lambda o: o.list_container_instances({"filter": "(runningTasksCount == 1"}),
-     "InvalidParameterException", "position"),
-    ("delete the default cluster while it has instances", lambda o: o.delete_cluster({"cluster": "default"}),
-     "ClusterContainsContainerInstancesException", "instances"),
+    (
+        "taskdef without image",
+        lambda o: o.register_task_definition({"family": "x", "containerDefinitions": [container(image="")]}),
+        "ClientException",
+        "image",
+    ),
+    (
+        "taskdef negative memory",
+        lambda o: o.register_task_definition({"family": "x", "containerDefinitions": [container(memory=-5)]}),
+        "ClientException",
+        "memory",
+    ),
+    (
+        "taskdef cpu of the wrong type",
+        lambda o: o.register_task_definition({"family": "x", "containerDefinitions": [container(cpu="lots")]}),
+        "ClientException",
+        "cpu",
+    ),
+    (
+        "taskdef with no essential container",
+        lambda o: o.register_task_definition({"family": "x", "containerDefinitions": [container(essential=False)]}),
+        "ClientException",
+        "essential",
+    ),
+    (
+        "taskdef with neither memory nor reservation",
+        lambda o: o.register_task_definition({"family": "x", "containerDefinitions": [container(memory=None)]}),
+        "ClientException",
+        "memoryReservation",
+    ),
+    (
+        "taskdef reservation above memory",
+        lambda o: o.register_task_definition(
+            {"family": "x", "containerDefinitions": [container(memory=32, memoryReservation=64)]}
+        ),
+        "ClientException",
+        "memoryReservation",
+    ),
+    (
+        "taskdef without containers",
+        lambda o: o.register_task_definition({"family": "x"}),
+        "ClientException",
+        "containerDefinitions",
+    ),
+    (
+        "taskdef with a bad family",
+        lambda o: o.register_task_definition({"family": "no spaces", "containerDefinitions": [container()]}),
+        "ClientException",
+        "family",
+    ),
+    (
+        "taskdef health check interval out of range",
+        lambda o: o.register_task_definition(
+            {
+                "family": "x",
+                "containerDefinitions": [container(healthCheck={"command": ["CMD", "true"], "interval": 1})],
+            }
+        ),
+        "ClientException",
+        "interval",
+    ),
+    (
+        "service on an unknown cluster",
+        lambda o: o.create_service({"cluster": "nope", "serviceName": "s", "taskDefinition": "web:1"}),
+        "ClusterNotFoundException",
+        "nope",
+    ),
+    (
+        "service with a negative desired count",
+        lambda o: o.create_service({"serviceName": "s", "taskDefinition": "web:1", "desiredCount": -1}),
+        "InvalidParameterException",
+        "desiredCount",
+    ),
+    (
+        "service with an unknown task definition",
+        lambda o: o.create_service({"serviceName": "s", "taskDefinition": "ghost:1"}),
+        "ClientException",
+        "ghost",
+    ),
+    (
+        "service that exists already",
+        lambda o: o.create_service({"serviceName": "web", "taskDefinition": "web:1"}),
+        "InvalidParameterException",
+        "web",
+    ),
+    (
+        "update of an unknown service",
+        lambda o: o.update_service({"service": "ghost", "desiredCount": 2}),
+        "ServiceNotFoundException",
+        "ghost",
+    ),
+    (
+        "update to a negative desired count",
+        lambda o: o.update_service({"service": "web", "desiredCount": -3}),
+        "InvalidParameterException",
+        "desiredCount",
+    ),
+    (
+        "update with maximumPercent below 100",
+        lambda o: o.update_service({"service": "web", "deploymentConfiguration": {"maximumPercent": 50}}),
+        "InvalidParameterException",
+        "maximumPercent",
+    ),
+    (
+        "memberOf that does not parse",
+        lambda o: o.update_service(
+            {"service": "web", "placementConstraints": [{"type": "memberOf", "expression": "attribute:x =="}]}
+        ),
+        "InvalidParameterException",
+        "position",
+    ),
+    (
+        "six placement strategies",
+        lambda o: o.update_service({"service": "web", "placementStrategy": [{"type": "random"}] * 6}),
+        "InvalidParameterException",
+        "5",
+    ),
+    (
+        "binpack on a field that is not cpu or memory",
+        lambda o: o.update_service({"service": "web", "placementStrategy": [{"type": "binpack", "field": "disk"}]}),
+        "InvalidParameterException",
+        "binpack",
+    ),
+    (
+        "delete a scaled-up service without force",
+        lambda o: o.delete_service({"service": "web"}),
+        "InvalidParameterException",
+        "desiredCount",
+    ),
+    (
+        "run 11 tasks",
+        lambda o: o.run_task({"taskDefinition": "web:1", "count": 11}),
+        "InvalidParameterException",
+        "count",
+    ),
+    (
+        "describe 11 services",
+        lambda o: o.describe_services({"services": ["a"] * 11}),
+        "InvalidParameterException",
+        "10",
+    ),
+    (
+        "drain to an unknown status",
+        lambda o: o.update_container_instances_state({"containerInstances": ["x"], "status": "PAUSED"}),
+        "InvalidParameterException",
+        "status",
+    ),
+    (
+        "instance filter that does not parse",
+        lambda o: o.list_container_instances({"filter": "(runningTasksCount == 1"}),
+        "InvalidParameterException",
+        "position",
+    ),
+    (
+        "delete the default cluster while it has instances",
+        lambda o: o.delete_cluster({"cluster": "default"}),
+        "ClusterContainsContainerInstancesException",
+        "instances",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "call", "code", "names"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input_is_refused_and_changes_nothing(ops: Operations, case: str, call: Callable[[Operations], Any],
-                                                  code: str, names: str) -> None:
+def test_bad_input_is_refused_and_changes_nothing(
+    ops: Operations, case: str, call: Callable[[Operations], Any], code: str, names: str
+) -> None:
     before = _db_digest(ops)
     with pytest.raises(ApiError) as err:
         call(ops)
