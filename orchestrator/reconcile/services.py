@@ -6,6 +6,9 @@ circuit breaker and roll back, start tasks of the PRIMARY deployment up to maxim
 outgoing tasks (older deployments, draining instances) while keeping minimumHealthyPercent, and
 complete deployments. Every decision reads only the store and the clock, so a pass is idempotent
 and a control plane restarted half way through a rollout carries on from the rows.
+
+The rolling-update arithmetic is pure (`bounds`, `plan_step`, `breaker_threshold`,
+`retry_delay`) so it can be tested as a table; the controller only gathers the counts it needs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ log = structlog.get_logger("orchestrator.reconcile.services")
 
 HEALTH_FAILURE_REASON = "Task failed container health checks"
 FAILED_STOP_CODES = ("TaskFailedToStart", "EssentialContainerExited")
-REMEMBERED_TASKS = 500
+STUCK_MESSAGE = (
+    "was unable to stop or start tasks during a deployment because of the service deployment configuration. "
+    "Update the minimumHealthyPercent or maximumPercent value and try again."
+)
+# Ours, not ECS: how many of a deployment's tasks count as healthy, for `svc update --wait`. The
+# Deployment model keeps extra members; the ECS endpoint drops what botocore's model lacks.
+HEALTHY_COUNT = "healthyCount"
 
 
 def breaker_threshold(desired: int) -> int:
@@ -38,8 +47,61 @@ def breaker_threshold(desired: int) -> int:
 
 
 def bounds(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> tuple[int, int]:
-    """(most tasks RUNNING or PENDING, fewest healthy tasks) during a deployment, as ECS rounds them."""
-    return desired * maximum_percent // 100, math.ceil(desired * minimum_healthy_percent / 100)
+    """(most tasks RUNNING or PENDING, fewest healthy tasks) during a deployment, as ECS rounds them:
+    floor(desired x maximumPercent / 100) and ceil(desired x minimumHealthyPercent / 100)."""
+    # Integer arithmetic: no float can round 3 x 50 / 100 the wrong way.
+    return desired * maximum_percent // 100, -(-desired * minimum_healthy_percent // 100)
+
+
+def retry_delay(failures: int, base_s: float, max_s: float) -> float:
+    """Seconds before the next start after `failures` consecutive failed tasks: none for the first
+    two, then base x 2^(failures - 3), at most `max_s` (ECS: 15 minutes), never giving up."""
+    if failures < 3:
+        return 0.0
+    # The exponent is capped so a crash loop of thousands of tasks cannot overflow a float.
+    return float(min(max_s, base_s * 2 ** min(failures - 3, 40)))
+
+
+def throttle_message(delay_s: float, max_s: float) -> str:
+    return (
+        "is unable to consistently start tasks successfully. Retrying with a growing delay "
+        f"(now {delay_s:.0f} s, at most {max_s / 60:g} minutes); an update of the service resets it."
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one pass may do: start `start` tasks of the PRIMARY deployment and stop `stop` healthy
+    outgoing tasks. `stuck` is True when the bounds allow neither and waiting cannot change that."""
+
+    start: int
+    stop: int
+    stuck: bool
+
+
+def plan_step(
+    desired: int,
+    minimum_healthy_percent: int,
+    maximum_percent: int,
+    *,
+    live: int,
+    healthy: int,
+    current: int,
+    healthy_outgoing: int,
+) -> Step:
+    """One pass of a rolling update, given the service's counts at the start of the pass.
+
+    live: tasks not STOPPED (RUNNING, PENDING, and stopping ones, which still hold a container);
+    healthy: healthy tasks the service still wants; current: tasks of the PRIMARY deployment the
+    service keeps; healthy_outgoing: healthy tasks to replace (older deployments, draining
+    instances). Outgoing tasks that are not healthy cost nothing to stop and are not counted here.
+    """
+    max_tasks, min_healthy = bounds(desired, minimum_healthy_percent, maximum_percent)
+    start = max(0, min(desired - current, max_tasks - live))
+    stop = max(0, min(healthy_outgoing, healthy - min_healthy))
+    # Every live task is healthy, so no start, stop or health change is coming that would open room.
+    stuck = current < desired and start == 0 and stop == 0 and healthy == live
+    return Step(start, stop, stuck)
 
 
 @dataclass
@@ -51,6 +113,9 @@ class Pass:
     state: ServiceState
     now: float
     tasks: list[Task]  # every row of the service, stopped ones included
+    # Per task definition ARN: its essential containers with a health check (they alone decide a
+    # task's health, as in ECS), or None when the task definition cannot be read.
+    checked: dict[str, frozenset[str] | None]
 
     @property
     def name(self) -> str:
@@ -90,12 +155,15 @@ class ServiceController:
             svc = s.get_service(cluster, name)
             if svc is None or svc.status == "INACTIVE" or not svc.deployments:
                 return
+            tasks = s.list_tasks(cluster, group=f"service:{name}")
+            arns = {t.taskDefinitionArn for t in tasks} | {d.taskDefinition for d in svc.deployments}
             p = Pass(
                 svc=svc,
                 cluster=cluster,
                 state=ServiceState.load(s, cluster, name),
                 now=self.ctx.clock.now(),
-                tasks=s.list_tasks(cluster, group=f"service:{name}"),
+                tasks=tasks,
+                checked={arn: self._checked(s, arn) for arn in arns},
             )
             before_svc, before_state = svc.model_dump(), asdict(p.state)
             self._account_stopped(s, p)
@@ -120,18 +188,48 @@ class ServiceController:
                 self._tds[arn] = td
         return td
 
+    def _checked(self, store: Store, arn: str) -> frozenset[str] | None:
+        td = self._td(store, arn)
+        if td is None:
+            return None
+        return frozenset(
+            c.name for c in td.containerDefinitions
+            if c.essential and c.healthCheck is not None and c.healthCheck.command[0] != "NONE"
+        )
+
     def _event(self, store: Store, p: Pass, message: str) -> None:
         store.add_event(p.cluster, p.name, f"(service {p.name}) {message}", p.now)
         log.info("service event", cluster=p.cluster, service=p.name, message=message)
 
+    def _health(self, p: Pass, task: Task) -> str | None:
+        """UNHEALTHY over UNKNOWN over HEALTHY across the essential containers with a health
+        check; None when there are none (then only the grace time decides)."""
+        names = p.checked.get(task.taskDefinitionArn)
+        if names is None:
+            states = [c.healthStatus for c in task.containers if c.healthStatus is not None]
+        else:
+            states = [c.healthStatus or "UNKNOWN" for c in task.containers if c.name in names]
+        if not states:
+            return None
+        for worst in ("UNHEALTHY", "UNKNOWN"):
+            if worst in states:
+                return worst
+        return "HEALTHY"
+
+    def _in_grace(self, p: Pass, task: Task, grace_s: float) -> bool:
+        return task.startedAt is None or p.now - task.startedAt < grace_s
+
     def _healthy(self, p: Pass, task: Task) -> bool:
+        """ECS's healthy: RUNNING and wanted, and every checked essential container HEALTHY, or
+        with no health check, RUNNING for the grace time."""
         if task.lastStatus != "RUNNING" or task.desiredStatus != "RUNNING":
             return False
-        if any(c.healthStatus is not None for c in task.containers):
-            return task.healthStatus == "HEALTHY"
+        health = self._health(p, task)
+        if health is not None:
+            return health == "HEALTHY"
         grace = p.svc.healthCheckGracePeriodSeconds
         grace_s = self.ctx.settings.health_grace_s if grace is None else float(grace)
-        return task.startedAt is not None and p.now - task.startedAt >= grace_s
+        return not self._in_grace(p, task, grace_s)
 
     # -- steps of a pass -------------------------------------------------------------------
 
@@ -139,10 +237,15 @@ class ServiceController:
         """Count tasks that stopped before they were ever healthy, or failed health checks."""
         seen = set(p.state.seen_stopped)
         ever_healthy = set(p.state.ever_healthy)
+        # A deployment leaves the list only after its last task stopped and was counted here, so
+        # a task of no listed deployment belongs to an earlier service of the same name.
+        deployments = {d.id for d in p.svc.deployments}
         for t in p.tasks:
             if t.lastStatus != "STOPPED" or t.taskArn in seen:
                 continue
             p.state.seen_stopped.append(t.taskArn)
+            if t.startedBy not in deployments:
+                continue
             health_failure = (t.stoppedReason or "").startswith(HEALTH_FAILURE_REASON)
             failed = health_failure or (t.stopCode in FAILED_STOP_CODES and t.taskArn not in ever_healthy)
             if not failed:
@@ -152,22 +255,16 @@ class ServiceController:
                 if d.id == t.startedBy:
                     d.failedTasks += 1
                     d.updatedAt = p.now
-            if p.state.start_failures >= 3:
-                delay = min(
-                    self.ctx.settings.start_retry_max_s,
-                    self.ctx.settings.start_retry_base_s * 2 ** (p.state.start_failures - 3),
-                )
+            settings = self.ctx.settings
+            delay = retry_delay(p.state.start_failures, settings.start_retry_base_s, settings.start_retry_max_s)
+            if delay > 0:
                 p.state.retry_after = p.now + delay
                 if not p.state.throttle_notified:
                     p.state.throttle_notified = True
-                    self._event(
-                        store,
-                        p,
-                        "is unable to consistently start tasks successfully. Retrying with a growing delay "
-                        f"(now {delay:.0f} s, at most {self.ctx.settings.start_retry_max_s:.0f} s); "
-                        "an update of the service resets it.",
-                    )
-        p.state.seen_stopped = p.state.seen_stopped[-REMEMBERED_TASKS:]
+                    self._event(store, p, throttle_message(delay, settings.start_retry_max_s))
+        # Forget only rows the store has purged: a stopped task still listed must never count twice.
+        stored = {t.taskArn for t in p.tasks}
+        p.state.seen_stopped = [a for a in p.state.seen_stopped if a in stored]
 
     def _mark_healthy(self, p: Pass) -> None:
         ever = set(p.state.ever_healthy)
@@ -182,7 +279,8 @@ class ServiceController:
                     if d.id == t.startedBy and d.rolloutState == "IN_PROGRESS":
                         d.failedTasks = 0
         live = {t.taskArn for t in p.live()}
-        p.state.ever_healthy = [a for a in p.state.ever_healthy if a in live][-REMEMBERED_TASKS:]
+        # Bounded by the live tasks; a cap would make long-healthy tasks look newly healthy again.
+        p.state.ever_healthy = [a for a in p.state.ever_healthy if a in live]
 
     def _stop(self, store: Store, p: Pass, tasks: list[Task], reason: str) -> None:
         stopped = []
@@ -195,7 +293,13 @@ class ServiceController:
             self._event(store, p, f"has stopped {len(stopped)} running tasks: {ids}.")
 
     def _stop_unhealthy(self, store: Store, p: Pass) -> None:
-        unhealthy = [t for t in p.wanted() if t.healthStatus == "UNHEALTHY" and t.lastStatus == "RUNNING"]
+        # healthCheckGracePeriodSeconds, when set, is how long ECS ignores failing health checks
+        # of a task that has just started.
+        grace = p.svc.healthCheckGracePeriodSeconds or 0
+        unhealthy = [
+            t for t in p.wanted()
+            if t.lastStatus == "RUNNING" and self._health(p, t) == "UNHEALTHY" and not self._in_grace(p, t, grace)
+        ]
         self._stop(store, p, unhealthy, HEALTH_FAILURE_REASON)
 
     def _circuit_breaker(self, store: Store, p: Pass) -> None:
@@ -234,9 +338,8 @@ class ServiceController:
     def _outgoing(self, store: Store, p: Pass) -> tuple[list[Task], list[Task]]:
         """(tasks of the PRIMARY deployment to keep, tasks to replace: older deployments or on
         instances that are draining or gone)."""
-        leaving = {
-            i.containerInstanceArn for i in store.list_instances(p.cluster, include_inactive=True) if i.status != "ACTIVE"
-        }
+        instances = store.list_instances(p.cluster, include_inactive=True)
+        leaving = {i.containerInstanceArn for i in instances if i.status != "ACTIVE"}
         current, outgoing = [], []
         for t in p.wanted():
             if t.startedBy == p.primary.id and t.containerInstanceArn not in leaving:
@@ -249,46 +352,44 @@ class ServiceController:
         svc, primary = p.svc, p.primary
         desired = svc.desiredCount if svc.status == "ACTIVE" else 0
         config = svc.deploymentConfiguration
-        max_tasks, min_healthy = bounds(desired, config.minimumHealthyPercent, config.maximumPercent)
         current, outgoing = self._outgoing(store, p)
         reason = f"Scaling activity initiated by (deployment {primary.id})"
 
-        # Scale in: more tasks of the PRIMARY deployment than desired.
+        # Scale in: more tasks of the PRIMARY deployment than desired (a lower desired count is
+        # not bound by minimumHealthyPercent).
         if len(current) > desired:
             excess = self._select_excess(store, p, current, len(current) - desired)
             self._stop(store, p, excess, reason)
             current = [t for t in current if t not in excess]
 
-        # Start what the PRIMARY deployment lacks, within maximumPercent.
-        need = desired - len(current)
-        room = max(0, max_tasks - len(p.live()))
+        healthy = {t.taskArn for t in p.wanted() if self._healthy(p, t)}
+        healthy_out = [t for t in outgoing if t.taskArn in healthy]
+        step = plan_step(
+            desired,
+            config.minimumHealthyPercent,
+            config.maximumPercent,
+            live=len(p.live()),
+            healthy=len(healthy),
+            current=len(current),
+            healthy_outgoing=len(healthy_out),
+        )
+
+        # Start what the PRIMARY deployment lacks, within maximumPercent; a FAILED deployment
+        # starts nothing more, and a throttled service waits for its retry time.
         can_start = primary.rolloutState != "FAILED" and p.now >= p.state.retry_after
-        started = 0
-        if need > 0 and room > 0 and can_start:
-            started = self._start(store, p, min(need, room))
+        if step.start > 0 and can_start:
+            self._start(store, p, step.start)
 
-        # Stop outgoing tasks while keeping minimumHealthyPercent; a FAILED deployment keeps
-        # the old tasks it could not replace.
-        stopped = 0
+        # Stop outgoing tasks: those not healthy at once (they hold up no bound), healthy ones
+        # only down to minimumHealthyPercent. A FAILED deployment keeps the old tasks it could
+        # not replace.
         if (outgoing and primary.rolloutState != "FAILED") or desired == 0:
-            healthy_total = sum(1 for t in p.wanted() if self._healthy(p, t))
-            not_healthy = [t for t in outgoing if not self._healthy(p, t)]
-            healthy_out = [t for t in outgoing if self._healthy(p, t)]
-            can_stop = max(0, healthy_total - min_healthy)
-            chosen = not_healthy + self._select_excess(store, p, healthy_out, min(can_stop, len(healthy_out)))
-            self._stop(store, p, chosen, reason)
-            stopped = len(chosen)
+            not_healthy = [t for t in outgoing if t.taskArn not in healthy]
+            self._stop(store, p, not_healthy + self._select_excess(store, p, healthy_out, step.stop), reason)
 
-        in_flight = any(t.lastStatus != "RUNNING" or t.desiredStatus != "RUNNING" for t in p.live())
-        if need > 0 and not started and not stopped and not in_flight and room == 0 and can_start:
-            if not p.state.stuck_notified:
-                p.state.stuck_notified = True
-                self._event(
-                    store,
-                    p,
-                    "was unable to stop or start tasks during a deployment because of the service deployment "
-                    "configuration. Update the minimumHealthyPercent or maximumPercent value and try again.",
-                )
+        if step.stuck and can_start and not p.state.stuck_notified:
+            p.state.stuck_notified = True
+            self._event(store, p, STUCK_MESSAGE)
 
     def _select_excess(self, store: Store, p: Pass, tasks: list[Task], count: int) -> list[Task]:
         if count <= 0:
@@ -352,6 +453,7 @@ class ServiceController:
             mine = [t for t in wanted if t.startedBy == d.id]
             d.runningCount = sum(1 for t in mine if t.lastStatus == "RUNNING")
             d.pendingCount = len(mine) - d.runningCount
+            setattr(d, HEALTHY_COUNT, sum(1 for t in mine if self._healthy(p, t)))
             if d is not svc.deployments[0]:
                 d.desiredCount = len(mine)
         primary = svc.deployments[0]
