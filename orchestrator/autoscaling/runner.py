@@ -71,8 +71,10 @@ def _window(policies: Sequence[ScalingPolicy], high: int, low: int) -> int:
 
 
 def _not_scaled_key(activity: Activity) -> str:
+    # Not the status message: it names the capacity wanted, which moves with the metric while
+    # the episode ("at the maximum because of this alarm") stays the same.
     codes = ",".join(r.code for r in activity.not_scaled_reasons)
-    return f"{activity.cause}|{codes}|{activity.status_message or ''}"
+    return f"{activity.cause}|{codes}"
 
 
 class AutoscalingRunner:

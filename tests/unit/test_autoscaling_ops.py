@@ -351,15 +351,16 @@ def test_at_max_capacity_one_not_scaled_activity_per_episode(world: World) -> No
     register(world, 1, 2)
     world.ops.put_scaling_policy(tt_policy())
     world.set_service(runningCount=2, desiredCount=2)
-    world.datapoints(150.0, 150.0, 150.0)
-    for _ in range(3):
+    for cpu in (150.0, 300.0, 600.0):
         world.clock.advance(PERIOD)
-        world.datapoints(150.0, 150.0, 150.0)
+        world.datapoints(cpu, cpu, cpu)
         world.runner.evaluate_target(WEB)
     assert world.desired() == 2
     everything = world.activities()
-    # Three evaluations at the maximum, one activity: the same cause and reason is one episode.
+    # Three evaluations at the maximum wanting ceil(2 x 150 / 50) = 6, then 12, then 24: one
+    # activity, since the same cause and reason is one episode whatever capacity it wants.
     assert len(everything) == 1
+    assert everything[0]["StatusMessage"] == "Failed to set desired count to 6"
     assert everything[0]["StatusCode"] == "Failed"
     assert everything[0]["NotScaledReasons"] == [{"Code": "AlreadyAtMaxCapacity", "MaxCapacity": 2,
                                                   "CurrentCapacity": 2}]
