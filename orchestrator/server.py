@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,12 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+@asynccontextmanager
+async def _lifespan(_: Any) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
+    yield
+
+
 @dataclass
 class ControlPlane:
     data_dir: Path
@@ -53,7 +61,7 @@ class ControlPlane:
         self.background = Background(self.ctx)
         self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)
         self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
-        self.app = create_app(self.ops, self.tokens, self._extra_routers())
+        self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -81,10 +89,6 @@ class ControlPlane:
         self.background.start()
         server = self._uvicorn(host, port)
 
-        @self.app.on_event("startup")
-        async def _threads() -> None:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
-
         log.info("control plane listening", url=f"http://{host}:{port}", data_dir=str(self.data_dir))
         try:
             server.run()
@@ -97,10 +101,6 @@ class ControlPlane:
         host, port = parse_listen(listen)
         self.background.start()
         server = self._uvicorn(host, port)
-
-        @self.app.on_event("startup")
-        async def _threads() -> None:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
 
         self._server = server
         self._thread = threading.Thread(target=server.run, name="http", daemon=True)

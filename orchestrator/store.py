@@ -160,6 +160,13 @@ class Store:
         """Mark a change-feed key (e.g. 'instance:<arn>', 'service:<cluster>/<name>')."""
         self._touched.add(key)
 
+    def nudge(self, key: str) -> None:
+        """Wake whoever waits on `key` without writing anything (e.g. an agent that is leaving)."""
+        with self._lock:
+            self.seq += 1
+            self.touched_at[key] = self.seq
+            self.changed.notify_all()
+
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Block until predicate() holds (checked after every commit) or timeout; returns it."""
         with self._lock:

@@ -107,8 +107,13 @@ class LocalCluster:
 
     def stop_agent(self, name: str) -> None:
         running = self.agents.pop(name)
-        running.agent.shutdown()
+        self._shutdown(running)
         running.thread.join(timeout=15)
+
+    def _shutdown(self, running: RunningAgent) -> None:
+        running.agent.shutdown()
+        # Its long-poll would otherwise sit out its wait before the thread can end.
+        self.plane.store.nudge(f"instance:{running.agent.session.instance_arn}")
 
     def instance_id(self, name: str) -> str:
         return self.agents[name].agent.session.instance_id
@@ -157,7 +162,7 @@ class LocalCluster:
         agents = list(self.agents.values())
         self.agents.clear()
         for running in agents:
-            running.agent.shutdown()
+            self._shutdown(running)
         for running in agents:
             running.thread.join(timeout=15)
             if remove_containers and running.agent.worker is not None:

@@ -31,8 +31,11 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
     )
 
 
-def create_app(ops: Operations, tokens: Tokens, extra_routers: list[Any] | None = None) -> FastAPI:
+def create_app(
+    ops: Operations, tokens: Tokens, extra_routers: list[Any] | None = None, lifespan: Any = None
+) -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="local ECS control plane",
         version="0.1.0",
         description="ECS task definitions, services, tasks and container instances, run on real Docker.",

@@ -196,6 +196,7 @@ def dev(
     console.print("stopping ...")
     for a, _ in running:
         a.shutdown()
+        plane.store.nudge(f"instance:{a.session.instance_arn}")
     for _, thread in running:
         thread.join(timeout=15)
     if not keep:
