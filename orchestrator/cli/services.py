@@ -1,8 +1,14 @@
-"""CLI verbs for services: create, list, describe, update (with a live rollout view), delete, events."""
+"""CLI verbs for services: create, list, describe, update (with a live rollout view), delete, events.
+
+`svc update --wait` follows the deployment it opened until the service settles and exits with
+what happened: 0 completed, 1 failed or rolled back (or superseded), 2 still going at the timeout.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -11,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli.client import CliError, Client
+from orchestrator.cli.client import Client, CliError
 from orchestrator.cli.output import Output, console, emit, print_json, short, table, when
 from orchestrator.cli.placement_flags import parse_constraints, parse_strategies
 from orchestrator.cli.resources import ClusterOpt, OutputOpt
@@ -32,11 +38,15 @@ def _deployments_table(svc: dict[str, Any]) -> Table:
     t = Table(title=f"Service {svc['serviceName']} ({svc['status']}): desired {svc['desiredCount']}, "
                     f"running {svc['runningCount']}, pending {svc['pendingCount']}",
               title_justify="left", header_style="bold")
-    for c in ("deployment", "status", "task definition", "desired", "running", "pending", "failed", "rollout"):
+    for c in ("deployment", "status", "task definition", "desired", "running", "healthy", "pending", "failed",
+              "rollout"):
         t.add_column(c)
     for d in svc.get("deployments", []):
+        # healthyCount is the controller's own count (healthy as the deployment bounds mean it);
+        # a server that does not send it shows "-".
         t.add_row(d["id"], d["status"], d["taskDefinition"].split("/")[-1], str(d["desiredCount"]),
-                  str(d["runningCount"]), str(d["pendingCount"]), str(d.get("failedTasks", 0)),
+                  str(d["runningCount"]), str(d.get("healthyCount", "-")), str(d["pendingCount"]),
+                  str(d.get("failedTasks", 0)),
                   f"{d.get('rolloutState', '')} {d.get('rolloutStateReason') or ''}".strip())
     return t
 
@@ -125,23 +135,40 @@ def svc_delete(name: str, force: bool = typer.Option(False, "--force"), cluster:
 
 
 @svc_app.command("events")
-def svc_events(name: str, follow: bool = typer.Option(False, "--follow", "-f"), cluster: str = ClusterOpt,
-               output: Output = OutputOpt) -> None:
+def svc_events(name: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+               cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+    """A service's events, oldest first; with --follow, new ones as they come (JSON lines with -o json)."""
     client = Client()
-    data = client.call("GET", f"/v1/clusters/{cluster}/services/{name}/events")
+    path = f"/v1/clusters/{cluster}/services/{name}/events"
+    data = client.call("GET", path)
     if output == Output.json and not follow:
         print_json(data)
         return
-    last = 0
-    for e in reversed(data["events"]):
-        console.print(f"{when(e['createdAt'])}  {e['message']}", markup=False, highlight=False)
-        last = max(last, int(e["id"]))
+
+    def show(events: list[dict[str, Any]]) -> int:
+        last = 0
+        for e in reversed(events):  # the API answers newest first
+            if output == Output.json:
+                print(json.dumps(e), flush=True)
+            else:
+                console.print(f"{when(e['createdAt'])}  {e['message']}", markup=False, highlight=False)
+            last = max(last, int(e["id"]))
+        return last
+
+    last = show(data["events"])
     while follow:
         time.sleep(1.0)
-        data = client.call("GET", f"/v1/clusters/{cluster}/services/{name}/events", params={"after": last})
-        for e in reversed(data["events"]):
-            console.print(f"{when(e['createdAt'])}  {e['message']}", markup=False, highlight=False)
-            last = max(last, int(e["id"]))
+        try:
+            data = client.call("GET", path, params={"after": last})
+        except CliError:
+            continue  # a restarting control plane: keep following
+        last = max(last, show(data["events"]))
+
+
+EXIT_COMPLETED, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
+POLL_S = 0.5
+# How long the watch rides out a control plane it cannot reach (a restart) before giving up.
+UNREACHABLE_GRACE_S = 60.0
 
 
 @svc_app.command("update")
@@ -156,11 +183,13 @@ def svc_update(
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile"),
-    wait: bool = typer.Option(False, "--wait", help="Show the rollout live; exit 0 when it completes, 1 if it fails."),
+    wait: bool = typer.Option(False, "--wait", help="Show the rollout live; exit 0 when it completes, 1 if it "
+                              "fails or is rolled back, 2 if it is still going at --timeout."),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up waiting after this many seconds."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
+    """Change a service; a new task definition, placement or --force-new-deployment rolls it out."""
     body: dict[str, Any] = {}
     if taskdef:
         body["taskDefinition"] = taskdef
@@ -175,44 +204,78 @@ def svc_update(
     if not wait:
         emit(data, output, _render_service)
         return
-    deployment = _service(data)["deployments"][0]["id"]
-    ok, final = _watch(client, cluster, name, deployment, timeout, output == Output.table)
+    deployment = _service(data)["deployments"][0]
+    outcome, final = _watch(client, cluster, name, deployment, timeout, output == Output.table)
+    if not final:
+        raise CliError(outcome.message)
     if output == Output.json:
         print_json(final)
     else:
         _render_service(final)
-        console.print("[green]deployment completed[/green]" if ok else "[red]deployment did not complete[/red]")
-    raise typer.Exit(0 if ok else 1)
+        color = "green" if outcome.code == EXIT_COMPLETED else "red"
+        console.print(f"[{color}]{outcome.message}[/{color}]", highlight=False)
+    raise typer.Exit(outcome.code)
 
 
-def _watch(client: Client, cluster: str, name: str, deployment: str, timeout: float,
-           live: bool) -> tuple[bool, dict[str, Any]]:
-    """Follow a deployment until it completes (True) or fails and the service settles (False)."""
-    deadline = time.monotonic() + timeout
-    failed = False
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    message: str
+
+
+def outcome_of(svc: dict[str, Any], deployment: str, created_at: float) -> Outcome | None:
+    """What became of `deployment` (created at `created_at`) in this DescribeServices view of the
+    service, or None while it is still going. Settled: one deployment, COMPLETED, all running."""
+    deployments = svc.get("deployments") or []
+    primary = deployments[0] if deployments else None
+    if primary is None:
+        return None
+    settled = (len(deployments) == 1 and primary.get("rolloutState") == "COMPLETED"
+               and svc["runningCount"] == svc["desiredCount"])
+    if primary["id"] == deployment:
+        if primary.get("rolloutState") == "FAILED":
+            reason = primary.get("rolloutStateReason") or "failed"
+            return Outcome(EXIT_FAILED, f"deployment {deployment} failed: {reason}")
+        return Outcome(EXIT_COMPLETED, f"deployment {deployment} completed") if settled else None
+    # Ours is no longer PRIMARY: the circuit breaker revived an older deployment, or a newer
+    # update replaced it. Wait for the service to settle, so the final state printed is stable.
+    if not settled:
+        return None
+    if float(primary.get("createdAt", 0)) < created_at:
+        return Outcome(EXIT_FAILED, f"deployment {deployment} failed; the service rolled back to {primary['id']}")
+    return Outcome(EXIT_FAILED, f"deployment {deployment} was superseded by {primary['id']}")
+
+
+def _watch(client: Client, cluster: str, name: str, deployment: dict[str, Any], timeout: float,
+           live: bool) -> tuple[Outcome, dict[str, Any]]:
+    """Follow a deployment until outcome_of says what became of it, or the timeout."""
+    ident, created_at = deployment["id"], float(deployment["createdAt"])
+    started = time.monotonic()
+    deadline = started + timeout
     data: dict[str, Any] = {}
-    with Live(console=console, refresh_per_second=4, transient=False) if live else _NoLive() as view:
+    unreachable_since: float | None = None
+    with Live(console=console, refresh_per_second=4, transient=True) if live else _NoLive() as view:
         while time.monotonic() < deadline:
-            data = client.call("GET", f"/v1/clusters/{cluster}/services/{name}")
+            try:
+                data = client.call("GET", f"/v1/clusters/{cluster}/services/{name}")
+            except CliError as err:
+                now = time.monotonic()
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since > UNREACHABLE_GRACE_S:
+                    raise
+                view.update(Text(f"waiting for the control plane: {err}"))
+                time.sleep(POLL_S)
+                continue
+            unreachable_since = None
             svc = _service(data)
-            view.update(Group(_deployments_table(svc), _events_text(svc, 6)))
-            mine = next((d for d in svc["deployments"] if d["id"] == deployment), None)
-            primary = svc["deployments"][0] if svc["deployments"] else None
-            if mine is not None and mine.get("rolloutState") == "FAILED":
-                failed = True
-            settled = (primary is not None and len(svc["deployments"]) == 1
-                       and primary.get("rolloutState") == "COMPLETED"
-                       and svc["runningCount"] == svc["desiredCount"])
-            if mine is not None and mine is primary and settled and not failed:
-                return True, data
-            if failed and (settled or primary is None or primary.get("rolloutState") == "FAILED"):
-                return False, data
-            if mine is None and settled:
-                # Our deployment left the list without completing: it was rolled back.
-                return False, data
-            time.sleep(1.0)
-    raise CliError(f"Timed out after {timeout:.0f} s waiting for deployment {deployment}; "
-                   f"see `orchestrator svc describe {name}`.")
+            elapsed = Text(f"{time.monotonic() - started:.0f} s since the update; following {ident}")
+            view.update(Group(elapsed, _deployments_table(svc), _events_text(svc, 6)))
+            outcome = outcome_of(svc, ident, created_at)
+            if outcome is not None:
+                return outcome, data
+            time.sleep(POLL_S)
+    return Outcome(EXIT_TIMEOUT, f"deployment {ident} still in progress after {timeout:.0f} s; see "
+                                 f"`orchestrator svc describe {name}`"), data
 
 
 class _NoLive:

@@ -1,10 +1,14 @@
 """The rolling-update arithmetic as tables: deployment bounds, what one pass may start and stop, the
-circuit-breaker threshold and the start-failure retry delay. Pure functions, no store, no clock."""
+circuit-breaker threshold, the start-failure retry delay, and how `svc update --wait` reads the
+outcome of a deployment. Pure functions, no store, no clock."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from orchestrator.cli.services import EXIT_COMPLETED, EXIT_FAILED, outcome_of
 from orchestrator.reconcile.services import Step, bounds, breaker_threshold, plan_step, retry_delay
 
 
@@ -125,3 +129,32 @@ def test_circuit_breaker_threshold_is_half_desired_clamped_to_3_and_200(desired:
 )
 def test_retry_delay_grows_to_fifteen_minutes(failures: int, delay: float) -> None:
     assert retry_delay(failures, 5.0, 900.0) == delay
+
+
+def _svc(*deployments: tuple[str, str, float], running: int = 4, desired: int = 4) -> dict[str, Any]:
+    rows = [{"id": i, "rolloutState": state, "createdAt": created} for i, state, created in deployments]
+    return {"runningCount": running, "desiredCount": desired, "deployments": rows}
+
+
+@pytest.mark.parametrize(
+    ("case", "svc", "expected"),
+    [
+        # Ours is ecs-svc/2, created at t = 20; ecs-svc/1 was created at t = 10 and ecs-svc/3 at t = 30.
+        ("still rolling", _svc(("ecs-svc/2", "IN_PROGRESS", 20), ("ecs-svc/1", "COMPLETED", 10)), None),
+        ("completed but the old tasks still stop", _svc(("ecs-svc/2", "COMPLETED", 20), ("ecs-svc/1", "COMPLETED", 10)),
+         None),
+        ("completed, not all running yet", _svc(("ecs-svc/2", "COMPLETED", 20), running=3), None),
+        ("completed and settled", _svc(("ecs-svc/2", "COMPLETED", 20)), EXIT_COMPLETED),
+        ("failed without rollback", _svc(("ecs-svc/2", "FAILED", 20), ("ecs-svc/1", "COMPLETED", 10)), EXIT_FAILED),
+        ("rolling back", _svc(("ecs-svc/1", "IN_PROGRESS", 10), ("ecs-svc/2", "FAILED", 20)), None),
+        ("rolled back and settled", _svc(("ecs-svc/1", "COMPLETED", 10)), EXIT_FAILED),
+        ("superseded and settled", _svc(("ecs-svc/3", "COMPLETED", 30)), EXIT_FAILED),
+    ],
+)
+def test_svc_update_wait_outcome(case: str, svc: dict[str, Any], expected: int | None) -> None:
+    outcome = outcome_of(svc, "ecs-svc/2", 20.0)
+    assert (outcome.code if outcome else None) == expected, case
+    if outcome is not None and case.startswith("rolled back"):
+        assert outcome.message == "deployment ecs-svc/2 failed; the service rolled back to ecs-svc/1"
+    if outcome is not None and case.startswith("superseded"):
+        assert outcome.message == "deployment ecs-svc/2 was superseded by ecs-svc/3"
