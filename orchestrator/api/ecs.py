@@ -156,7 +156,13 @@ class EcsEndpoint:
         try:
             # The signature comes first: an unauthenticated caller learns nothing and runs nothing.
             identity = sigv4.verify(
-                method, path, query, headers, body, self.keys.secret_for, self.clock.now(),
+                method,
+                path,
+                query,
+                headers,
+                body,
+                self.keys.secret_for,
+                self.clock.now(),
                 service=_signing_name(service),
             )
             access_key_id = identity.access_key_id
@@ -166,16 +172,35 @@ class EcsEndpoint:
                 raise UnknownOperationException(_unsupported_message(self.ops, service, operation))
             result = handler(parse_body(body))
             payload = dumps(conform(service, operation, result))
-            log.debug("aws request", service=service, operation=operation, access_key_id=access_key_id,
-                      request_id=request_id, status=200)
+            log.debug(
+                "aws request",
+                service=service,
+                operation=operation,
+                access_key_id=access_key_id,
+                request_id=request_id,
+                status=200,
+            )
             return WireResponse(200, payload, request_id)
         except ApiError as err:
-            log.info("aws request refused", service=service, operation=operation, access_key_id=access_key_id,
-                     request_id=request_id, status=err.status, error=err.code, problem=err.message)
+            log.info(
+                "aws request refused",
+                service=service,
+                operation=operation,
+                access_key_id=access_key_id,
+                request_id=request_id,
+                status=err.status,
+                error=err.code,
+                problem=err.message,
+            )
             return WireResponse(err.status, dumps(error_body(service, err)), request_id)
         except Exception as err:
-            log.exception("aws request failed", service=service, operation=operation, request_id=request_id,
-                          error=type(err).__name__)
+            log.exception(
+                "aws request failed",
+                service=service,
+                operation=operation,
+                request_id=request_id,
+                error=type(err).__name__,
+            )
             internal = ServerException(f"Internal error ({type(err).__name__}); request id {request_id}.")
             return WireResponse(internal.status, dumps(error_body(service, internal)), request_id)
 

@@ -22,9 +22,11 @@ def _created(data: dict[str, Any]) -> None:
 
 
 def _listed(data: dict[str, Any]) -> None:
-    table("Access keys", ["access key id", "created", "description"], [
-        [k["accessKeyId"], when(k.get("createdAt")), k.get("description", "")] for k in data["credentials"]
-    ])
+    table(
+        "Access keys",
+        ["access key id", "created", "description"],
+        [[k["accessKeyId"], when(k.get("createdAt")), k.get("description", "")] for k in data["credentials"]],
+    )
 
 
 def _revoked(data: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ import pytest
 from agent.executor.docker import DockerExecutor
 from orchestrator.api.ecs import EcsEndpoint, WireResponse
 from orchestrator.awsjson import TARGET_PREFIXES
+from orchestrator.settings import Settings
 from tests.botocore_shapes import check_output
 from tests.harness import LocalCluster
 
@@ -40,8 +41,9 @@ class WireLog:
         original = EcsEndpoint.handle
         log = self
 
-        def handle(endpoint: EcsEndpoint, method: str, path: str, query: str, headers: Mapping[str, str],
-                   body: bytes) -> WireResponse:
+        def handle(
+            endpoint: EcsEndpoint, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+        ) -> WireResponse:
             response = original(endpoint, method, path, query, headers, body)
             target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
             prefix, _, operation = target.rpartition(".")
@@ -68,10 +70,15 @@ class WireLog:
         return found
 
 
+# Autoscaling on a one-second metric period, and a low alarm of 3 datapoints instead of 15, so an
+# idle service scales in within seconds; everything else as the harness sets it.
+SETTINGS = Settings(health_grace_s=1.0, heartbeat_interval_s=1.0, metric_period_s=1.0, autoscaling_low_datapoints=3)
+
+
 @contextmanager
 def real_cluster(data_dir: Path) -> Iterator[LocalCluster]:
     """Three real-Docker agents in three zones; their containers are removed at the end."""
-    cluster = LocalCluster(data_dir, executor_factory=DockerExecutor)
+    cluster = LocalCluster(data_dir, executor_factory=DockerExecutor, settings=SETTINGS)
     try:
         cluster.start_agents(3)
         yield cluster
@@ -82,7 +89,13 @@ def real_cluster(data_dir: Path) -> Iterator[LocalCluster]:
 TASK_DEFINITION: dict[str, Any] = {
     "family": "sleeper",
     "containerDefinitions": [
-        {"name": "app", "image": "orch/busybox:latest", "essential": True, "memory": 32, "cpu": 64,
-         "command": ["sleep", "3600"]}
+        {
+            "name": "app",
+            "image": "orch/busybox:latest",
+            "essential": True,
+            "memory": 32,
+            "cpu": 64,
+            "command": ["sleep", "3600"],
+        }
     ],
 }

@@ -40,13 +40,15 @@ class Aws:
     url: str
     env: dict[str, str]
 
-    def __call__(self, *args: str, endpoint: bool = True, extra_env: dict[str, str] | None = None,
-                 ok: bool = True) -> Run:
+    def __call__(
+        self, *args: str, endpoint: bool = True, extra_env: dict[str, str] | None = None, ok: bool = True
+    ) -> Run:
         argv = [str(BIN / "aws"), *args, "--output", "json"]
         if endpoint:
             argv += ["--endpoint-url", self.url]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False,
-                              env={**self.env, **(extra_env or {})})
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=120, check=False, env={**self.env, **(extra_env or {})}
+        )
         if ok:
             assert proc.returncode == 0, f"aws {' '.join(args)} -> {proc.returncode}: {proc.stderr}"
         out = json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -60,8 +62,9 @@ class Aws:
 
 def orchestrator(cluster: LocalCluster, *args: str) -> Any:
     env = {**os.environ, "ORCH_SERVER": cluster.url, "ORCH_TOKEN": cluster.plane.admin_token}
-    proc = subprocess.run([str(BIN / "orchestrator"), *args], capture_output=True, text=True, timeout=60,
-                          check=False, env=env)
+    proc = subprocess.run(
+        [str(BIN / "orchestrator"), *args], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
     assert proc.returncode == 0, f"orchestrator {' '.join(args)} -> {proc.returncode}: {proc.stderr}"
     return json.loads(proc.stdout) if "-o" in args else proc.stdout
 
@@ -74,8 +77,9 @@ def wire() -> Iterator[WireLog]:
 
 
 @pytest.fixture(scope="module")
-def cluster(wire: WireLog, docker_executor: DockerExecutor, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[LocalCluster]:
+def cluster(
+    wire: WireLog, docker_executor: DockerExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
     with real_cluster(Path(tmp_path_factory.mktemp("aws-cli")) / "data") as c:
         yield c
 
@@ -90,15 +94,17 @@ def keys(cluster: LocalCluster) -> dict[str, Any]:
 def aws(cluster: LocalCluster, keys: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Aws:
     home = Path(tmp_path_factory.mktemp("aws-home"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / "config"),  # absent files: nothing configured
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": keys["accessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": keys["secretAccessKey"],
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / "config"),  # absent files: nothing configured
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": keys["accessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": keys["secretAccessKey"],
+        }
+    )
     return Aws(cluster.url, env)
 
 
@@ -129,8 +135,16 @@ def test_clusters(aws: Aws) -> None:
 def test_service_update_and_wait_services_stable(aws: Aws, input_json: str) -> None:
     first = aws("ecs", "register-task-definition", "--cli-input-json", input_json).out["taskDefinition"]
     assert first["family"] == "sleeper"
-    aws("ecs", "create-service", "--service-name", "web", "--task-definition", first["taskDefinitionArn"],
-        "--desired-count", "3")
+    aws(
+        "ecs",
+        "create-service",
+        "--service-name",
+        "web",
+        "--task-definition",
+        first["taskDefinitionArn"],
+        "--desired-count",
+        "3",
+    )
 
     def service() -> dict[str, Any]:
         svc: dict[str, Any] = aws("ecs", "describe-services", "--services", "web").out["services"][0]
@@ -139,8 +153,9 @@ def test_service_update_and_wait_services_stable(aws: Aws, input_json: str) -> N
     wait_for(lambda: service()["runningCount"] == 3, 60, interval=1, what="3 running tasks of web")
 
     second = aws("ecs", "register-task-definition", "--cli-input-json", input_json).out["taskDefinition"]
-    updated = aws("ecs", "update-service", "--service", "web", "--task-definition", "sleeper:2",
-                  "--desired-count", "4").out["service"]
+    updated = aws(
+        "ecs", "update-service", "--service", "web", "--task-definition", "sleeper:2", "--desired-count", "4"
+    ).out["service"]
     assert [d["status"] for d in updated["deployments"]] == ["PRIMARY", "ACTIVE"]
     # The CLI's own waiter (DescribeServices every 15 s): stable is one deployment, running == desired.
     assert aws("ecs", "wait", "services-stable", "--services", "web").rc == 0
@@ -161,15 +176,17 @@ def test_service_update_and_wait_services_stable(aws: Aws, input_json: str) -> N
 
 def test_instances_drain_start_and_run_tasks(aws: Aws, cluster: LocalCluster, input_json: str) -> None:
     aws("ecs", "register-task-definition", "--cli-input-json", input_json)
-    in_b = aws("ecs", "list-container-instances", "--filter",
-               "attribute:ecs.availability-zone == us-east-1b").out["containerInstanceArns"]
+    in_b = aws("ecs", "list-container-instances", "--filter", "attribute:ecs.availability-zone == us-east-1b").out[
+        "containerInstanceArns"
+    ]
     assert in_b == [f"{ARN}:container-instance/default/{cluster.instance_id('agent-2')}"]
     arns = aws("ecs", "list-container-instances").out["containerInstanceArns"]
     described = aws("ecs", "describe-container-instances", "--container-instances", *arns).out
     assert len(described["containerInstances"]) == 3 and described["failures"] == []
 
-    drained = aws("ecs", "update-container-instances-state", "--container-instances", in_b[0],
-                  "--status", "DRAINING").out
+    drained = aws(
+        "ecs", "update-container-instances-state", "--container-instances", in_b[0], "--status", "DRAINING"
+    ).out
     assert drained["containerInstances"][0]["status"] == "DRAINING"
     assert aws("ecs", "list-container-instances", "--status", "DRAINING").out["containerInstanceArns"] == in_b
     ran = aws("ecs", "run-task", "--task-definition", "sleeper", "--count", "4", "--started-by", "cli").out
@@ -178,8 +195,9 @@ def test_instances_drain_start_and_run_tasks(aws: Aws, cluster: LocalCluster, in
     aws("ecs", "update-container-instances-state", "--container-instances", in_b[0], "--status", "ACTIVE")
 
     first = cluster.instance_id("agent-1")
-    started = aws("ecs", "start-task", "--task-definition", "sleeper", "--container-instances", first,
-                  "--started-by", "cli").out["tasks"]
+    started = aws(
+        "ecs", "start-task", "--task-definition", "sleeper", "--container-instances", first, "--started-by", "cli"
+    ).out["tasks"]
     assert [t["containerInstanceArn"] for t in started] == [f"{ARN}:container-instance/default/{first}"]
 
     mine = aws("ecs", "list-tasks", "--started-by", "cli").out["taskArns"]
@@ -196,8 +214,9 @@ def test_endpoint_from_the_environment_and_refused_requests(aws: Aws, cluster: L
     assert f"{ARN}:cluster/default" in listed["clusterArns"]
 
     assert "(MissingAuthenticationTokenException)" in aws.fails("--no-sign-request", "ecs", "list-clusters")
-    assert "(InvalidSignatureException)" in aws.fails("ecs", "list-clusters",
-                                                      extra_env={"AWS_SECRET_ACCESS_KEY": "x" * 40})
+    assert "(InvalidSignatureException)" in aws.fails(
+        "ecs", "list-clusters", extra_env={"AWS_SECRET_ACCESS_KEY": "x" * 40}
+    )
     other = orchestrator(cluster, "credentials", "create", "-o", "json")
     as_other = {"AWS_ACCESS_KEY_ID": other["accessKeyId"], "AWS_SECRET_ACCESS_KEY": other["secretAccessKey"]}
     assert aws("ecs", "list-clusters", extra_env=as_other).rc == 0
@@ -207,8 +226,85 @@ def test_endpoint_from_the_environment_and_refused_requests(aws: Aws, cluster: L
     assert f"{ARN}:cluster/evil" not in aws("ecs", "list-clusters").out["clusterArns"]
 
 
+def test_application_autoscaling(aws: Aws, cluster: LocalCluster, input_json: str) -> None:
+    aws("ecs", "register-task-definition", "--cli-input-json", input_json)
+    aws("ecs", "create-service", "--service-name", "scaled", "--task-definition", "sleeper", "--desired-count", "2")
+    # botocore names service-specific endpoint variables after the serviceId, "Application Auto
+    # Scaling", so it is ..._AUTO_SCALING; an ..._AUTOSCALING variable is silently ignored.
+    scaling = {"AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING": cluster.url}
+    target = [
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/default/scaled",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+    ]
+    registered = aws(
+        "application-autoscaling",
+        "register-scalable-target",
+        *target,
+        "--min-capacity",
+        "1",
+        "--max-capacity",
+        "3",
+        endpoint=False,
+        extra_env=scaling,
+    ).out
+    assert registered["ScalableTargetARN"].startswith("arn:aws:application-autoscaling:")
+    config = {
+        "TargetValue": 50.0,
+        "ScaleInCooldown": 0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+    }
+    policy = aws(
+        "application-autoscaling",
+        "put-scaling-policy",
+        *target,
+        "--policy-name",
+        "cpu50",
+        "--policy-type",
+        "TargetTrackingScaling",
+        "--target-tracking-scaling-policy-configuration",
+        json.dumps(config),
+    ).out
+    described = aws("application-autoscaling", "describe-scaling-policies", "--service-namespace", "ecs").out
+    assert [p["PolicyARN"] for p in described["ScalingPolicies"]] == [policy["PolicyARN"]]
+
+    def scaled_in() -> list[dict[str, Any]]:
+        out = aws(
+            "application-autoscaling",
+            "describe-scaling-activities",
+            "--service-namespace",
+            "ecs",
+            "--resource-id",
+            "service/default/scaled",
+        ).out
+        return [a for a in out["ScalingActivities"] if a["StatusCode"] == "Successful"]
+
+    # Idle busybox stays under 90 % of the 50 % CPU target; the low alarm scales in to the minimum.
+    assert wait_for(scaled_in, 60, interval=1, what="a scale-in activity")[0]["Description"] == (
+        "Setting desired count to 1."
+    )
+    err = aws.fails("application-autoscaling", "delete-scaling-policy", *target, "--policy-name", "nope")
+    assert "(ObjectNotFoundException)" in err
+    aws("application-autoscaling", "deregister-scalable-target", *target)
+    aws("ecs", "delete-service", "--service", "scaled", "--force")
+
+
 def test_every_response_of_this_module_fits_the_botocore_model(wire: WireLog) -> None:
     # Runs last (pytest keeps file order).
-    assert {"RegisterTaskDefinition", "UpdateService", "DescribeServices", "StartTask", "RunTask",
-            "UpdateContainerInstancesState", "DescribeContainerInstances"} <= wire.operations()
+    assert {
+        "RegisterTaskDefinition",
+        "UpdateService",
+        "DescribeServices",
+        "StartTask",
+        "RunTask",
+        "UpdateContainerInstancesState",
+        "DescribeContainerInstances",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+        "DescribeScalingPolicies",
+        "DescribeScalingActivities",
+    } <= wire.operations()
     assert wire.problems() == []

@@ -38,8 +38,9 @@ def wire() -> Iterator[WireLog]:
 
 
 @pytest.fixture(scope="module")
-def cluster(wire: WireLog, docker_executor: DockerExecutor, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[LocalCluster]:
+def cluster(
+    wire: WireLog, docker_executor: DockerExecutor, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
     with real_cluster(Path(tmp_path_factory.mktemp("ecs-endpoint")) / "data") as c:
         yield c
 
@@ -80,8 +81,9 @@ def error_code(call: Callable[[], Any]) -> tuple[str, str, int]:
 
 def stable(ecs: BaseClient, *services: str, cluster: str = "default") -> None:
     # botocore's own waiter with its own acceptors, polled every second instead of every 15.
-    ecs.get_waiter("services_stable").wait(cluster=cluster, services=list(services),
-                                           WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+    ecs.get_waiter("services_stable").wait(
+        cluster=cluster, services=list(services), WaiterConfig={"Delay": 1, "MaxAttempts": 90}
+    )
 
 
 def described(ecs: BaseClient, arns: list[str]) -> list[dict[str, Any]]:
@@ -140,8 +142,11 @@ def test_task_definitions_register_describe_list_deregister(ecs: BaseClient) -> 
         f"{ARN}:task-definition/boto-td:1"
     ]
     assert error_code(lambda: ecs.describe_task_definition(taskDefinition="boto-nope"))[0] == "ClientException"
-    code, message, _ = error_code(lambda: ecs.register_task_definition(
-        family="boto-bad", containerDefinitions=[{"name": "app", "image": "orch/busybox:latest"}]))
+    code, message, _ = error_code(
+        lambda: ecs.register_task_definition(
+            family="boto-bad", containerDefinitions=[{"name": "app", "image": "orch/busybox:latest"}]
+        )
+    )
     assert code == "ClientException" and "memory" in message
     assert ecs.list_task_definitions(familyPrefix="boto-bad")["taskDefinitionArns"] == []
 
@@ -267,11 +272,15 @@ def test_container_instances_filter_describe_drain_and_attributes(ecs: BaseClien
 # -- authentication ------------------------------------------------------------------------------
 
 
-def test_requests_that_fail_authentication_run_nothing(ecs: BaseClient, cluster: LocalCluster,
-                                                       keys: dict[str, Any]) -> None:
+def test_requests_that_fail_authentication_run_nothing(
+    ecs: BaseClient, cluster: LocalCluster, keys: dict[str, Any]
+) -> None:
     unsigned = client(cluster, keys, config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
     assert error_code(lambda: unsigned.create_cluster(clusterName="evil")) == (
-        "MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+        403,
+    )
     wrong = client(cluster, keys, aws_secret_access_key="x" * 40)
     assert error_code(lambda: wrong.create_cluster(clusterName="evil"))[0] == "InvalidSignatureException"
     unknown = client(cluster, keys, aws_access_key_id="AKIAAAAAAAAAAAAAAAAA")
@@ -297,11 +306,77 @@ def test_operations_we_do_not_implement_say_so(ecs: BaseClient) -> None:
     assert "ListAccountSettings is not supported" in message and "RunTask" in message
 
 
+# -- Application Auto Scaling -------------------------------------------------------------------
+
+
+def test_application_auto_scaling_scales_an_idle_service_in(
+    ecs: BaseClient, cluster: LocalCluster, keys: dict[str, Any], sleeper: str
+) -> None:
+    aas = client(cluster, keys, "application-autoscaling")
+    ecs.create_service(serviceName="scaled", taskDefinition=sleeper, desiredCount=2)
+    target = {
+        "ServiceNamespace": "ecs",
+        "ResourceId": "service/default/scaled",
+        "ScalableDimension": "ecs:service:DesiredCount",
+    }
+    arn = aas.register_scalable_target(**target, MinCapacity=1, MaxCapacity=3)["ScalableTargetARN"]
+    listed = aas.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=["service/default/scaled"])
+    assert [(t["ScalableTargetARN"], t["MinCapacity"], t["MaxCapacity"]) for t in listed["ScalableTargets"]] == [
+        (arn, 1, 3)
+    ]
+    assert isinstance(listed["ScalableTargets"][0]["CreationTime"], dt.datetime)
+    policy = aas.put_scaling_policy(
+        **target,
+        PolicyName="cpu50",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 50.0,
+            "ScaleInCooldown": 0,
+            "ScaleOutCooldown": 0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+        },
+    )
+    policies = aas.describe_scaling_policies(ServiceNamespace="ecs", ResourceId="service/default/scaled")
+    assert [p["PolicyARN"] for p in policies["ScalingPolicies"]] == [policy["PolicyARN"]]
+
+    def scaled_in() -> list[dict[str, Any]]:
+        activities = aas.describe_scaling_activities(ServiceNamespace="ecs", ResourceId="service/default/scaled")
+        return [a for a in activities["ScalingActivities"] if a["StatusCode"] == "Successful"]
+
+    # Sleeping busybox uses about 0 % CPU, under 90 % of the 50 % target for 3 periods of 1 s: the
+    # low alarm fires and target tracking scales in, down to the target's minimum of 1.
+    activity = wait_for(scaled_in, 60, interval=0.5, what="a successful scale-in activity")[0]
+    assert activity["Description"] == "Setting desired count to 1."
+    assert ecs.describe_services(services=["scaled"])["services"][0]["desiredCount"] == 1
+
+    code, message, _ = error_code(
+        lambda: aas.register_scalable_target(
+            **{**target, "ResourceId": "service/default/ghost"}, MinCapacity=1, MaxCapacity=2
+        )
+    )
+    assert code == "ValidationException" and "ghost" in message
+    code, _, _ = error_code(lambda: aas.delete_scaling_policy(**target, PolicyName="nope"))
+    assert code == "ObjectNotFoundException"
+    aas.delete_scaling_policy(**target, PolicyName="cpu50")
+    aas.deregister_scalable_target(**target)
+    assert aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+    ecs.delete_service(service="scaled", force=True)
+
+
 # -- the model, for everything above -------------------------------------------------------------
 
 
 def test_every_response_of_this_module_fits_the_botocore_model(wire: WireLog) -> None:
     # Runs last (pytest keeps file order): by now the tests above produced these operations.
-    assert {"CreateCluster", "DescribeServices", "DescribeTasks", "DescribeContainerInstances", "RunTask",
-            "UpdateService", "RegisterTaskDefinition"} <= wire.operations()
+    assert {
+        "CreateCluster",
+        "DescribeServices",
+        "DescribeTasks",
+        "DescribeContainerInstances",
+        "RunTask",
+        "UpdateService",
+        "RegisterTaskDefinition",
+        "PutScalingPolicy",
+        "DescribeScalingActivities",
+    } <= wire.operations()
     assert wire.problems() == []

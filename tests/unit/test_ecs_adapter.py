@@ -99,8 +99,9 @@ def signed(
     return "POST", "/", "", headers, raw
 
 
-def call(endpoint: EcsEndpoint, operation: str, body: Any, credentials: Credentials | None,
-         **kwargs: Any) -> tuple[WireResponse, dict[str, Any]]:
+def call(
+    endpoint: EcsEndpoint, operation: str, body: Any, credentials: Credentials | None, **kwargs: Any
+) -> tuple[WireResponse, dict[str, Any]]:
     response = endpoint.handle(*signed(operation, body, credentials, **kwargs))
     return response, json.loads(response.body)
 
@@ -128,11 +129,29 @@ def test_snake_case(operation: str, method: str) -> None:
 
 def test_every_ecs_operation_the_notes_name_is_dispatched(ops: Operations) -> None:
     needed = {
-        "CreateCluster", "ListClusters", "DescribeClusters", "DeleteCluster", "RegisterTaskDefinition",
-        "DescribeTaskDefinition", "ListTaskDefinitions", "DeregisterTaskDefinition", "CreateService",
-        "ListServices", "DescribeServices", "UpdateService", "DeleteService", "RunTask", "StartTask", "ListTasks",
-        "DescribeTasks", "StopTask", "ListContainerInstances", "DescribeContainerInstances",
-        "DeregisterContainerInstance", "UpdateContainerInstancesState", "PutAttributes",
+        "CreateCluster",
+        "ListClusters",
+        "DescribeClusters",
+        "DeleteCluster",
+        "RegisterTaskDefinition",
+        "DescribeTaskDefinition",
+        "ListTaskDefinitions",
+        "DeregisterTaskDefinition",
+        "CreateService",
+        "ListServices",
+        "DescribeServices",
+        "UpdateService",
+        "DeleteService",
+        "RunTask",
+        "StartTask",
+        "ListTasks",
+        "DescribeTasks",
+        "StopTask",
+        "ListContainerInstances",
+        "DescribeContainerInstances",
+        "DeregisterContainerInstance",
+        "UpdateContainerInstancesState",
+        "PutAttributes",
     }
     assert needed <= set(supported_operations(ops, ECS))
 
@@ -184,8 +203,11 @@ def test_conform_keeps_map_keys_and_turns_timestamps_and_nulls_into_wire_form() 
         "family": "web",
         "revision": 1,
         "containerDefinitions": [
-            {"name": "app", "dockerLabels": {"any.key": "v"}, "logConfiguration": {"logDriver": "json-file",
-                                                                                  "options": {"max-size": "1m"}}}
+            {
+                "name": "app",
+                "dockerLabels": {"any.key": "v"},
+                "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}},
+            }
         ],
         "registeredAt": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
         "deregisteredAt": None,
@@ -202,8 +224,9 @@ def test_conform_keeps_map_keys_and_turns_timestamps_and_nulls_into_wire_form() 
 # -- signed requests -----------------------------------------------------------------------------
 
 
-def test_a_signed_request_runs_the_operation_and_answers_in_aws_json(endpoint: EcsEndpoint, ops: Operations,
-                                                                      pair: Credentials) -> None:
+def test_a_signed_request_runs_the_operation_and_answers_in_aws_json(
+    endpoint: EcsEndpoint, ops: Operations, pair: Credentials
+) -> None:
     response, body = call(endpoint, "CreateCluster", {"clusterName": "blue"}, pair)
     assert response.status == 200
     assert body["cluster"]["clusterArn"] == "arn:aws:ecs:us-east-1:000000000000:cluster/blue"
@@ -255,8 +278,9 @@ def test_requests_that_fail_authentication_get_aws_errors_and_change_nothing(
     assert "intruder" not in cluster_names(ops)
 
 
-def test_a_revoked_key_is_refused_from_the_next_request(endpoint: EcsEndpoint, keys: AccessKeys,
-                                                        pair: Credentials) -> None:
+def test_a_revoked_key_is_refused_from_the_next_request(
+    endpoint: EcsEndpoint, keys: AccessKeys, pair: Credentials
+) -> None:
     assert call(endpoint, "ListClusters", {}, pair)[0].status == 200
     keys.revoke(pair.access_key)
     response, error = call(endpoint, "ListClusters", {}, pair)
@@ -271,19 +295,22 @@ def test_the_target_is_covered_by_the_signature(endpoint: EcsEndpoint, ops: Oper
     assert "x" not in cluster_names(ops)
 
 
-def test_unsupported_operations_get_a_400_naming_what_is_supported(endpoint: EcsEndpoint,
-                                                                   pair: Credentials) -> None:
+def test_unsupported_operations_get_a_400_naming_what_is_supported(endpoint: EcsEndpoint, pair: Credentials) -> None:
     response, error = call(endpoint, "TagResource", {"resourceArn": "x", "tags": []}, pair)
     assert (response.status, error["__type"]) == (400, "UnknownOperationException")
     assert "TagResource is not supported" in error["message"] and "DescribeServices" in error["message"]
 
 
 def test_a_target_outside_both_models_is_an_unknown_operation(endpoint: EcsEndpoint, pair: Credentials) -> None:
-    request = AWSRequest(method="POST", url=f"http://{HOST}/", data=b"{}",
-                         headers={"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.LaunchRockets",
-                                  "Content-Type": CONTENT_TYPE})
-    with mock.patch("botocore.auth.get_current_datetime", return_value=dt.datetime.fromtimestamp(START, dt.UTC)
-                    .replace(tzinfo=None)):
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{HOST}/",
+        data=b"{}",
+        headers={"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.LaunchRockets", "Content-Type": CONTENT_TYPE},
+    )
+    with mock.patch(
+        "botocore.auth.get_current_datetime", return_value=dt.datetime.fromtimestamp(START, dt.UTC).replace(tzinfo=None)
+    ):
         SigV4Auth(pair, "ecs", "us-east-1").add_auth(request)
     prepared = request.prepare()
     response = endpoint.handle("POST", "/", "", {**dict(prepared.headers.items()), "Host": HOST}, b"{}")
@@ -307,24 +334,29 @@ def test_operation_errors_keep_their_ecs_names(endpoint: EcsEndpoint, pair: Cred
     assert error["__type"] == "InvalidParameterException"
 
 
-def test_an_unexpected_failure_is_a_500_server_exception_without_details(endpoint: EcsEndpoint,
-                                                                        pair: Credentials) -> None:
+def test_an_unexpected_failure_is_a_500_server_exception_without_details(
+    endpoint: EcsEndpoint, pair: Credentials
+) -> None:
     with mock.patch.object(Operations, "list_clusters", side_effect=RuntimeError("secret internals")):
         response, error = call(endpoint, "ListClusters", {}, pair)
     assert (response.status, error["__type"]) == (500, "ServerException")
     assert "secret internals" not in error["message"] and response.request_id in error["message"]
 
 
-def test_autoscaling_errors_use_its_capitalised_message_key(endpoint: EcsEndpoint, ops: Operations,
-                                                            pair: Credentials) -> None:
-    response, error = call(endpoint, "DescribeScalableTargets", {"ServiceNamespace": "ecs"}, pair,
-                           service=AUTOSCALING, signing_name="application-autoscaling")
-    if handler_for(ops, AUTOSCALING, "DescribeScalableTargets") is None:
-        assert (response.status, error["__type"]) == (400, "UnknownOperationException")
-        assert "Message" in error
-    else:
-        assert response.status == 200
-        assert check_output(AUTOSCALING, "DescribeScalableTargets", error) == []
+def test_autoscaling_is_dispatched_and_its_errors_use_a_capitalised_message_key(
+    endpoint: EcsEndpoint, pair: Credentials
+) -> None:
+    kwargs: dict[str, Any] = {"service": AUTOSCALING, "signing_name": "application-autoscaling"}
+    response, body = call(endpoint, "DescribeScalableTargets", {"ServiceNamespace": "ecs"}, pair, **kwargs)
+    assert (response.status, body) == (200, {"ScalableTargets": []})
+    response, error = call(endpoint, "DescribeScalableTargets", {"ServiceNamespace": "ec2"}, pair, **kwargs)
+    assert (response.status, error["__type"]) == (400, "ValidationException")
+    assert "ec2" in error["Message"] and "message" not in error
+    # A request signed for ECS does not reach Application Auto Scaling.
+    response, error = call(
+        endpoint, "DescribeScalableTargets", {"ServiceNamespace": "ecs"}, pair, service=AUTOSCALING, signing_name="ecs"
+    )
+    assert (response.status, error["__type"]) == (400, "IncompleteSignatureException")
 
 
 def test_pagination_tokens_round_trip(endpoint: EcsEndpoint, pair: Credentials) -> None:
