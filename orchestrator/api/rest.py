@@ -6,6 +6,7 @@ response dict, so `-o json` on the CLI shows exactly what the ECS endpoint would
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -27,8 +28,25 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(_admin)])
 AnyBody = Body(default_factory=dict)
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _all_pages(list_call: Callable[[dict[str, Any]], dict[str, Any]], req: dict[str, Any], key: str) -> list[str]:
+    """Every ARN a List* operation returns, following nextToken."""
+    arns: list[str] = []
+    while True:
+        page = list_call(req)
+        arns += page[key]
+        if not page.get("nextToken"):
+            return arns
+        req = {**req, "nextToken": page["nextToken"]}
+
+
+def _describe_all(
+    describe_call: Callable[[dict[str, Any]], dict[str, Any]], req: dict[str, Any], arns: list[str], key: str, size: int
+) -> list[dict[str, Any]]:
+    """Describe* over ARNs in batches of the size ECS allows."""
+    found: list[dict[str, Any]] = []
+    for i in range(0, len(arns), size):
+        found += describe_call({**req, key: arns[i : i + size]})[key]
+    return found
 
 
 # -- clusters ------------------------------------------------------------------------------
@@ -70,14 +88,7 @@ def list_task_definitions(
     req: dict[str, Any] = {"status": status, "maxResults": 100}
     if familyPrefix:
         req["familyPrefix"] = familyPrefix
-    arns: list[str] = []
-    while True:
-        page = ops.list_task_definitions(req)
-        arns += page["taskDefinitionArns"]
-        if not page.get("nextToken"):
-            break
-        req["nextToken"] = page["nextToken"]
-    return {"taskDefinitionArns": arns}
+    return {"taskDefinitionArns": _all_pages(ops.list_task_definitions, req, "taskDefinitionArns")}
 
 
 @router.get("/task-definitions/{ref}", tags=["task definitions"])
@@ -101,17 +112,8 @@ def create_service(cluster: str, body: dict[str, Any] = AnyBody, ops: Operations
 @router.get("/clusters/{cluster}/services", tags=["services"])
 def list_services(cluster: str, ops: Operations = Depends(_ops)) -> dict[str, Any]:
     req: dict[str, Any] = {"cluster": cluster, "maxResults": 100}
-    arns: list[str] = []
-    while True:
-        page = ops.list_services(req)
-        arns += page["serviceArns"]
-        if not page.get("nextToken"):
-            break
-        req["nextToken"] = page["nextToken"]
-    services: list[dict[str, Any]] = []
-    for chunk in _chunks(arns, 10):
-        services += ops.describe_services({"cluster": cluster, "services": chunk})["services"]
-    return {"services": services}
+    arns = _all_pages(ops.list_services, req, "serviceArns")
+    return {"services": _describe_all(ops.describe_services, {"cluster": cluster}, arns, "services", 10)}
 
 
 @router.get("/clusters/{cluster}/services/{name}", tags=["services"])
@@ -175,17 +177,8 @@ def list_tasks(
     ):
         if value:
             req[key] = value
-    arns: list[str] = []
-    while True:
-        page = ops.list_tasks(req)
-        arns += page["taskArns"]
-        if not page.get("nextToken"):
-            break
-        req["nextToken"] = page["nextToken"]
-    tasks: list[dict[str, Any]] = []
-    for chunk in _chunks(arns, 100):
-        tasks += ops.describe_tasks({"cluster": cluster, "tasks": chunk})["tasks"]
-    return {"tasks": tasks}
+    arns = _all_pages(ops.list_tasks, req, "taskArns")
+    return {"tasks": _describe_all(ops.describe_tasks, {"cluster": cluster}, arns, "tasks", 100)}
 
 
 @router.get("/clusters/{cluster}/tasks/{task}", tags=["tasks"])
@@ -217,18 +210,8 @@ def list_container_instances(
         req["filter"] = filter
     if status:
         req["status"] = status
-    arns: list[str] = []
-    while True:
-        page = ops.list_container_instances(req)
-        arns += page["containerInstanceArns"]
-        if not page.get("nextToken"):
-            break
-        req["nextToken"] = page["nextToken"]
-    found: list[dict[str, Any]] = []
-    for chunk in _chunks(arns, 100):
-        found += ops.describe_container_instances({"cluster": cluster, "containerInstances": chunk})[
-            "containerInstances"
-        ]
+    arns = _all_pages(ops.list_container_instances, req, "containerInstanceArns")
+    found = _describe_all(ops.describe_container_instances, {"cluster": cluster}, arns, "containerInstances", 100)
     return {"containerInstances": found}
 
 
