@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import ClientException, InvalidParameterException
+from orchestrator.errors import ClientException, InvalidParameterException, ServiceNotFoundException
 from orchestrator.models import Task, arn_id, instance_arn, task_arn
 from orchestrator.operations.common import (
     Context,
@@ -115,6 +115,10 @@ class TaskOps:
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             group = f"service:{arn_id(service)}" if service else None
+            if service and s.get_service(cluster.clusterName, arn_id(service)) is None:
+                # As ECS answers: a service that never existed is an error, not an empty list.
+                name = arn_id(service)
+                raise ServiceNotFoundException(f"Service not found: {name} in cluster {cluster.clusterName}.")
             tasks = s.list_tasks(cluster.clusterName, group=group, started_by=opt_str(req, "startedBy"))
             if instance_ref:
                 inst = next(

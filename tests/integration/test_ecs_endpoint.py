@@ -192,6 +192,7 @@ def test_service_create_rollout_and_delete(ecs: BaseClient, sleeper: str) -> Non
     code, message, _ = error_code(lambda: ecs.describe_services(services=[f"s{i}" for i in range(11)]))
     assert code == "InvalidParameterException" and "10" in message
     assert error_code(lambda: ecs.update_service(service="ghost", desiredCount=1))[0] == "ServiceNotFoundException"
+    assert error_code(lambda: ecs.list_tasks(serviceName="ghost"))[0] == "ServiceNotFoundException"
     code, message, _ = error_code(lambda: ecs.delete_service(service="web"))
     assert code == "InvalidParameterException" and "force" in message
 
