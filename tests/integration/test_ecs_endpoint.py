@@ -209,7 +209,8 @@ def test_run_start_list_and_stop_tasks(ecs: BaseClient, cluster: LocalCluster, s
     ran = ecs.run_task(taskDefinition=sleeper, count=2, startedBy="boto")
     assert len(ran["tasks"]) == 2 and ran["failures"] == []
     arns = [t["taskArn"] for t in ran["tasks"]]
-    wait_for(lambda: all(t["lastStatus"] == "RUNNING" for t in described(ecs, arns)), 60, what="2 RUNNING tasks")
+    ecs.get_waiter("tasks_running").wait(tasks=arns, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert all(t["lastStatus"] == "RUNNING" for t in described(ecs, arns))
     assert sorted(ecs.list_tasks(startedBy="boto")["taskArns"]) == sorted(arns)
     assert set(arns) <= set(ecs.list_tasks(family="sleeper")["taskArns"])
 
@@ -220,7 +221,7 @@ def test_run_start_list_and_stop_tasks(ecs: BaseClient, cluster: LocalCluster, s
 
     stopped = ecs.stop_task(task=arns[0], reason="done with it")["task"]
     assert (stopped["desiredStatus"], stopped["stoppedReason"]) == ("STOPPED", "done with it")
-    wait_for(lambda: described(ecs, arns[:1])[0]["lastStatus"] == "STOPPED", 60, what="the stopped task")
+    ecs.get_waiter("tasks_stopped").wait(tasks=arns[:1], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     task = described(ecs, arns[:1])[0]
     assert task["stopCode"] == "UserInitiated" and isinstance(task["stoppedAt"], dt.datetime)
     assert arns[0] in ecs.list_tasks(desiredStatus="STOPPED")["taskArns"]
