@@ -128,7 +128,8 @@ class MetricsCollector:
         self.history = history
         self._lock = threading.Lock()
         self._tasks: dict[str, _TaskSamples] = {}  # task id -> samples
-        self._unknown: set[str] = set()  # task ids that are not service tasks of their instance
+        # (instance, task id) pairs that are not a service task of that instance.
+        self._unknown: set[tuple[str, str]] = set()
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class MetricsCollector:
         entry = self._tasks.get(task_id)
         if entry is not None:
             return entry if entry.facts.instance_arn == instance_arn else None
-        if task_id in self._unknown:
+        if (instance_arn, task_id) in self._unknown:
             return None
         facts = self._facts(instance_arn, task_id)
         if facts is None:
@@ -172,7 +173,7 @@ class MetricsCollector:
             # per period; bounded because task ids never repeat.
             if len(self._unknown) > 10_000:
                 self._unknown.clear()
-            self._unknown.add(task_id)
+            self._unknown.add((instance_arn, task_id))
             return None
         entry = self._tasks[task_id] = _TaskSamples(facts)
         return entry

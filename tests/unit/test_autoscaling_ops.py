@@ -480,3 +480,20 @@ def test_tick_closes_metrics_and_scales_from_reported_samples(tmp_path: Path) ->
     assert w.desired() == 4
     assert [a["Description"] for a in w.activities()] == ["Setting desired count to 4."]
     w.store.close()
+
+
+# -- service metrics (our addition) --------------------------------------------------------------
+
+
+def test_service_metrics_returns_the_newest_datapoints_and_the_target(world: World) -> None:
+    world.datapoints(10.0, 20.0, 30.0)
+    out = world.ops.service_metrics({"cluster": "default", "service": "web", "limit": 2})
+    assert [p["CPUUtilization"] for p in out["datapoints"]] == [20.0, 30.0]
+    assert out["metricPeriodSeconds"] == PERIOD
+    assert "scalableTarget" not in out
+    register(world, 1, 4)
+    out = world.ops.service_metrics({"service": "web"})
+    assert out["scalableTarget"]["MaxCapacity"] == 4
+    assert len(out["datapoints"]) == 3
+    with pytest.raises(ServiceNotFoundException, match="nope"):
+        world.ops.service_metrics({"service": "nope"})

@@ -271,6 +271,18 @@ def test_chart_rows_scale_percentages_to_at_least_100_and_counts_to_max_capacity
     assert rows["running"] == ["▃▃", "1", "1", "1"]
 
 
+def test_chart_rows_of_no_datapoints_show_dashes() -> None:
+    assert chart_rows([]) == [[label, "", "-", "-", "-"] for label in ("CPU %", "memory %", "desired", "running")]
+
+
+def test_a_sample_from_the_wrong_instance_first_does_not_hide_the_right_one(world: World) -> None:
+    world.report(sample("t1", 1024, 128), instance=INSTANCE_B)
+    world.report(sample("t1", 64, 32))
+    record = world.close()
+    # Only the owner's sample counts: 100 x 64 / 256 = 25.
+    assert record["CPUUtilization"] == pytest.approx(25.0)
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
