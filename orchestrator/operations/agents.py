@@ -4,6 +4,7 @@ report task state. An agent only ever sees and reports the tasks of its own inst
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from orchestrator.auth import new_instance_credential
@@ -28,9 +29,14 @@ AGENT_VERSION = "0.1.0"
 MAX_WAIT_S = 20.0
 
 
-def task_health(task: Task) -> str:
-    """UNHEALTHY over UNKNOWN over HEALTHY across containers that have a health check."""
-    states = [c.healthStatus for c in task.containers if c.healthStatus is not None]
+def task_health(task: Task, essential: Collection[str] | None = None) -> str:
+    """UNHEALTHY over UNKNOWN over HEALTHY across the essential containers that have a health check
+    (as in ECS, a non-essential container's health does not count); every checked container when
+    the essential ones are not known."""
+    states = [
+        c.healthStatus for c in task.containers
+        if c.healthStatus is not None and (essential is None or c.name in essential)
+    ]
     if not states:
         return "UNKNOWN"
     if "UNHEALTHY" in states:
@@ -40,7 +46,7 @@ def task_health(task: Task) -> str:
     return "HEALTHY"
 
 
-def apply_report(task: Task, report: dict[str, Any], now: float) -> bool:
+def apply_report(task: Task, report: dict[str, Any], now: float, essential: Collection[str] | None = None) -> bool:
     """Merge an agent's report into the task; lastStatus only moves forward. True if it changed."""
     before = task.model_dump()
     status = report.get("lastStatus")
@@ -69,7 +75,7 @@ def apply_report(task: Task, report: dict[str, Any], now: float) -> bool:
             c.healthStatus = rc["healthStatus"]
         if rc.get("networkBindings") is not None:
             c.networkBindings = [NetworkBinding(**b) for b in rc["networkBindings"]]
-    task.healthStatus = task_health(task)  # type: ignore[assignment]
+    task.healthStatus = task_health(task, essential)  # type: ignore[assignment]
     changed = task.model_dump() != before
     if changed:
         task.version += 1
@@ -189,7 +195,10 @@ class AgentOps:
                     continue
                 if task.containerInstanceArn != arn:
                     raise AccessDeniedException("An agent may only report the tasks of its own container instance.")
-                if apply_report(task, report, now):
+                family, _, rev = task.taskDefinitionArn.rsplit("/", 1)[-1].rpartition(":")
+                td = s.get_task_definition(family, int(rev))
+                essential = {c.name for c in td.containerDefinitions if c.essential} if td else None
+                if apply_report(task, report, now, essential):
                     s.put_task(task)
                     clusters.add(arn_id(task.clusterArn))
                 accepted += 1

@@ -469,6 +469,7 @@ def test_only_essential_containers_decide_task_health(rig: Rig) -> None:
     rig.reconcile()
     (task,) = rig.live()
     assert task.desiredStatus == "RUNNING"  # the unhealthy sidecar is not essential
+    assert task.healthStatus == "HEALTHY"  # and the task's reported health agrees
     assert rig.svc().deployments[0].rolloutState == "COMPLETED"
 
 
@@ -509,6 +510,24 @@ def test_circuit_breaker_fails_the_deployment_and_rolls_back(rig: Rig) -> None:
     assert {t.taskArn for t in rig.live()} == old  # the old tasks were never touched
     rig.settle()
     assert svc.deployments[0].rolloutState == "COMPLETED"
+
+
+def test_rollback_restarts_a_completed_deployment_that_has_no_tasks_left(rig: Rig) -> None:
+    v1, v2 = steady(rig, 4, deploymentConfiguration={
+        "minimumHealthyPercent": 0, "maximumPercent": 100,
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    completed = rig.svc().deployments[0].id
+    rig.update(taskDefinition=v2)
+    rig.reconcile()  # min 0: all 4 old tasks stop at once
+    rig.finish_stops()
+    rig.reconcile()  # max floor(4 x 1) = 4: the 4 new ones start
+    assert rig.start_pending(fail=True) == 4
+    rig.reconcile()  # 4 failed >= 3: FAILED, back to the old deployment, which starts 4 again
+    svc = rig.svc()
+    assert svc.deployments[0].id == completed and svc.taskDefinition.endswith(v1)
+    assert [arn_id(t.taskDefinitionArn) for t in rig.live()] == [v1] * 4
+    rig.settle()
+    assert len(rig.healthy()) == 4 and rig.svc().deployments[0].rolloutState == "COMPLETED"
 
 
 def test_circuit_breaker_without_rollback_leaves_the_deployment_failed(rig: Rig) -> None:
