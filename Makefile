@@ -45,6 +45,7 @@ lint: $(STAMP)
 bench: setup
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/autoscale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
