@@ -23,7 +23,10 @@ class ServiceState:
     last_unplaceable: str = ""
     stuck_notified: bool = False
     throttle_notified: bool = False
-    # Stopped tasks already counted, and live tasks that have been healthy at least once.
+    # Stopped tasks already counted, kept while their rows exist so none is ever counted twice,
+    # and live tasks that have been healthy at least once (a task that stops after that is no
+    # failure). Both are bounded by the task rows, and stored so a restarted control plane
+    # counts exactly what the previous one had not.
     seen_stopped: list[str] = field(default_factory=list)
     ever_healthy: list[str] = field(default_factory=list)
 
