@@ -212,7 +212,9 @@ def test_exit_code(docker_executor: DockerExecutor, test_labels: dict[str, str])
     assert done.exit_code == 3
     assert not done.oom_killed
     assert done.started_at is not None and done.finished_at is not None
-    assert done.finished_at >= done.started_at
+    # Docker takes the two times from different clocks: a container that exits at once can show
+    # a finish a fraction of a millisecond before its start.
+    assert done.finished_at >= done.started_at - 0.01
     assert done.host_ports == ()
 
 
