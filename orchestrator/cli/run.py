@@ -27,6 +27,18 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _settings(
+    health_grace: float, lost_after: float, metric_period: float, high_datapoints: int, low_datapoints: int
+) -> Settings:
+    return Settings(
+        health_grace_s=health_grace,
+        lost_after_s=lost_after,
+        metric_period_s=metric_period,
+        autoscaling_high_datapoints=high_datapoints,
+        autoscaling_low_datapoints=low_datapoints,
+    )
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, _frame: object) -> None:
         stop.set()
@@ -64,13 +76,7 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = Settings(
-        health_grace_s=health_grace,
-        lost_after_s=lost_after,
-        metric_period_s=metric_period,
-        autoscaling_high_datapoints=high_datapoints,
-        autoscaling_low_datapoints=low_datapoints,
-    )
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
     plane = ControlPlane(data_dir, settings)
     console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
@@ -153,13 +159,7 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = Settings(
-        health_grace_s=health_grace,
-        lost_after_s=lost_after,
-        metric_period_s=metric_period,
-        autoscaling_high_datapoints=high_datapoints,
-        autoscaling_low_datapoints=low_datapoints,
-    )
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
     plane = ControlPlane(data_dir, settings)
     url = plane.start_in_thread(listen)
     stop = threading.Event()

@@ -110,6 +110,16 @@ def opt_list(req: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
+def id_list(req: dict[str, Any], name: str, most: int, what: str) -> list[str]:
+    """A required list of 1 to `most` ids or ARNs, as ECS's Describe* and batch actions take them."""
+    refs = opt_list(req, name)
+    if not refs or len(refs) > most:
+        raise InvalidParameterException(f"{name} must name 1 to {most} {what}.")
+    if not all(isinstance(r, str) and r for r in refs):
+        raise InvalidParameterException(f"{name} must hold {what} as strings (ids or ARNs).")
+    return [str(r) for r in refs]
+
+
 def instance_ref_matches(inst: ContainerInstance, ref: str) -> bool:
     return ref in (inst.containerInstanceArn, arn_id(inst.containerInstanceArn), inst.ec2InstanceId) or (
         inst.attribute_map().get("orch.name") == ref

@@ -9,6 +9,7 @@ from orchestrator.errors import ClientException, InvalidParameterException
 from orchestrator.models import Attribute, ContainerInstance, arn_id, instance_arn
 from orchestrator.operations.common import (
     Context,
+    id_list,
     instance_ref_matches,
     opt_bool,
     opt_list,
@@ -72,11 +73,7 @@ class InstanceOps:
         return out
 
     def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
-        refs = opt_list(req, "containerInstances")
-        if not refs:
-            raise InvalidParameterException("containerInstances is required: name 1 to 100 container instances.")
-        if len(refs) > 100:
-            raise InvalidParameterException("containerInstances may name at most 100 container instances.")
+        refs = id_list(req, "containerInstances", 100, "container instances")
         found, failures = [], []
         with self.ctx.store.read():
             cluster = require_cluster(self.ctx, req.get("cluster"))
@@ -89,12 +86,10 @@ class InstanceOps:
         return {"containerInstances": found, "failures": failures}
 
     def update_container_instances_state(self, req: dict[str, Any]) -> dict[str, Any]:
-        refs = opt_list(req, "containerInstances")
         status = req_str(req, "status")
         if status not in ("ACTIVE", "DRAINING"):
             raise InvalidParameterException("status must be ACTIVE or DRAINING.")
-        if not refs or len(refs) > 10:
-            raise InvalidParameterException("containerInstances must name 1 to 10 container instances.")
+        refs = id_list(req, "containerInstances", 10, "container instances")
         found, failures = [], []
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))

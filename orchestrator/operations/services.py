@@ -27,9 +27,9 @@ from orchestrator.models import (
 )
 from orchestrator.operations.common import (
     Context,
+    id_list,
     opt_bool,
     opt_int,
-    opt_list,
     opt_str,
     paginate,
     req_str,
@@ -167,11 +167,7 @@ class ServiceOps:
         return out
 
     def describe_services(self, req: dict[str, Any]) -> dict[str, Any]:
-        refs = opt_list(req, "services")
-        if not refs:
-            raise InvalidParameterException("services is required: name 1 to 10 services.")
-        if len(refs) > MAX_DESCRIBE:
-            raise InvalidParameterException(f"services may name at most {MAX_DESCRIBE} services.")
+        refs = id_list(req, "services", MAX_DESCRIBE, "services")
         found, failures = [], []
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))

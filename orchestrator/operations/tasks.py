@@ -8,9 +8,9 @@ from orchestrator.errors import ClientException, InvalidParameterException, Serv
 from orchestrator.models import Task, arn_id, instance_arn, task_arn
 from orchestrator.operations.common import (
     Context,
+    id_list,
     instance_ref_matches,
     opt_int,
-    opt_list,
     opt_str,
     paginate,
     req_str,
@@ -81,9 +81,7 @@ class TaskOps:
         }
 
     def start_task(self, req: dict[str, Any]) -> dict[str, Any]:
-        refs = opt_list(req, "containerInstances")
-        if not refs or len(refs) > MAX_RUN_COUNT:
-            raise InvalidParameterException(f"containerInstances must name 1 to {MAX_RUN_COUNT} container instances.")
+        refs = id_list(req, "containerInstances", MAX_RUN_COUNT, "container instances")
         started_by = opt_str(req, "startedBy")
         tasks, failures = [], []
         with self.ctx.store.write() as s:
@@ -146,11 +144,7 @@ class TaskOps:
         return self.ctx.store.find_task(cluster, ref)
 
     def describe_tasks(self, req: dict[str, Any]) -> dict[str, Any]:
-        refs = opt_list(req, "tasks")
-        if not refs:
-            raise InvalidParameterException("tasks is required: name 1 to 100 tasks.")
-        if len(refs) > MAX_DESCRIBE:
-            raise InvalidParameterException(f"tasks may name at most {MAX_DESCRIBE} tasks.")
+        refs = id_list(req, "tasks", MAX_DESCRIBE, "tasks")
         found, failures = [], []
         with self.ctx.store.read():
             cluster = require_cluster(self.ctx, req.get("cluster"))
