@@ -58,8 +58,9 @@ class Agent:
         self.config = config
         self.executor = executor
         self.stop_event = stop or threading.Event()
-        self.session = Session(config.server, config.join_token, config.registration, config.state_file,
-                               self.stop_event)
+        self.session = Session(
+            config.server, config.join_token, config.registration, config.state_file, self.stop_event
+        )
         self.worker: Worker | None = None
         self._threads: list[threading.Thread] = []
         self.registered = threading.Event()

@@ -146,9 +146,7 @@ def utilization(
     """CPU and memory use of one container against its reservation (ECS: may exceed 100 %)."""
     units = cpu_units_used(earlier, later)
     cpu_percent = 100.0 * units / cpu_reserved_units if cpu_reserved_units > 0 else None
-    memory_percent = (
-        100.0 * later.memory_bytes / (memory_reserved_mib * 1024 * 1024) if memory_reserved_mib else None
-    )
+    memory_percent = 100.0 * later.memory_bytes / (memory_reserved_mib * 1024 * 1024) if memory_reserved_mib else None
     return Utilization(
         cpu_units=units,
         cpu_percent=cpu_percent,

@@ -38,8 +38,13 @@ BURN_MS = 200
 
 
 def _ports(cluster: LocalCluster, service: str) -> list[int]:
-    return [b["hostPort"] for t in cluster.running(service) for c in t.get("containers", [])
-            for b in c.get("networkBindings", []) if b.get("containerPort") == 80]
+    return [
+        b["hostPort"]
+        for t in cluster.running(service)
+        for c in t.get("containers", [])
+        for b in c.get("networkBindings", [])
+        if b.get("containerPort") == 80
+    ]
 
 
 def _load(ports: list[int], stop: threading.Event, first_request: list[float]) -> None:
@@ -58,25 +63,29 @@ def _load(ports: list[int], stop: threading.Event, first_request: list[float]) -
 def one_round(cluster: LocalCluster, td: str, name: str, period: float) -> float:
     """Seconds from the first loading request to the first scale-out activity's StartTime."""
     base = f"/v1/clusters/default/services/{name}"
-    cluster.api("POST", "/v1/clusters/default/services", {"serviceName": name, "taskDefinition": td,
-                                                          "desiredCount": 1})
+    cluster.api("POST", "/v1/clusters/default/services", {"serviceName": name, "taskDefinition": td, "desiredCount": 1})
     wait_for(lambda: len(cluster.running(name)) == 1, 60, what=f"{name}: 1 RUNNING task")
     cluster.api("PUT", f"{base}/scalable-target", {"MinCapacity": 1, "MaxCapacity": 3})
-    cluster.api("PUT", f"{base}/scaling-policies/cpu50", {
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": {
-            "TargetValue": 50.0,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
-            "ScaleOutCooldown": 60,
-            "ScaleInCooldown": 60,
+    cluster.api(
+        "PUT",
+        f"{base}/scaling-policies/cpu50",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 50.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+                "ScaleOutCooldown": 60,
+                "ScaleInCooldown": 60,
+            },
         },
-    })
+    )
     time.sleep(IDLE_PERIODS * period)  # idle datapoints first, so the alarm starts from OK
     ports = _ports(cluster, name)
     stop = threading.Event()
     first_request: list[float] = []
-    threads = [threading.Thread(target=_load, args=(ports, stop, first_request), daemon=True)
-               for _ in range(LOAD_THREADS)]
+    threads = [
+        threading.Thread(target=_load, args=(ports, stop, first_request), daemon=True) for _ in range(LOAD_THREADS)
+    ]
     for t in threads:
         t.start()
 
@@ -106,27 +115,40 @@ def main() -> None:
     configure("warning")
     for script in ("ensure-docker.sh", "build-images.sh"):
         subprocess.run(["bash", str(ROOT / "scripts" / script)], check=True, capture_output=True)
-    settings = Settings(health_grace_s=1.0, heartbeat_interval_s=1.0, metric_period_s=args.period,
-                        autoscaling_high_datapoints=args.high_datapoints)
+    settings = Settings(
+        health_grace_s=1.0,
+        heartbeat_interval_s=1.0,
+        metric_period_s=args.period,
+        autoscaling_high_datapoints=args.high_datapoints,
+    )
     goal = args.high_datapoints + 1
     delays: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        cluster = LocalCluster(Path(tmp) / "data", executor_factory=DockerExecutor, settings=settings,
-                               stop_timeout_s=1)
+        cluster = LocalCluster(Path(tmp) / "data", executor_factory=DockerExecutor, settings=settings, stop_timeout_s=1)
         try:
             cluster.start_agent("agent-1", "us-east-1a")
-            td = cluster.register("bench-cpu-web", image="orch/cpu-web:latest", command=None, cpu=256, memory=64,
-                                  portMappings=[{"containerPort": 80}])
+            td = cluster.register(
+                "bench-cpu-web",
+                image="orch/cpu-web:latest",
+                command=None,
+                cpu=256,
+                memory=64,
+                portMappings=[{"containerPort": 80}],
+            )
             for i in range(args.rounds):
                 delay = one_round(cluster, td, f"bench-scale-{i}", args.period)
                 delays.append(delay)
-                print(f"round {i + 1}: first scale-out {delay:.2f} s after the load started = "
-                      f"{delay / args.period:.2f} periods")
+                print(
+                    f"round {i + 1}: first scale-out {delay:.2f} s after the load started = "
+                    f"{delay / args.period:.2f} periods"
+                )
         finally:
             cluster.close()
     median = statistics.median(delays) / args.period
-    print(f"metric period {args.period:g} s, high alarm {args.high_datapoints} of {args.high_datapoints}: "
-          f"median {median:.2f} periods to the first scale-out (goal <= {goal}: high datapoints + 1)")
+    print(
+        f"metric period {args.period:g} s, high alarm {args.high_datapoints} of {args.high_datapoints}: "
+        f"median {median:.2f} periods to the first scale-out (goal <= {goal}: high datapoints + 1)"
+    )
     print(f"autoscale reaction ratio {median / goal:.2f} (goal <= 1.0)")
 
 

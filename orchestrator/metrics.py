@@ -190,7 +190,7 @@ class MetricsCollector:
         return _TaskFacts(
             instance_arn=instance_arn,
             cluster=cluster,
-            service=task.group[len("service:"):],
+            service=task.group[len("service:") :],
             cpu_reserved=_reserved(task.cpu),
             memory_reserved=_reserved(task.memory),
         )
@@ -251,7 +251,9 @@ class MetricsCollector:
         if value is None or fact is None or fact.instance_arn != task.containerInstanceArn:
             return None
         return TaskUsage(
-            cpu_units=value[0], memory_mib=value[1], cpu_reserved=fact.cpu_reserved,
+            cpu_units=value[0],
+            memory_mib=value[1],
+            cpu_reserved=fact.cpu_reserved,
             memory_reserved=fact.memory_reserved,
         )
 

@@ -81,9 +81,7 @@ def verify(
     auth = _parse_authorization(auth_header)
 
     if "host" not in auth.signed_headers:
-        raise IncompleteSignatureException(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
+        raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
     amz_date = _single(values, "x-amz-date")
     if amz_date is None:
         raise IncompleteSignatureException(
@@ -101,9 +99,7 @@ def verify(
     if service is not None and auth.service != service:
         raise IncompleteSignatureException(f"Credential should be scoped to correct service: '{service}'. ")
     if region is not None and auth.region != region:
-        raise IncompleteSignatureException(
-            f"Credential should be scoped to a valid region, not '{auth.region}'. "
-        )
+        raise IncompleteSignatureException(f"Credential should be scoped to a valid region, not '{auth.region}'. ")
     _check_skew(amz_date, signed_at, now, max_skew_s)
 
     payload_hash = _payload_hash(_single(values, "x-amz-content-sha256"), body, allow_unsigned_payload)
@@ -166,9 +162,7 @@ def _single(values: Mapping[str, list[str]], name: str) -> str | None:
 def _parse_authorization(header: str) -> _Authorization:
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise IncompleteSignatureException(
-            f"Unsupported AWS 'algorithm': '{algorithm}'. Only {ALGORITHM} is accepted."
-        )
+        raise IncompleteSignatureException(f"Unsupported AWS 'algorithm': '{algorithm}'. Only {ALGORITHM} is accepted.")
     params: dict[str, str] = {}
     for piece in rest.split(","):
         name, eq, value = piece.strip().partition("=")
@@ -181,8 +175,7 @@ def _parse_authorization(header: str) -> _Authorization:
     missing = [p for p in ("Credential", "Signature", "SignedHeaders") if not params.get(p)]
     if missing:
         raise IncompleteSignatureException(
-            " ".join(f"Authorization header requires '{p}' parameter." for p in missing)
-            + f" Authorization={header}"
+            " ".join(f"Authorization header requires '{p}' parameter." for p in missing) + f" Authorization={header}"
         )
     credential = params["Credential"]
     parts = credential.split("/")
@@ -201,9 +194,7 @@ def _parse_authorization(header: str) -> _Authorization:
             f"Credential should name a key id, a region and a service, got '{credential}'"
         )
     if len(date) != 8 or not date.isdigit():
-        raise IncompleteSignatureException(
-            f"Credential should be scoped to a date in YYYYMMDD form, not '{date}'. "
-        )
+        raise IncompleteSignatureException(f"Credential should be scoped to a date in YYYYMMDD form, not '{date}'. ")
     signed = tuple(sorted(h.strip().lower() for h in params["SignedHeaders"].split(";") if h.strip()))
     return _Authorization(
         access_key_id=access_key_id,
@@ -252,16 +243,12 @@ def _payload_hash(declared: str | None, body: bytes, allow_unsigned_payload: boo
     declared = declared.strip()
     if declared == UNSIGNED_PAYLOAD:
         if not allow_unsigned_payload:
-            raise IncompleteSignatureException(
-                "This endpoint requires a signed payload; got UNSIGNED-PAYLOAD."
-            )
+            raise IncompleteSignatureException("This endpoint requires a signed payload; got UNSIGNED-PAYLOAD.")
         return declared
     if declared.startswith("STREAMING-"):
         raise IncompleteSignatureException(f"Streaming payload signing ('{declared}') is not supported.")
     if not hmac.compare_digest(declared.lower().encode("utf-8"), actual.encode("ascii")):
-        raise InvalidSignatureException(
-            "The provided 'x-amz-content-sha256' header does not match what was computed."
-        )
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' header does not match what was computed.")
     # The signer hashed the header's own spelling, so that is what goes into the canonical request.
     return declared
 

@@ -338,9 +338,7 @@ class _Parser:
                 self.pos += 1 if char == "!" else 3
                 self.skip_space()
                 if self.at_end():
-                    raise _fail(
-                        f"expected a condition after '{self.text[start : self.pos].strip()}'", self.pos
-                    )
+                    raise _fail(f"expected a condition after '{self.text[start : self.pos].strip()}'", self.pos)
                 return _Not(self.parse_unary())
             if char == "(":
                 return self.parse_group()
@@ -507,20 +505,14 @@ class _Parser:
                 continue
             out.append(char)
             pos += 1
-        raise _fail(
-            f"unterminated string starting at position {start}: expected a closing {quote}", len(text)
-        )
+        raise _fail(f"unterminated string starting at position {start}: expected a closing {quote}", len(text))
 
     def parse_list(self, op: str) -> list[tuple[str, int]]:
         opened = self.pos
         if not self.startswith("["):
             if self.at_end():
-                raise _fail(
-                    f"expected a list like [a, b] after '{op}'", self.pos, "the expression ends too early"
-                )
-            raise _fail(
-                f"expected a list like [a, b] after '{op}' but found {self.describe_next()}", self.pos
-            )
+                raise _fail(f"expected a list like [a, b] after '{op}'", self.pos, "the expression ends too early")
+            raise _fail(f"expected a list like [a, b] after '{op}' but found {self.describe_next()}", self.pos)
         self.pos += 1
         self.skip_space()
         if self.startswith("]"):
@@ -702,9 +694,7 @@ def _task_group_test(op: str, values: list[str], positions: list[int]) -> Test:
     fullmatch = _compile_regex(value, positions[0]).fullmatch
 
     def any_match(instance: InstanceView) -> bool:
-        return any(
-            count > 0 and fullmatch(group) is not None for group, count in instance.task_groups.items()
-        )
+        return any(count > 0 and fullmatch(group) is not None for group, count in instance.task_groups.items())
 
     if op == "=~":
         return any_match

@@ -65,9 +65,7 @@ def _walk(shape: botocore.model.Shape, value: Any, path: str, problems: list[str
 
 
 def _wrong_type(shape: botocore.model.Shape, value: Any, path: str, problems: list[str]) -> None:
-    problems.append(
-        f"{path}: expected {shape.type_name} ({shape.name}), got {type(value).__name__} {value!r:.60}"
-    )
+    problems.append(f"{path}: expected {shape.type_name} ({shape.name}), got {type(value).__name__} {value!r:.60}")
 
 
 def _structure(shape: Any, value: Any, path: str, problems: list[str]) -> None:

@@ -99,9 +99,7 @@ class DockerExecutor:
                             max_pool_size=self._max_pool_size,
                         )
                     else:
-                        self._client = docker.from_env(
-                            timeout=self._timeout_s, max_pool_size=self._max_pool_size
-                        )
+                        self._client = docker.from_env(timeout=self._timeout_s, max_pool_size=self._max_pool_size)
                 except docker.errors.DockerException as err:
                     raise ExecutorError(f"the Docker engine does not answer ({err}). {_SETUP_HINT}") from err
             return self._client
@@ -122,9 +120,7 @@ class DockerExecutor:
                 self._api.ping()
             except (docker.errors.DockerException, requests.RequestException) as err:
                 where = self._base_url or "DOCKER_HOST or /var/run/docker.sock"
-                raise ExecutorError(
-                    f"the Docker engine at {where} does not answer ({err}). {_SETUP_HINT}"
-                ) from err
+                raise ExecutorError(f"the Docker engine at {where} does not answer ({err}). {_SETUP_HINT}") from err
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -327,9 +323,7 @@ class _EventSubscription:
     "look at this container again".
     """
 
-    def __init__(
-        self, api: docker.APIClient, on_change: Callable[[str], None], labels: Mapping[str, str]
-    ) -> None:
+    def __init__(self, api: docker.APIClient, on_change: Callable[[str], None], labels: Mapping[str, str]) -> None:
         self._api = api
         self._on_change = on_change
         self._filters: dict[str, Any] = {"type": ["container"], "event": list(_WATCHED_EVENTS)}

@@ -264,10 +264,7 @@ class FakeExecutor:
 
     def _port_conflict(self, spec: ContainerSpec) -> str:
         held = {
-            (p.host_port, p.protocol)
-            for c in self._containers.values()
-            if c.state.running
-            for p in c.state.host_ports
+            (p.host_port, p.protocol) for c in self._containers.values() if c.state.running for p in c.state.host_ports
         }
         for pm in spec.port_mappings:
             if pm.host_port and (pm.host_port, pm.protocol) in held:

@@ -26,14 +26,18 @@ def _admin(request: Request) -> None:
     require_admin(request.app.state.tokens, request.headers.get("authorization"))
 
 
-router = APIRouter(prefix="/v1/clusters/{cluster}/services/{name}", dependencies=[Depends(_admin)],
-                   tags=["autoscaling"])
+router = APIRouter(
+    prefix="/v1/clusters/{cluster}/services/{name}", dependencies=[Depends(_admin)], tags=["autoscaling"]
+)
 AnyBody = Body(default_factory=dict)
 
 
 def _resource(cluster: str, name: str) -> dict[str, Any]:
-    return {"ServiceNamespace": ECS_NAMESPACE, "ResourceId": resource_id_for(cluster, name),
-            "ScalableDimension": ECS_DIMENSION}
+    return {
+        "ServiceNamespace": ECS_NAMESPACE,
+        "ResourceId": resource_id_for(cluster, name),
+        "ScalableDimension": ECS_DIMENSION,
+    }
 
 
 def _all_pages(call: Any, req: dict[str, Any], key: str) -> dict[str, Any]:
@@ -47,8 +51,9 @@ def _all_pages(call: Any, req: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 @router.put("/scalable-target")
-def register_scalable_target(cluster: str, name: str, body: dict[str, Any] = AnyBody,
-                             ops: Operations = Depends(_ops)) -> dict[str, Any]:
+def register_scalable_target(
+    cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
+) -> dict[str, Any]:
     return ops.register_scalable_target({**body, **_resource(cluster, name)})
 
 
@@ -64,8 +69,9 @@ def deregister_scalable_target(cluster: str, name: str, ops: Operations = Depend
 
 
 @router.put("/scaling-policies/{policy}")
-def put_scaling_policy(cluster: str, name: str, policy: str, body: dict[str, Any] = AnyBody,
-                       ops: Operations = Depends(_ops)) -> dict[str, Any]:
+def put_scaling_policy(
+    cluster: str, name: str, policy: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
+) -> dict[str, Any]:
     return ops.put_scaling_policy({**body, "PolicyName": policy, **_resource(cluster, name)})
 
 
@@ -81,10 +87,15 @@ def delete_scaling_policy(cluster: str, name: str, policy: str, ops: Operations 
 
 
 @router.get("/scaling-activities")
-def describe_scaling_activities(cluster: str, name: str, includeNotScaled: bool = True, maxResults: int = 50,
-                                ops: Operations = Depends(_ops)) -> dict[str, Any]:
-    req = {"ServiceNamespace": ECS_NAMESPACE, "ResourceId": resource_id_for(cluster, name),
-           "IncludeNotScaledActivities": includeNotScaled, "MaxResults": maxResults}
+def describe_scaling_activities(
+    cluster: str, name: str, includeNotScaled: bool = True, maxResults: int = 50, ops: Operations = Depends(_ops)
+) -> dict[str, Any]:
+    req = {
+        "ServiceNamespace": ECS_NAMESPACE,
+        "ResourceId": resource_id_for(cluster, name),
+        "IncludeNotScaledActivities": includeNotScaled,
+        "MaxResults": maxResults,
+    }
     return ops.describe_scaling_activities(req)
 
 

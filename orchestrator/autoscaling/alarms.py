@@ -164,6 +164,4 @@ def evaluate_alarm(name: str, spec: AlarmSpec, datapoints: Sequence[Datapoint]) 
             f"{len(breaching)} of the last {spec.evaluation_periods} datapoints [{shown}] {symbol} "
             f"{_fmt(spec.threshold)} ({spec.datapoints_to_alarm} needed)"
         )
-    return AlarmEvaluation(
-        name=name, spec=spec, state=state, values=values, breaching_values=breaching, reason=reason
-    )
+    return AlarmEvaluation(name=name, spec=spec, state=state, values=values, breaching_values=breaching, reason=reason)

@@ -180,9 +180,7 @@ def _target_tracking_proposal(
 
     if low.state == "ALARM":
         if config.disable_scale_in:
-            ctx.explanations.append(
-                f"policy {name}: low alarm fires but DisableScaleIn is set: no scale-in vote"
-            )
+            ctx.explanations.append(f"policy {name}: low alarm fires but DisableScaleIn is set: no scale-in vote")
             return None
         metric = _mean(low.values)
         proportional = proportional_capacity(current, metric, target)
@@ -208,9 +206,7 @@ def _target_tracking_proposal(
         ctx.explanations.append(f"policy {name}: no {config.metric} data: no opinion")
         return None
     if config.disable_scale_in:
-        ctx.explanations.append(
-            f"policy {name}: {config.metric} near the target; DisableScaleIn: no scale-in vote"
-        )
+        ctx.explanations.append(f"policy {name}: {config.metric} near the target; DisableScaleIn: no scale-in vote")
         return None
     ctx.explanations.append(f"policy {name}: {config.metric} near the target {_fmt(target)}: hold")
     return Proposal(name, "hold", current)
@@ -267,9 +263,7 @@ def _step_proposal(
 
     wanted = outcome.new_capacity
     if wanted >= current:
-        ctx.explanations.append(
-            f"policy {name}: {arithmetic}; {described} on {current} -> {wanted}: no change"
-        )
+        ctx.explanations.append(f"policy {name}: {arithmetic}; {described} on {current} -> {wanted}: no change")
         return None
     ctx.explanations.append(f"policy {name}: scale in: {arithmetic}; {described} on {current} -> {wanted}")
     blocked = None
@@ -304,9 +298,7 @@ def evaluate(
     """Decide this period's desired count for one scalable target. See the module docstring."""
     for policy in policies:
         if policy.resource_id != target.resource_id:
-            raise ValueError(
-                f"policy {policy.policy_name} belongs to {policy.resource_id}, not {target.resource_id}"
-            )
+            raise ValueError(f"policy {policy.policy_name} belongs to {policy.resource_id}, not {target.resource_id}")
     explanations: list[str] = []
     activities: list[Activity] = []
     low_cap, high_cap = target.min_capacity, target.max_capacity
@@ -336,9 +328,7 @@ def evaluate(
     if not low_cap <= desired <= high_cap:
         clamped = clamp(desired, low_cap, high_cap)
         side = (
-            f"above the maximum capacity {high_cap}"
-            if desired > high_cap
-            else f"below the minimum capacity {low_cap}"
+            f"above the maximum capacity {high_cap}" if desired > high_cap else f"below the minimum capacity {low_cap}"
         )
         cause = f"desired count {desired} is {side}"
         activities.append(activity(f"Setting desired count to {clamped}.", cause))
@@ -382,8 +372,7 @@ def evaluate(
         for p in outs:
             if p.blocked is None and p.capacity <= desired:
                 explanations.append(
-                    f"policy {p.policy_name}: desired count is already {desired} >= {p.capacity}: "
-                    "nothing to add"
+                    f"policy {p.policy_name}: desired count is already {desired} >= {p.capacity}: nothing to add"
                 )
         if effective and target.suspended_state.dynamic_scaling_out_suspended:
             explanations.append("scale-out wanted but dynamic scaling out is suspended")
@@ -413,9 +402,7 @@ def evaluate(
                     status_code="Failed",
                     status_message="Scale-in is paused while a deployment is in progress.",
                     not_scaled_reasons=(
-                        NotScaledReason(
-                            code="TargetServicePutResourceAsUnscalable", current_capacity=desired
-                        ),
+                        NotScaledReason(code="TargetServicePutResourceAsUnscalable", current_capacity=desired),
                     ),
                 )
             )
@@ -424,8 +411,7 @@ def evaluate(
         for p in ins:
             if p.blocked is None and p.capacity >= desired:
                 explanations.append(
-                    f"policy {p.policy_name}: desired count is already {desired} <= {p.capacity}: "
-                    "nothing to remove"
+                    f"policy {p.policy_name}: desired count is already {desired} <= {p.capacity}: nothing to remove"
                 )
 
     # 6. Clamp the result and record it.
@@ -440,14 +426,11 @@ def evaluate(
             reason = (
                 NotScaledReason(code="AlreadyAtMaxCapacity", max_capacity=high_cap, current_capacity=desired)
                 if at_max
-                else NotScaledReason(
-                    code="AlreadyAtMinCapacity", min_capacity=low_cap, current_capacity=desired
-                )
+                else NotScaledReason(code="AlreadyAtMinCapacity", min_capacity=low_cap, current_capacity=desired)
             )
             limit = f"maximum capacity {high_cap}" if at_max else f"minimum capacity {low_cap}"
             explanations.append(
-                f"policy {winner.policy_name} wants {winner.capacity}, "
-                f"but the desired count is already at the {limit}"
+                f"policy {winner.policy_name} wants {winner.capacity}, but the desired count is already at the {limit}"
             )
             activities.append(
                 activity(
@@ -461,8 +444,7 @@ def evaluate(
         else:
             clamp_note = f" (clamped from {winner.capacity})" if new != winner.capacity else ""
             explanations.append(
-                f"scale {winner.direction} from {desired} to {new}{clamp_note}: "
-                f"policy {winner.policy_name} wins"
+                f"scale {winner.direction} from {desired} to {new}{clamp_note}: policy {winner.policy_name} wins"
             )
             activities.append(activity(f"Setting desired count to {new}.", cause))
             desired = new

@@ -174,9 +174,7 @@ class ScalingPolicy:
         # through `validation`, which names the offending field.
         if self.policy_type == "TargetTrackingScaling":
             if self.target_tracking is None or self.step_scaling is not None or self.alarm is not None:
-                raise ValueError(
-                    "a TargetTrackingScaling policy needs exactly a target-tracking configuration"
-                )
+                raise ValueError("a TargetTrackingScaling policy needs exactly a target-tracking configuration")
         elif self.policy_type == "StepScaling":
             if self.step_scaling is None or self.target_tracking is not None:
                 raise ValueError("a StepScaling policy needs exactly a step-scaling configuration")

@@ -174,9 +174,7 @@ def step_scaling_capacity(
     step = find_step(config.step_adjustments, delta, above=above)
     if step is None:
         return StepOutcome(delta=delta, step=None, new_capacity=None)
-    return StepOutcome(
-        delta=delta, step=step, new_capacity=apply_adjustment(current, config, step.scaling_adjustment)
-    )
+    return StepOutcome(delta=delta, step=step, new_capacity=apply_adjustment(current, config, step.scaling_adjustment))
 
 
 def step_is_scale_out(config: StepScalingConfig, step: StepAdjustment, current: int) -> bool:

@@ -78,8 +78,9 @@ def _not_scaled_key(activity: Activity) -> str:
 
 
 class AutoscalingRunner:
-    def __init__(self, store: Store, clock: Clock, settings: Settings, ops: ServiceUpdater,
-                 collector: MetricsCollector) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, settings: Settings, ops: ServiceUpdater, collector: MetricsCollector
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -121,16 +122,25 @@ class AutoscalingRunner:
             since = now - (_window(policies, high, low) + 1) * self.settings.metric_period_s
             points = stored_datapoints(s, target.cluster, target.service, since=since)
             result = evaluate(
-                now, target, policies, points, state, svc.desiredCount, svc.runningCount,
-                deployment_in_progress(svc), high_datapoints=high, low_datapoints=low,
+                now,
+                target,
+                policies,
+                points,
+                state,
+                svc.desiredCount,
+                svc.runningCount,
+                deployment_in_progress(svc),
+                high_datapoints=high,
+                low_datapoints=low,
             )
             for line in result.explanations:
                 log.debug("autoscaling", resource_id=resource_id, explanation=line)
             self._apply(s, target, svc, result, state_doc, now)
         return result
 
-    def _apply(self, s: Store, target: ScalableTarget, svc: Service, result: Evaluation,
-               state_doc: dict[str, Any], now: float) -> None:
+    def _apply(
+        self, s: Store, target: ScalableTarget, svc: Service, result: Evaluation, state_doc: dict[str, Any], now: float
+    ) -> None:
         applied_ok = True
         message: str | None = None
         if result.new_desired_count is not None:
@@ -141,8 +151,9 @@ class AutoscalingRunner:
             except ApiError as err:
                 applied_ok = False
                 message = f"Failed to set desired count to {n}. {err.code}: {err.message}"
-                log.warning("autoscaling could not update the service", resource_id=target.resource_id,
-                            error=err.message)
+                log.warning(
+                    "autoscaling could not update the service", resource_id=target.resource_id, error=err.message
+                )
         recorded: list[Activity] = []
         last_not_scaled = state_doc.get("LastNotScaled")
         for activity in result.activities:
@@ -164,11 +175,20 @@ class AutoscalingRunner:
         records.add_activities(s, target.resource_id, recorded)
         for activity in recorded:
             if activity.status_code == "Successful":
-                s.add_event(target.cluster, target.service,
-                            f"(service {target.service}) Application Auto Scaling: {activity.description} "
-                            f"Cause: {activity.cause}.", now)
-                log.info("autoscaling", resource_id=target.resource_id, activity=activity.description,
-                         cause=activity.cause, running=svc.runningCount)
+                s.add_event(
+                    target.cluster,
+                    target.service,
+                    f"(service {target.service}) Application Auto Scaling: {activity.description} "
+                    f"Cause: {activity.cause}.",
+                    now,
+                )
+                log.info(
+                    "autoscaling",
+                    resource_id=target.resource_id,
+                    activity=activity.description,
+                    cause=activity.cause,
+                    running=svc.runningCount,
+                )
         new_doc = state_to_dict(result.state) if applied_ok else dict(state_doc)
         new_doc["LastNotScaled"] = last_not_scaled
         if new_doc != state_doc:

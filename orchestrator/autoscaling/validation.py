@@ -112,9 +112,7 @@ def _optional_bool(data: Mapping[str, Any], key: str, name: str) -> None:
         raise _fail(f"{name} must be true or false")
 
 
-def _choice(
-    data: Mapping[str, Any], key: str, name: str, choices: Sequence[str], *, required: bool
-) -> str | None:
+def _choice(data: Mapping[str, Any], key: str, name: str, choices: Sequence[str], *, required: bool) -> str | None:
     value = data.get(key)
     if value is None:
         if required:
@@ -168,15 +166,11 @@ def validate_register_scalable_target(
             _optional_bool(data, key, f"SuspendedState.{key}")
         # Flags left out keep their current value, as in AWS.
         suspended = SuspendedState(
-            dynamic_scaling_in_suspended=data.get(
-                "DynamicScalingInSuspended", suspended.dynamic_scaling_in_suspended
-            ),
+            dynamic_scaling_in_suspended=data.get("DynamicScalingInSuspended", suspended.dynamic_scaling_in_suspended),
             dynamic_scaling_out_suspended=data.get(
                 "DynamicScalingOutSuspended", suspended.dynamic_scaling_out_suspended
             ),
-            scheduled_scaling_suspended=data.get(
-                "ScheduledScalingSuspended", suspended.scheduled_scaling_suspended
-            ),
+            scheduled_scaling_suspended=data.get("ScheduledScalingSuspended", suspended.scheduled_scaling_suspended),
         )
     role_arn = request.get("RoleARN")
     if role_arn is not None and (not isinstance(role_arn, str) or not 1 <= len(role_arn) <= RESOURCE_ID_MAX):
@@ -200,13 +194,10 @@ def _validate_target_tracking(config: Mapping[str, Any]) -> None:
     assert target is not None
     if not TARGET_VALUE_MIN <= target <= TARGET_VALUE_MAX:
         raise _fail(
-            f"{prefix}.TargetValue must be between {TARGET_VALUE_MIN:e} and {TARGET_VALUE_MAX:e} "
-            f"(got {target:g})"
+            f"{prefix}.TargetValue must be between {TARGET_VALUE_MIN:e} and {TARGET_VALUE_MAX:e} (got {target:g})"
         )
     if config.get("CustomizedMetricSpecification") is not None:
-        raise _fail(
-            f"{prefix}.CustomizedMetricSpecification is not supported here; use PredefinedMetricSpecification"
-        )
+        raise _fail(f"{prefix}.CustomizedMetricSpecification is not supported here; use PredefinedMetricSpecification")
     spec = config.get("PredefinedMetricSpecification")
     if spec is None:
         raise _fail(f"{prefix}.PredefinedMetricSpecification is required")
@@ -219,9 +210,7 @@ def _validate_target_tracking(config: Mapping[str, Any]) -> None:
         required=True,
     )
     if spec.get("ResourceLabel") is not None:
-        raise _fail(
-            f"{prefix}.PredefinedMetricSpecification.ResourceLabel is only valid for ALBRequestCountPerTarget"
-        )
+        raise _fail(f"{prefix}.PredefinedMetricSpecification.ResourceLabel is only valid for ALBRequestCountPerTarget")
     _optional_int(config, "ScaleOutCooldown", f"{prefix}.ScaleOutCooldown", minimum=0)
     _optional_int(config, "ScaleInCooldown", f"{prefix}.ScaleInCooldown", minimum=0)
     _optional_bool(config, "DisableScaleIn", f"{prefix}.DisableScaleIn")
@@ -251,8 +240,7 @@ def _validate_step_adjustments(steps: Any, adjustment_type: str, prefix: str) ->
             raise _fail(f"{item}: MetricIntervalLowerBound and MetricIntervalUpperBound cannot both be null")
         if lower is not None and upper is not None and upper <= lower:
             raise _fail(
-                f"{item}.MetricIntervalUpperBound ({upper:g}) must be greater than "
-                f"MetricIntervalLowerBound ({lower:g})"
+                f"{item}.MetricIntervalUpperBound ({upper:g}) must be greater than MetricIntervalLowerBound ({lower:g})"
             )
         bounds.append((i, lower, upper))
 
@@ -269,9 +257,7 @@ def _validate_step_adjustments(steps: Any, adjustment_type: str, prefix: str) ->
         if upper is None or upper > lower:
             raise _fail(f"{name}[{i}] and {name}[{j}] overlap")
         if upper < lower:
-            raise _fail(
-                f"{name}: gap between {name}[{i}] (upper bound {upper:g}) and {name}[{j}] (lower {lower:g})"
-            )
+            raise _fail(f"{name}: gap between {name}[{i}] (upper bound {upper:g}) and {name}[{j}] (lower {lower:g})")
 
     if not null_lower and any(lower is not None and lower < 0 for _, lower, _ in bounds):
         raise _fail(f"{name}: a step with a negative lower bound requires a step with a null lower bound")
@@ -281,16 +267,12 @@ def _validate_step_adjustments(steps: Any, adjustment_type: str, prefix: str) ->
 
 def _validate_step_scaling(config: Mapping[str, Any]) -> None:
     prefix = "StepScalingPolicyConfiguration"
-    adjustment_type = _choice(
-        config, "AdjustmentType", f"{prefix}.AdjustmentType", ADJUSTMENT_TYPES, required=True
-    )
+    adjustment_type = _choice(config, "AdjustmentType", f"{prefix}.AdjustmentType", ADJUSTMENT_TYPES, required=True)
     assert adjustment_type is not None
     _validate_step_adjustments(config.get("StepAdjustments"), adjustment_type, prefix)
     magnitude = _optional_int(config, "MinAdjustmentMagnitude", f"{prefix}.MinAdjustmentMagnitude", minimum=1)
     if magnitude is not None and adjustment_type != "PercentChangeInCapacity":
-        raise _fail(
-            f"{prefix}.MinAdjustmentMagnitude is only valid with AdjustmentType PercentChangeInCapacity"
-        )
+        raise _fail(f"{prefix}.MinAdjustmentMagnitude is only valid with AdjustmentType PercentChangeInCapacity")
     _optional_int(config, "Cooldown", f"{prefix}.Cooldown", minimum=0)
     _choice(
         config,
@@ -337,9 +319,7 @@ def validate_put_scaling_policy(request: Mapping[str, Any]) -> ScalingPolicy:
         raise _fail("PredictiveScalingPolicyConfiguration is not supported here")
     if policy_type == "TargetTrackingScaling":
         if tt is None:
-            raise _fail(
-                "TargetTrackingScalingPolicyConfiguration is required for a TargetTrackingScaling policy"
-            )
+            raise _fail("TargetTrackingScalingPolicyConfiguration is required for a TargetTrackingScaling policy")
         if step is not None:
             raise _fail("StepScalingPolicyConfiguration is not allowed for a TargetTrackingScaling policy")
         if alarm is not None:

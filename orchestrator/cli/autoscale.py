@@ -76,15 +76,26 @@ def _fmt(value: float | None) -> str:
 def chart_rows(points: Sequence[dict[str, Any]], max_capacity: int | None = None) -> list[list[str]]:
     """[series, sparkline, min, max, last] for CPU %, memory %, desired and running counts."""
     rows = []
-    for label, key, percent in (("CPU %", "CPUUtilization", True), ("memory %", "MemoryUtilization", True),
-                                ("desired", "DesiredCount", False), ("running", "RunningCount", False)):
+    for label, key, percent in (
+        ("CPU %", "CPUUtilization", True),
+        ("memory %", "MemoryUtilization", True),
+        ("desired", "DesiredCount", False),
+        ("running", "RunningCount", False),
+    ):
         values: list[float | None] = [p.get(key) for p in points]
         present = [v for v in values if v is not None]
         # Percentages share a 0-100 scale unless they go beyond it, so 5 % never looks like a full bar.
         floor = 100.0 if percent else float(max_capacity or 1)
         high = max([floor, *present])
-        rows.append([label, sparkline(values, high), _fmt(min(present) if present else None),
-                     _fmt(max(present) if present else None), _fmt(values[-1] if values else None)])
+        rows.append(
+            [
+                label,
+                sparkline(values, high),
+                _fmt(min(present) if present else None),
+                _fmt(max(present) if present else None),
+                _fmt(values[-1] if values else None),
+            ]
+        )
     return rows
 
 
@@ -94,7 +105,7 @@ def chart_rows(points: Sequence[dict[str, Any]], max_capacity: int | None = None
 def _metrics_view(data: dict[str, Any], width: int) -> Group:
     points = data.get("datapoints", [])
     target = data.get("scalableTarget")
-    shown = points[-max(10, width - CHART_MARGIN):]
+    shown = points[-max(10, width - CHART_MARGIN) :]
     period = data.get("metricPeriodSeconds")
     span = f"{when(shown[0]['Timestamp'])} - {when(shown[-1]['Timestamp'])}" if shown else "no datapoints yet"
     title = f"Service {data.get('serviceName')}: {len(shown)} datapoints, one per {period:g} s, {span}"
@@ -105,8 +116,10 @@ def _metrics_view(data: dict[str, Any], width: int) -> Group:
         t.add_column(column, no_wrap=True)
     for row in chart_rows(shown, target["MaxCapacity"] if target else None):
         t.add_row(*row)
-    note = Text(f"{MISSING} = no sample in that period. CPU and memory: used / reserved by RUNNING tasks "
-                "(may exceed 100).", style="dim")
+    note = Text(
+        f"{MISSING} = no sample in that period. CPU and memory: used / reserved by RUNNING tasks (may exceed 100).",
+        style="dim",
+    )
     return Group(t, note)
 
 
@@ -119,10 +132,18 @@ def _target_table(data: dict[str, Any]) -> None:
     for column in ("resource", "min", "max", "suspended", "created"):
         t.add_column(column)
     for target in targets:
-        suspended = [k.replace("Suspended", "").replace("Dynamic", "dynamic ").lower()
-                     for k, v in target.get("SuspendedState", {}).items() if v]
-        t.add_row(target["ResourceId"], str(target["MinCapacity"]), str(target["MaxCapacity"]),
-                  ", ".join(suspended) or "-", when(target.get("CreationTime")))
+        suspended = [
+            k.replace("Suspended", "").replace("Dynamic", "dynamic ").lower()
+            for k, v in target.get("SuspendedState", {}).items()
+            if v
+        ]
+        t.add_row(
+            target["ResourceId"],
+            str(target["MinCapacity"]),
+            str(target["MaxCapacity"]),
+            ", ".join(suspended) or "-",
+            when(target.get("CreationTime")),
+        )
     console.print(t)
 
 
@@ -131,17 +152,24 @@ def _policy_summary(p: dict[str, Any]) -> str:
     if tt is not None:
         metric = tt.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType", "")
         short = "CPU" if "CPU" in metric else "memory"
-        text = (f"{short} at {tt['TargetValue']:g} %; cooldowns out {tt.get('ScaleOutCooldown')} s, "
-                f"in {tt.get('ScaleInCooldown')} s")
+        text = (
+            f"{short} at {tt['TargetValue']:g} %; cooldowns out {tt.get('ScaleOutCooldown')} s, "
+            f"in {tt.get('ScaleInCooldown')} s"
+        )
         return text + ("; scale-in disabled" if tt.get("DisableScaleIn") else "")
     step = p.get("StepScalingPolicyConfiguration", {})
     steps = ", ".join(
         f"[{s.get('MetricIntervalLowerBound', '-inf')}, {s.get('MetricIntervalUpperBound', '+inf')}) "
-        f"{s['ScalingAdjustment']:+d}" for s in step.get("StepAdjustments", []))
+        f"{s['ScalingAdjustment']:+d}"
+        for s in step.get("StepAdjustments", [])
+    )
     alarm = p.get("StepScalingAlarm")
-    on = (f"when {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']:g} "
-          f"({alarm.get('DatapointsToAlarm', 1)} of {alarm.get('EvaluationPeriods', 1)})" if alarm
-          else "no alarm: inert")
+    on = (
+        f"when {alarm['MetricName']} {alarm['ComparisonOperator']} {alarm['Threshold']:g} "
+        f"({alarm.get('DatapointsToAlarm', 1)} of {alarm.get('EvaluationPeriods', 1)})"
+        if alarm
+        else "no alarm: inert"
+    )
     return f"{step.get('AdjustmentType')} {steps}; cooldown {step.get('Cooldown')} s; {on}"
 
 
@@ -151,15 +179,19 @@ def _policies_table(data: dict[str, Any]) -> None:
     for column in ("name", "type", "configuration", "alarms", "created"):
         t.add_column(column)
     for p in policies:
-        t.add_row(p["PolicyName"], p["PolicyType"], _policy_summary(p),
-                  "\n".join(a["AlarmName"] for a in p.get("Alarms", [])) or "-", when(p.get("CreationTime")))
+        t.add_row(
+            p["PolicyName"],
+            p["PolicyType"],
+            _policy_summary(p),
+            "\n".join(a["AlarmName"] for a in p.get("Alarms", [])) or "-",
+            when(p.get("CreationTime")),
+        )
     console.print(t)
 
 
 def _activities_table(data: dict[str, Any]) -> None:
     activities = data.get("ScalingActivities", [])
-    t = Table(title=f"Scaling activities ({len(activities)}, newest first)", title_justify="left",
-              header_style="bold")
+    t = Table(title=f"Scaling activities ({len(activities)}, newest first)", title_justify="left", header_style="bold")
     for column in ("started", "status", "description", "cause", "message"):
         t.add_column(column)
     for a in activities:
@@ -190,8 +222,10 @@ def register(
     if suspend is not None:
         if suspend not in ("in", "out", "both", "none"):
             raise CliError("--suspend takes in, out, both or none.")
-        body["SuspendedState"] = {"DynamicScalingInSuspended": suspend in ("in", "both"),
-                                  "DynamicScalingOutSuspended": suspend in ("out", "both")}
+        body["SuspendedState"] = {
+            "DynamicScalingInSuspended": suspend in ("in", "both"),
+            "DynamicScalingOutSuspended": suspend in ("out", "both"),
+        }
     client = Client()
     data = client.call("PUT", f"{_base(cluster, service)}/scalable-target", json=body)
     if output == Output.json:
@@ -237,8 +271,11 @@ def put_policy(
     service: str,
     name: str = typer.Option(None, "--name", "-n", help="Policy name (or PolicyName from --step-file)."),
     target_tracking: str = typer.Option(None, "--target-tracking", help="cpu=PERCENT or memory=PERCENT."),
-    step_file: Path = typer.Option(None, "--step-file", help="A PutScalingPolicy request as JSON (PolicyType, "
-                                   "StepScalingPolicyConfiguration, StepScalingAlarm, ...)."),
+    step_file: Path = typer.Option(
+        None,
+        "--step-file",
+        help="A PutScalingPolicy request as JSON (PolicyType, StepScalingPolicyConfiguration, StepScalingAlarm, ...).",
+    ),
     scale_out_cooldown: int = typer.Option(None, "--scale-out-cooldown", help="Seconds (default 300)."),
     scale_in_cooldown: int = typer.Option(None, "--scale-in-cooldown", help="Seconds (default 300)."),
     disable_scale_in: bool = typer.Option(False, "--disable-scale-in"),
@@ -250,27 +287,34 @@ def put_policy(
         raise CliError("Give exactly one of --target-tracking cpu=50 and --step-file policy.json.")
     if target_tracking is not None:
         metric_type, value = parse_target_tracking(target_tracking)
-        config: dict[str, Any] = {"TargetValue": value,
-                                  "PredefinedMetricSpecification": {"PredefinedMetricType": metric_type}}
+        config: dict[str, Any] = {
+            "TargetValue": value,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": metric_type},
+        }
         if scale_out_cooldown is not None:
             config["ScaleOutCooldown"] = scale_out_cooldown
         if scale_in_cooldown is not None:
             config["ScaleInCooldown"] = scale_in_cooldown
         if disable_scale_in:
             config["DisableScaleIn"] = True
-        body: dict[str, Any] = {"PolicyType": "TargetTrackingScaling",
-                                "TargetTrackingScalingPolicyConfiguration": config}
+        body: dict[str, Any] = {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": config,
+        }
     else:
         if scale_out_cooldown is not None or scale_in_cooldown is not None or disable_scale_in:
-            raise CliError("--scale-out-cooldown, --scale-in-cooldown and --disable-scale-in go with "
-                           "--target-tracking; a step policy sets Cooldown in its file.")
+            raise CliError(
+                "--scale-out-cooldown, --scale-in-cooldown and --disable-scale-in go with "
+                "--target-tracking; a step policy sets Cooldown in its file."
+            )
         body = _step_body(step_file)
     chosen = name or body.get("PolicyName")
     if not isinstance(chosen, str) or not chosen:
         raise CliError("Name the policy with --name (or PolicyName in the step file).")
     name = chosen
-    body = {k: v for k, v in body.items() if k not in ("PolicyName", "ServiceNamespace", "ResourceId",
-                                                        "ScalableDimension")}
+    body = {
+        k: v for k, v in body.items() if k not in ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension")
+    }
     data = Client().call("PUT", f"{_base(cluster, service)}/scaling-policies/{name}", json=body)
 
     def render(d: dict[str, Any]) -> None:
@@ -288,8 +332,9 @@ def policies(service: str, cluster: str = ClusterOpt, output: Output = OutputOpt
 
 
 @autoscale_app.command("delete-policy")
-def delete_policy(service: str, name: str = typer.Option(..., "--name", "-n"), cluster: str = ClusterOpt,
-                  output: Output = OutputOpt) -> None:
+def delete_policy(
+    service: str, name: str = typer.Option(..., "--name", "-n"), cluster: str = ClusterOpt, output: Output = OutputOpt
+) -> None:
     """Delete one of SERVICE's scaling policies."""
     data = Client().call("DELETE", f"{_base(cluster, service)}/scaling-policies/{name}")
     emit(data, output, lambda _: console.print(f"deleted policy {name}"))
@@ -304,8 +349,11 @@ def activities(
     output: Output = OutputOpt,
 ) -> None:
     """SERVICE's scaling activities, newest first."""
-    data = Client().call("GET", f"{_base(cluster, service)}/scaling-activities",
-                         params={"includeNotScaled": not scaled_only, "maxResults": limit})
+    data = Client().call(
+        "GET",
+        f"{_base(cluster, service)}/scaling-activities",
+        params={"includeNotScaled": not scaled_only, "maxResults": limit},
+    )
     emit(data, output, _activities_table)
 
 

@@ -35,19 +35,38 @@ def _service(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _deployments_table(svc: dict[str, Any]) -> Table:
-    t = Table(title=f"Service {svc['serviceName']} ({svc['status']}): desired {svc['desiredCount']}, "
-                    f"running {svc['runningCount']}, pending {svc['pendingCount']}",
-              title_justify="left", header_style="bold")
-    for c in ("deployment", "status", "task definition", "desired", "running", "healthy", "pending", "failed",
-              "rollout"):
+    t = Table(
+        title=f"Service {svc['serviceName']} ({svc['status']}): desired {svc['desiredCount']}, "
+        f"running {svc['runningCount']}, pending {svc['pendingCount']}",
+        title_justify="left",
+        header_style="bold",
+    )
+    for c in (
+        "deployment",
+        "status",
+        "task definition",
+        "desired",
+        "running",
+        "healthy",
+        "pending",
+        "failed",
+        "rollout",
+    ):
         t.add_column(c)
     for d in svc.get("deployments", []):
         # healthyCount is the controller's own count (healthy as the deployment bounds mean it);
         # a server that does not send it shows "-".
-        t.add_row(d["id"], d["status"], d["taskDefinition"].split("/")[-1], str(d["desiredCount"]),
-                  str(d["runningCount"]), str(d.get("healthyCount", "-")), str(d["pendingCount"]),
-                  str(d.get("failedTasks", 0)),
-                  f"{d.get('rolloutState', '')} {d.get('rolloutStateReason') or ''}".strip())
+        t.add_row(
+            d["id"],
+            d["status"],
+            d["taskDefinition"].split("/")[-1],
+            str(d["desiredCount"]),
+            str(d["runningCount"]),
+            str(d.get("healthyCount", "-")),
+            str(d["pendingCount"]),
+            str(d.get("failedTasks", 0)),
+            f"{d.get('rolloutState', '')} {d.get('rolloutStateReason') or ''}".strip(),
+        )
     return t
 
 
@@ -61,9 +80,11 @@ def _render_service(data: dict[str, Any]) -> None:
     console.print(_deployments_table(svc))
     config = svc.get("deploymentConfiguration", {})
     breaker = config.get("deploymentCircuitBreaker", {})
-    console.print(f"deployment configuration: minimumHealthyPercent {config.get('minimumHealthyPercent')}, "
-                  f"maximumPercent {config.get('maximumPercent')}, circuit breaker "
-                  f"{'on' if breaker.get('enable') else 'off'}{' with rollback' if breaker.get('rollback') else ''}")
+    console.print(
+        f"deployment configuration: minimumHealthyPercent {config.get('minimumHealthyPercent')}, "
+        f"maximumPercent {config.get('maximumPercent')}, circuit breaker "
+        f"{'on' if breaker.get('enable') else 'off'}{' with rollback' if breaker.get('rollback') else ''}"
+    )
     strategies = ", ".join(f"{s['type']}:{s.get('field', '')}".rstrip(":") for s in svc.get("placementStrategy", []))
     console.print(f"placement strategy: {strategies or 'ECS default (spread over zones, then instances)'}")
     console.print(_events_text(svc, 5))
@@ -116,10 +137,26 @@ def _placement_flags(body: dict[str, Any], strategy: list[str], constraint: list
 @svc_app.command("list")
 def svc_list(cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
     data = Client().call("GET", f"/v1/clusters/{cluster}/services")
-    emit(data, output, lambda d: table("Services", ["name", "status", "task definition", "desired", "running",
-                                                    "pending", "deployments"], [
-        [s["serviceName"], s["status"], s["taskDefinition"].split("/")[-1], s["desiredCount"], s["runningCount"],
-         s["pendingCount"], len(s.get("deployments", []))] for s in d["services"]]))
+    emit(
+        data,
+        output,
+        lambda d: table(
+            "Services",
+            ["name", "status", "task definition", "desired", "running", "pending", "deployments"],
+            [
+                [
+                    s["serviceName"],
+                    s["status"],
+                    s["taskDefinition"].split("/")[-1],
+                    s["desiredCount"],
+                    s["runningCount"],
+                    s["pendingCount"],
+                    len(s.get("deployments", [])),
+                ]
+                for s in d["services"]
+            ],
+        ),
+    )
 
 
 @svc_app.command("describe")
@@ -128,15 +165,23 @@ def svc_describe(name: str, cluster: str = ClusterOpt, output: Output = OutputOp
 
 
 @svc_app.command("delete")
-def svc_delete(name: str, force: bool = typer.Option(False, "--force"), cluster: str = ClusterOpt,
-               output: Output = OutputOpt) -> None:
-    emit(Client().call("DELETE", f"/v1/clusters/{cluster}/services/{name}", params={"force": force}), output,
-         _render_service)
+def svc_delete(
+    name: str, force: bool = typer.Option(False, "--force"), cluster: str = ClusterOpt, output: Output = OutputOpt
+) -> None:
+    emit(
+        Client().call("DELETE", f"/v1/clusters/{cluster}/services/{name}", params={"force": force}),
+        output,
+        _render_service,
+    )
 
 
 @svc_app.command("events")
-def svc_events(name: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
-               cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+def svc_events(
+    name: str,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+    cluster: str = ClusterOpt,
+    output: Output = OutputOpt,
+) -> None:
     """A service's events, oldest first; with --follow, new ones as they come (JSON lines with -o json)."""
     client = Client()
     path = f"/v1/clusters/{cluster}/services/{name}/events"
@@ -183,8 +228,12 @@ def svc_update(
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile"),
-    wait: bool = typer.Option(False, "--wait", help="Show the rollout live; exit 0 when it completes, 1 if it "
-                              "fails or is rolled back, 2 if it is still going at --timeout."),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="Show the rollout live; exit 0 when it completes, 1 if it "
+        "fails or is rolled back, 2 if it is still going at --timeout.",
+    ),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up waiting after this many seconds."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
@@ -230,8 +279,11 @@ def outcome_of(svc: dict[str, Any], deployment: str, created_at: float) -> Outco
     primary = deployments[0] if deployments else None
     if primary is None:
         return None
-    settled = (len(deployments) == 1 and primary.get("rolloutState") == "COMPLETED"
-               and svc["runningCount"] == svc["desiredCount"])
+    settled = (
+        len(deployments) == 1
+        and primary.get("rolloutState") == "COMPLETED"
+        and svc["runningCount"] == svc["desiredCount"]
+    )
     if primary["id"] == deployment:
         if primary.get("rolloutState") == "FAILED":
             reason = primary.get("rolloutStateReason") or "failed"
@@ -246,8 +298,9 @@ def outcome_of(svc: dict[str, Any], deployment: str, created_at: float) -> Outco
     return Outcome(EXIT_FAILED, f"deployment {deployment} was superseded by {primary['id']}")
 
 
-def _watch(client: Client, cluster: str, name: str, deployment: dict[str, Any], timeout: float,
-           live: bool) -> tuple[Outcome, dict[str, Any]]:
+def _watch(
+    client: Client, cluster: str, name: str, deployment: dict[str, Any], timeout: float, live: bool
+) -> tuple[Outcome, dict[str, Any]]:
     """Follow a deployment until outcome_of says what became of it, or the timeout."""
     ident, created_at = deployment["id"], float(deployment["createdAt"])
     started = time.monotonic()
@@ -274,8 +327,10 @@ def _watch(client: Client, cluster: str, name: str, deployment: dict[str, Any], 
             if outcome is not None:
                 return outcome, data
             time.sleep(POLL_S)
-    return Outcome(EXIT_TIMEOUT, f"deployment {ident} still in progress after {timeout:.0f} s; see "
-                                 f"`orchestrator svc describe {name}`"), data
+    return Outcome(
+        EXIT_TIMEOUT,
+        f"deployment {ident} still in progress after {timeout:.0f} s; see `orchestrator svc describe {name}`",
+    ), data
 
 
 class _NoLive:

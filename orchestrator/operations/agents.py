@@ -34,7 +34,8 @@ def task_health(task: Task, essential: Collection[str] | None = None) -> str:
     (as in ECS, a non-essential container's health does not count); every checked container when
     the essential ones are not known."""
     states = [
-        c.healthStatus for c in task.containers
+        c.healthStatus
+        for c in task.containers
         if c.healthStatus is not None and (essential is None or c.name in essential)
     ]
     if not states:

@@ -193,7 +193,8 @@ class ServiceController:
         if td is None:
             return None
         return frozenset(
-            c.name for c in td.containerDefinitions
+            c.name
+            for c in td.containerDefinitions
             if c.essential and c.healthCheck is not None and c.healthCheck.command[0] != "NONE"
         )
 
@@ -297,7 +298,8 @@ class ServiceController:
         # of a task that has just started.
         grace = p.svc.healthCheckGracePeriodSeconds or 0
         unhealthy = [
-            t for t in p.wanted()
+            t
+            for t in p.wanted()
             if t.lastStatus == "RUNNING" and self._health(p, t) == "UNHEALTHY" and not self._in_grace(p, t, grace)
         ]
         self._stop(store, p, unhealthy, HEALTH_FAILURE_REASON)
@@ -401,12 +403,19 @@ class ServiceController:
         if len(chosen) < count and rest:
             strategies, _ = to_scheduler(p.svc.placementStrategy, [])
             views = [
-                TaskView(arn=t.taskArn, instance_arn=t.containerInstanceArn or "", group=t.group,
-                         started_at=t.startedAt or 0.0)
+                TaskView(
+                    arn=t.taskArn,
+                    instance_arn=t.containerInstanceArn or "",
+                    group=t.group,
+                    started_at=t.startedAt or 0.0,
+                )
                 for t in rest
             ]
             arns = select_for_scale_in(
-                count - len(chosen), views, snapshot(store, p.cluster), strategies or DEFAULT_SERVICE_STRATEGIES,
+                count - len(chosen),
+                views,
+                snapshot(store, p.cluster),
+                strategies or DEFAULT_SERVICE_STRATEGIES,
                 seed=self.ctx.settings.placement_seed,
             )
             by_arn = {t.taskArn: t for t in rest}
@@ -476,9 +485,7 @@ class ServiceController:
                 self._event(store, p, f"(deployment {primary.id}) deployment completed.")
         # Older deployments leave the list once none of their tasks is left.
         if primary.rolloutState != "IN_PROGRESS":
-            svc.deployments = [primary] + [
-                d for d in svc.deployments[1:] if any(t.startedBy == d.id for t in live)
-            ]
+            svc.deployments = [primary] + [d for d in svc.deployments[1:] if any(t.startedBy == d.id for t in live)]
         steady = settled and len(svc.deployments) == 1 and primary.rolloutState == "COMPLETED"
         if steady and not p.state.steady:
             self._event(store, p, "has reached a steady state.")

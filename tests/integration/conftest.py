@@ -27,15 +27,11 @@ TEST_LABEL = "orch.test"
 def _run_script(name: str) -> None:
     script = REPO / "scripts" / name
     try:
-        proc = subprocess.run(
-            [str(script)], capture_output=True, text=True, timeout=_SETUP_TIMEOUT_S, check=False
-        )
+        proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=_SETUP_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
         pytest.fail(f"scripts/{name} could not run: {err}", pytrace=False)
     if proc.returncode != 0:
-        pytest.fail(
-            f"scripts/{name} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}", pytrace=False
-        )
+        pytest.fail(f"scripts/{name} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,7 @@ class BoundsSampler:
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
-        self._http = httpx.Client(base_url=self.url, timeout=10.0,
-                                  headers={"authorization": f"Bearer {self.token}"})
+        self._http = httpx.Client(base_url=self.url, timeout=10.0, headers={"authorization": f"Bearer {self.token}"})
         self._thread = threading.Thread(target=self._run, name=f"sampler-{self.service}", daemon=True)
 
     def __enter__(self) -> BoundsSampler:
@@ -65,8 +64,9 @@ class BoundsSampler:
         self._http.close()
 
     def _tasks(self, desired: str) -> dict[str, dict[str, Any]]:
-        resp = self._http.get(f"/v1/clusters/{self.cluster}/tasks",
-                              params={"serviceName": self.service, "desiredStatus": desired})
+        resp = self._http.get(
+            f"/v1/clusters/{self.cluster}/tasks", params={"serviceName": self.service, "desiredStatus": desired}
+        )
         resp.raise_for_status()
         return {t["taskArn"]: t for t in resp.json()["tasks"]}
 
@@ -100,8 +100,12 @@ class BoundsSampler:
 def settled_on(svc: dict[str, Any], deployment: str) -> bool:
     """The service has one deployment, `deployment`, COMPLETED, with every task running."""
     deployments = svc.get("deployments") or []
-    return (len(deployments) == 1 and deployments[0]["id"] == deployment
-            and deployments[0]["rolloutState"] == "COMPLETED" and svc["runningCount"] == svc["desiredCount"])
+    return (
+        len(deployments) == 1
+        and deployments[0]["id"] == deployment
+        and deployments[0]["rolloutState"] == "COMPLETED"
+        and svc["runningCount"] == svc["desiredCount"]
+    )
 
 
 def revision(task_or_arn: dict[str, Any] | str) -> str:

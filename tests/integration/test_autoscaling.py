@@ -27,8 +27,13 @@ BURN_MS = 200
 
 
 def host_ports(tasks: list[dict[str, Any]]) -> list[int]:
-    return [b["hostPort"] for t in tasks for c in t.get("containers", []) for b in c.get("networkBindings", [])
-            if b.get("containerPort") == 80]
+    return [
+        b["hostPort"]
+        for t in tasks
+        for c in t.get("containers", [])
+        for b in c.get("networkBindings", [])
+        if b.get("containerPort") == 80
+    ]
 
 
 class Load:
@@ -79,8 +84,13 @@ class Load:
 
 @pytest.fixture
 def cluster(docker_executor: DockerExecutor, tmp_path: Path) -> Iterator[LocalCluster]:
-    settings = Settings(health_grace_s=1.0, heartbeat_interval_s=1.0, metric_period_s=1.0,
-                        autoscaling_high_datapoints=2, autoscaling_low_datapoints=3)
+    settings = Settings(
+        health_grace_s=1.0,
+        heartbeat_interval_s=1.0,
+        metric_period_s=1.0,
+        autoscaling_high_datapoints=2,
+        autoscaling_low_datapoints=3,
+    )
     c = LocalCluster(tmp_path / "data", executor_factory=DockerExecutor, settings=settings)
     yield c
     c.close()
@@ -89,20 +99,25 @@ def cluster(docker_executor: DockerExecutor, tmp_path: Path) -> Iterator[LocalCl
 def test_cpu_load_scales_out_to_max_and_back_in(cluster: LocalCluster) -> None:
     c = cluster
     c.start_agent("agent-1", "us-east-1a")
-    td = c.register(SERVICE, image="orch/cpu-web:latest", command=None, cpu=256, memory=64,
-                    portMappings=[{"containerPort": 80}])
+    td = c.register(
+        SERVICE, image="orch/cpu-web:latest", command=None, cpu=256, memory=64, portMappings=[{"containerPort": 80}]
+    )
     c.api("POST", "/v1/clusters/default/services", {"serviceName": SERVICE, "taskDefinition": td, "desiredCount": 1})
     wait_for(lambda: len(c.running(SERVICE)) == 1, 60, what="1 RUNNING task")
     c.api("PUT", f"{BASE}/scalable-target", {"MinCapacity": 1, "MaxCapacity": 3})
-    c.api("PUT", f"{BASE}/scaling-policies/cpu50", {
-        "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingScalingPolicyConfiguration": {
-            "TargetValue": 50.0,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
-            "ScaleOutCooldown": 2,
-            "ScaleInCooldown": 3,
+    c.api(
+        "PUT",
+        f"{BASE}/scaling-policies/cpu50",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 50.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+                "ScaleOutCooldown": 2,
+                "ScaleInCooldown": 3,
+            },
         },
-    })
+    )
 
     with Load(c) as load:
         # Each burning request keeps up to a core busy, 1024 units against 256 reserved: far above 50 %.

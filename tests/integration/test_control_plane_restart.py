@@ -60,9 +60,21 @@ class Plane:
         log = open(self.data_dir.parent / "server.log", "ab")  # noqa: SIM115 - the subprocess keeps it
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [ORCH, "server", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
-             "--health-grace", str(GRACE_S), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                ORCH,
+                "server",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--health-grace",
+                str(GRACE_S),
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -99,9 +111,13 @@ class Plane:
         join = (self.data_dir / "join.token").read_text().strip()
         for i, zone in enumerate(ZONES):
             name = f"agent-{i + 1}"
-            config = AgentConfig(server=self.url, join_token=join,
-                                 registration=Registration(zone=zone, cpu=2048, memory=2048, name=name),
-                                 state_file=self.data_dir.parent / "agents" / f"{name}.json", stop_timeout_s=2)
+            config = AgentConfig(
+                server=self.url,
+                join_token=join,
+                registration=Registration(zone=zone, cpu=2048, memory=2048, name=name),
+                state_file=self.data_dir.parent / "agents" / f"{name}.json",
+                stop_timeout_s=2,
+            )
             agent = Agent(config, DockerExecutor())
             thread = threading.Thread(target=agent.run, name=name, daemon=True)
             thread.start()
@@ -130,8 +146,9 @@ class Plane:
         return svc
 
     def tasks(self, name: str, desired: str = "RUNNING") -> list[dict[str, Any]]:
-        tasks: list[dict[str, Any]] = self.api("GET", "/v1/clusters/default/tasks", serviceName=name,
-                                               desiredStatus=desired)["tasks"]
+        tasks: list[dict[str, Any]] = self.api(
+            "GET", "/v1/clusters/default/tasks", serviceName=name, desiredStatus=desired
+        )["tasks"]
         return tasks
 
     def healthy(self, name: str) -> list[dict[str, Any]]:
@@ -139,16 +156,25 @@ class Plane:
         return [t for t in self.tasks(name) if is_healthy(t, now, GRACE_S)]
 
     def register(self, command: list[str]) -> str:
-        cdef = {"name": "app", "image": "orch/busybox:latest", "memory": 32, "cpu": 64, "command": command,
-                "stopTimeout": 1}
+        cdef = {
+            "name": "app",
+            "image": "orch/busybox:latest",
+            "memory": 32,
+            "cpu": 64,
+            "command": command,
+            "stopTimeout": 1,
+        }
         td = self.api("POST", "/v1/task-definitions", {"family": "web", "containerDefinitions": [cdef]})
         return f"web:{td['taskDefinition']['revision']}"
 
     def steady_service(self, td: str, desired: int, **req: Any) -> str:
         svc = self.api("POST", SVC, {"serviceName": "web", "taskDefinition": td, "desiredCount": desired, **req})
         deployment: str = svc["service"]["deployments"][0]["id"]
-        wait_for(lambda: settled_on(self.service("web"), deployment) and len(self.healthy("web")) == desired, 60,
-                 what=f"{desired} healthy tasks")
+        wait_for(
+            lambda: settled_on(self.service("web"), deployment) and len(self.healthy("web")) == desired,
+            60,
+            what=f"{desired} healthy tasks",
+        )
         return deployment
 
 
@@ -207,16 +233,33 @@ def test_after_kill_9_a_steady_service_keeps_the_same_tasks(plane: Plane, docker
         return {t["taskArn"] for t in p.tasks("web")}
 
     def containers() -> dict[str, str]:
-        return {s.labels[LABEL_TASK]: s.id for s in docker_executor.list({LABEL_MANAGED: "true"})
-                if s.running and s.labels.get("orch.instance") in {a.session.instance_id for a, _ in p.agents}}
+        return {
+            s.labels[LABEL_TASK]: s.id
+            for s in docker_executor.list({LABEL_MANAGED: "true"})
+            if s.running and s.labels.get("orch.instance") in {a.session.instance_id for a, _ in p.agents}
+        }
 
     before, before_containers = task_ids(), containers()
     assert len(before) == 6 and len(before_containers) == 6
     p.kill9()
     p.start()
     # A standalone task placed and run after the restart shows that agents and controllers are back.
-    other = p.api("POST", "/v1/task-definitions", {"family": "probe", "containerDefinitions": [
-        {"name": "app", "image": "orch/busybox:latest", "memory": 16, "command": ["sleep", "3600"], "stopTimeout": 1}]})
+    other = p.api(
+        "POST",
+        "/v1/task-definitions",
+        {
+            "family": "probe",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "orch/busybox:latest",
+                    "memory": 16,
+                    "command": ["sleep", "3600"],
+                    "stopTimeout": 1,
+                }
+            ],
+        },
+    )
     probe_td = f"probe:{other['taskDefinition']['revision']}"
     probe = p.api("POST", "/v1/clusters/default/tasks", {"taskDefinition": probe_td})
     probe_path = "/v1/clusters/default/tasks/" + probe["tasks"][0]["taskArn"].rsplit("/", 1)[-1]
@@ -224,8 +267,12 @@ def test_after_kill_9_a_steady_service_keeps_the_same_tasks(plane: Plane, docker
 
     def unchanged() -> bool:
         svc = p.service("web")
-        return (task_ids() == before and len(p.healthy("web")) == 6 and svc["runningCount"] == 6
-                and not p.tasks("web", desired="STOPPED"))
+        return (
+            task_ids() == before
+            and len(p.healthy("web")) == 6
+            and svc["runningCount"] == 6
+            and not p.tasks("web", desired="STOPPED")
+        )
 
     stays(unchanged, 3.0, "the same 6 healthy tasks, none stopped")
     assert {k: v for k, v in containers().items() if k in {a.rsplit("/", 1)[-1] for a in before}} == before_containers

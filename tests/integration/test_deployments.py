@@ -41,11 +41,15 @@ def register(c: LocalCluster, family: str = "web", **container: Any) -> str:
 
 
 def create(c: LocalCluster, name: str, td: str, desired: int, **req: Any) -> dict[str, Any]:
-    svc: dict[str, Any] = c.api("POST", SVC, {"serviceName": name, "taskDefinition": td, "desiredCount": desired,
-                                              **req})["service"]
+    svc: dict[str, Any] = c.api(
+        "POST", SVC, {"serviceName": name, "taskDefinition": td, "desiredCount": desired, **req}
+    )["service"]
     first = svc["deployments"][0]["id"]
-    wait_for(lambda: settled_on(c.service(name), first) and len(healthy_tasks(c, name)) == desired, 60,
-             what=f"{desired} healthy tasks of {td}")
+    wait_for(
+        lambda: settled_on(c.service(name), first) and len(healthy_tasks(c, name)) == desired,
+        60,
+        what=f"{desired} healthy tasks of {td}",
+    )
     return c.service(name)
 
 
@@ -65,8 +69,9 @@ def sampler(c: LocalCluster, name: str) -> BoundsSampler:
 
 def cli(c: LocalCluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ORCH_SERVER": c.url, "ORCH_TOKEN": c.plane.admin_token, "COLUMNS": "200"}
-    return subprocess.run([ORCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
-                          check=False)
+    return subprocess.run(
+        [ORCH, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO, check=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +106,10 @@ def test_six_tasks_roll_from_v1_to_v2_within_the_bounds(
     assert len(stopped) == 6
     for t in stopped:
         assert (t["lastStatus"], t["stopCode"], t["stoppedReason"]) == (
-            "STOPPED", "ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {deployment})")
+            "STOPPED",
+            "ServiceSchedulerInitiated",
+            f"Scaling activity initiated by (deployment {deployment})",
+        )
         exit_code = t["containers"][0]["exitCode"]
         if v1_command is TRAPS_SIGTERM:
             assert exit_code == 0  # SIGTERM came first, and the container used it
@@ -122,14 +130,14 @@ def test_a_broken_revision_fails_rolls_back_and_svc_update_wait_says_so(cluster:
     completed = before["deployments"][0]["id"]
     old = {t["taskArn"] for t in c.tasks("web")}
     with sampler(c, "web") as s:
-        proc = cli(c, "svc", "update", "web", "--taskdef", v3, "--circuit-breaker", "rollback", "--wait", "-o",
-                   "json")
+        proc = cli(c, "svc", "update", "web", "--taskdef", v3, "--circuit-breaker", "rollback", "--wait", "-o", "json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     final = json.loads(proc.stdout)["services"][0]
     # It prints the settled state: back on v2, one deployment (the revived one), all 6 running.
     assert revision(final["taskDefinition"]) == v2
     assert [(d["id"], d["status"], d["rolloutState"]) for d in final["deployments"]] == [
-        (completed, "PRIMARY", "COMPLETED")]
+        (completed, "PRIMARY", "COMPLETED")
+    ]
     assert final["runningCount"] == 6
     s.check(12, 6)  # v2 kept every task the whole time: 6 + 6 new at most, 6 healthy at least
     assert {t["taskArn"] for t in healthy_tasks(c, "web")} == old
@@ -137,7 +145,8 @@ def test_a_broken_revision_fails_rolls_back_and_svc_update_wait_says_so(cluster:
     events = [e["message"] for e in final["events"]]
     failed = next(m for m in events if "deployment failed" in m)
     assert failed.startswith("(service web) (deployment ecs-svc/") and failed.endswith(
-        ") deployment failed: tasks failed to start.")
+        ") deployment failed: tasks failed to start."
+    )
     assert f"(service web) rolling back to deployment {completed}." in events
     broken = [t for t in stopped_tasks(c, "web") if revision(t) == v3]
     # threshold max(3, ceil(0.5 x 6)) = 3 failed tasks trip the breaker
@@ -149,8 +158,11 @@ def test_a_revision_failing_its_health_check_has_its_tasks_replaced_and_counted(
     c = cluster
     v1 = register(c, command=IGNORES_SIGTERM)
     # ECS's smallest interval is 5 s; no start period and 1 retry: UNHEALTHY after the first check.
-    v2 = register(c, command=IGNORES_SIGTERM, healthCheck={"command": ["CMD-SHELL", "exit 1"], "interval": 5,
-                                                            "timeout": 2, "retries": 1, "startPeriod": 0})
+    v2 = register(
+        c,
+        command=IGNORES_SIGTERM,
+        healthCheck={"command": ["CMD-SHELL", "exit 1"], "interval": 5, "timeout": 2, "retries": 1, "startPeriod": 0},
+    )
     create(c, "web", v1, 2)
     with sampler(c, "web") as s:
         svc = c.api("PATCH", f"{SVC}/web", {"taskDefinition": v2})["service"]
@@ -167,8 +179,10 @@ def test_a_revision_failing_its_health_check_has_its_tasks_replaced_and_counted(
     stopped = [t for t in stopped_tasks(c, "web") if revision(t) == v2 and t["lastStatus"] == "STOPPED"]
     assert len(stopped) >= 2
     for t in stopped:
-        assert (t["stopCode"], t["stoppedReason"]) == ("ServiceSchedulerInitiated",
-                                                       "Task failed container health checks")
+        assert (t["stopCode"], t["stoppedReason"]) == (
+            "ServiceSchedulerInitiated",
+            "Task failed container health checks",
+        )
         assert (t["healthStatus"], t["containers"][0]["healthStatus"]) == ("UNHEALTHY", "UNHEALTHY")
     assert {revision(t) for t in healthy_tasks(c, "web")} == {v1}
     primary = c.service("web")["deployments"][0]
@@ -182,23 +196,33 @@ def test_draining_an_instance_moves_its_service_tasks_within_the_bounds(cluster:
     drained = c.instance_id("agent-1")
     on_drained = {t["taskArn"] for t in c.tasks("web") if t["containerInstanceArn"].endswith(drained)}
     assert len(on_drained) == 2  # 6 tasks over 3 zones of one instance each
-    standalone = c.api("POST", "/v1/clusters/default/tasks/start",
-                       {"taskDefinition": td, "containerInstances": [drained]})["tasks"][0]
+    standalone = c.api(
+        "POST", "/v1/clusters/default/tasks/start", {"taskDefinition": td, "containerInstances": [drained]}
+    )["tasks"][0]
     standalone_path = "/v1/clusters/default/tasks/" + standalone["taskArn"].rsplit("/", 1)[-1]
-    wait_for(lambda: c.api("GET", standalone_path)["tasks"][0]["lastStatus"] == "RUNNING", 30,
-             what="the standalone task to run")
+    wait_for(
+        lambda: c.api("GET", standalone_path)["tasks"][0]["lastStatus"] == "RUNNING",
+        30,
+        what="the standalone task to run",
+    )
     with sampler(c, "web") as s:
         proc = cli(c, "instance", "drain", drained)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
         def moved() -> bool:
             tasks = c.tasks("web")
-            return (not [t for t in tasks if t["containerInstanceArn"].endswith(drained)]
-                    and len(healthy_tasks(c, "web")) == 6 and c.service("web")["runningCount"] == 6)
+            return (
+                not [t for t in tasks if t["containerInstanceArn"].endswith(drained)]
+                and len(healthy_tasks(c, "web")) == 6
+                and c.service("web")["runningCount"] == 6
+            )
 
         wait_for(moved, 60, what="the drained instance's service tasks to move")
-        wait_for(lambda: [t["lastStatus"] for t in stopped_tasks(c, "web")] == ["STOPPED"] * 2, 30,
-                 what="the 2 replaced tasks to stop")
+        wait_for(
+            lambda: [t["lastStatus"] for t in stopped_tasks(c, "web")] == ["STOPPED"] * 2,
+            30,
+            what="the 2 replaced tasks to stop",
+        )
     s.check(12, 6)  # default 100/200 for 6 tasks: start the 2 elsewhere first, then stop
     assert {t["taskArn"] for t in stopped_tasks(c, "web")} == on_drained
     kept = c.api("GET", standalone_path)["tasks"][0]

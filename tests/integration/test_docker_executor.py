@@ -137,9 +137,7 @@ def test_entrypoint(docker_executor: DockerExecutor, test_labels: dict[str, str]
 
 
 def test_cpu_shares_and_memory_limits(docker_executor: DockerExecutor, test_labels: dict[str, str]) -> None:
-    spec = make_spec(
-        test_labels, "res", cpu_shares=256, memory_mib=64, memory_reservation_mib=32, stop_timeout_s=7
-    )
+    spec = make_spec(test_labels, "res", cpu_shares=256, memory_mib=64, memory_reservation_mib=32, stop_timeout_s=7)
     state = docker_executor.run(spec)
     host = docker_inspect(state.id)["HostConfig"]
     assert host["CpuShares"] == 256
@@ -194,9 +192,7 @@ def test_dynamic_and_static_ports_are_reported_and_served(
 
 def test_cpu_web_burn_cgi(docker_executor: DockerExecutor, test_labels: dict[str, str]) -> None:
     state = docker_executor.run(
-        make_spec(
-            test_labels, "burn", image="orch/cpu-web:latest", command=None, port_mappings=(PortMapping(80),)
-        )
+        make_spec(test_labels, "burn", image="orch/cpu-web:latest", command=None, port_mappings=(PortMapping(80),))
     )
     port = state.host_ports[0].host_port
     assert "orch/cpu-web" in http_get(port)
@@ -218,9 +214,7 @@ def test_exit_code(docker_executor: DockerExecutor, test_labels: dict[str, str])
     assert done.host_ports == ()
 
 
-def test_stop_lets_a_term_handler_finish(
-    docker_executor: DockerExecutor, test_labels: dict[str, str]
-) -> None:
+def test_stop_lets_a_term_handler_finish(docker_executor: DockerExecutor, test_labels: dict[str, str]) -> None:
     # sh as PID 1 only reacts to TERM because of the trap; exit 42 proves the handler ran.
     script = 'trap "exit 42" TERM; while true; do sleep 0.1; done'
     state = docker_executor.run(make_spec(test_labels, "term", command=("sh", "-c", script)))
@@ -256,9 +250,7 @@ def test_stop_and_remove_tolerate_gone(docker_executor: DockerExecutor, test_lab
     assert docker_executor.list(test_labels) == []
 
 
-def test_health_check_healthy_and_unhealthy(
-    docker_executor: DockerExecutor, test_labels: dict[str, str]
-) -> None:
+def test_health_check_healthy_and_unhealthy(docker_executor: DockerExecutor, test_labels: dict[str, str]) -> None:
     good = docker_executor.run(
         make_spec(
             test_labels,

@@ -54,12 +54,15 @@ class World:
         self.store.ensure_cluster("default")
         self.settings = settings or Settings(metric_period_s=PERIOD)
         self.collector = MetricsCollector(self.store, self.clock, self.settings.metric_period_s)
-        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings,
-                           metrics_sink=self.collector.sink)
+        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings, metrics_sink=self.collector.sink)
         self.ops = Operations(self.ctx)
         self.runner = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.collector)
-        self.ops.register_task_definition({"family": "web", "containerDefinitions": [
-            {"name": "app", "image": "orch/cpu-web:latest", "cpu": 256, "memory": 64}]})
+        self.ops.register_task_definition(
+            {
+                "family": "web",
+                "containerDefinitions": [{"name": "app", "image": "orch/cpu-web:latest", "cpu": 256, "memory": 64}],
+            }
+        )
 
     def create_service(self, name: str = "web", desired: int = 1) -> None:
         self.ops.create_service({"serviceName": name, "taskDefinition": "web", "desiredCount": desired})
@@ -81,8 +84,10 @@ class World:
     def datapoints(self, *cpu: float | None, name: str = "web") -> None:
         """Write the metrics history directly: one datapoint per period, the last one now."""
         now = self.clock.now()
-        records_ = [{"Timestamp": now - (len(cpu) - 1 - i) * PERIOD, "CPUUtilization": v, "MemoryUtilization": 10.0}
-                    for i, v in enumerate(cpu)]
+        records_ = [
+            {"Timestamp": now - (len(cpu) - 1 - i) * PERIOD, "CPUUtilization": v, "MemoryUtilization": 10.0}
+            for i, v in enumerate(cpu)
+        ]
         with self.store.write() as s:
             s.put_doc(KIND, metrics_key("default", name), {"Datapoints": records_})
 
@@ -106,8 +111,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def register(w: World, min_capacity: int = 1, max_capacity: int = 10, **extra: Any) -> dict[str, Any]:
-    return w.ops.register_scalable_target({**RESOURCE, "MinCapacity": min_capacity, "MaxCapacity": max_capacity,
-                                           **extra})
+    return w.ops.register_scalable_target(
+        {**RESOURCE, "MinCapacity": min_capacity, "MaxCapacity": max_capacity, **extra}
+    )
 
 
 # -- scalable targets ----------------------------------------------------------------------------
@@ -116,8 +122,10 @@ def register(w: World, min_capacity: int = 1, max_capacity: int = 10, **extra: A
 def test_register_and_describe_a_target_in_the_api_shapes(world: World) -> None:
     out = register(world, 1, 10)
     assert check_output(AAS, "RegisterScalableTarget", out) == []
-    assert re.fullmatch(r"arn:aws:application-autoscaling:us-east-1:000000000000:scalable-target/0e[0-9a-f]{32}",
-                        out["ScalableTargetARN"])
+    assert re.fullmatch(
+        r"arn:aws:application-autoscaling:us-east-1:000000000000:scalable-target/0e[0-9a-f]{32}",
+        out["ScalableTargetARN"],
+    )
     described = world.ops.describe_scalable_targets({"ServiceNamespace": "ecs"})
     assert check_output(AAS, "DescribeScalableTargets", described) == []
     [target] = described["ScalableTargets"]
@@ -141,22 +149,35 @@ def test_registering_again_updates_in_place(world: World) -> None:
 @pytest.mark.parametrize(
     ("request_", "error", "words"),
     [
-        ({**RESOURCE, "ResourceId": "service/default/nope", "MinCapacity": 1, "MaxCapacity": 2},
-         ValidationException, "ECS service doesn't exist: service/default/nope"),
+        (
+            {**RESOURCE, "ResourceId": "service/default/nope", "MinCapacity": 1, "MaxCapacity": 2},
+            ValidationException,
+            "ECS service doesn't exist: service/default/nope",
+        ),
         ({**RESOURCE, "MinCapacity": 5, "MaxCapacity": 2}, ValidationException, "MinCapacity (5) cannot be greater"),
         ({**RESOURCE, "MaxCapacity": 2}, ValidationException, "MinCapacity is required"),
-        ({**RESOURCE, "ResourceId": "web", "MinCapacity": 1, "MaxCapacity": 2}, ValidationException,
-         "service/<cluster>/<service>"),
-        ({**RESOURCE, "ServiceNamespace": "ec2", "MinCapacity": 1, "MaxCapacity": 2}, ValidationException,
-         "only 'ecs'"),
-        ({**RESOURCE, "ScalableDimension": "ecs:service:Cpu", "MinCapacity": 1, "MaxCapacity": 2},
-         ValidationException, "ecs:service:DesiredCount"),
+        (
+            {**RESOURCE, "ResourceId": "web", "MinCapacity": 1, "MaxCapacity": 2},
+            ValidationException,
+            "service/<cluster>/<service>",
+        ),
+        (
+            {**RESOURCE, "ServiceNamespace": "ec2", "MinCapacity": 1, "MaxCapacity": 2},
+            ValidationException,
+            "only 'ecs'",
+        ),
+        (
+            {**RESOURCE, "ScalableDimension": "ecs:service:Cpu", "MinCapacity": 1, "MaxCapacity": 2},
+            ValidationException,
+            "ecs:service:DesiredCount",
+        ),
         ({**RESOURCE, "MinCapacity": -1, "MaxCapacity": 2}, ValidationException, "MinCapacity must be >= 0"),
         ({**RESOURCE, "MinCapacity": 1, "MaxCapacity": 2, "Tags": ["a"]}, ValidationException, "Tags"),
     ],
 )
-def test_bad_registrations_are_refused_and_change_nothing(world: World, request_: dict[str, Any],
-                                                           error: type[ApiError], words: str) -> None:
+def test_bad_registrations_are_refused_and_change_nothing(
+    world: World, request_: dict[str, Any], error: type[ApiError], words: str
+) -> None:
     with pytest.raises(error) as err:
         world.ops.register_scalable_target(request_)
     assert words in err.value.message
@@ -178,18 +199,22 @@ def test_deregister_removes_the_target_and_its_policies_but_keeps_activities(wor
 def test_describe_targets_filters_and_pages(world: World) -> None:
     world.create_service("api")
     register(world)
-    world.ops.register_scalable_target({**RESOURCE, "ResourceId": "service/default/api", "MinCapacity": 0,
-                                        "MaxCapacity": 3})
+    world.ops.register_scalable_target(
+        {**RESOURCE, "ResourceId": "service/default/api", "MinCapacity": 0, "MaxCapacity": 3}
+    )
     everything = world.ops.describe_scalable_targets({"ServiceNamespace": "ecs"})["ScalableTargets"]
     assert [t["ResourceId"] for t in everything] == ["service/default/api", WEB]
     only_web = world.ops.describe_scalable_targets({"ServiceNamespace": "ecs", "ResourceIds": [WEB]})
     assert [t["ResourceId"] for t in only_web["ScalableTargets"]] == [WEB]
     first = world.ops.describe_scalable_targets({"ServiceNamespace": "ecs", "MaxResults": 1})
     assert len(first["ScalableTargets"]) == 1 and first["NextToken"]
-    second = world.ops.describe_scalable_targets({"ServiceNamespace": "ecs", "MaxResults": 1,
-                                                  "NextToken": first["NextToken"]})
+    second = world.ops.describe_scalable_targets(
+        {"ServiceNamespace": "ecs", "MaxResults": 1, "NextToken": first["NextToken"]}
+    )
     assert [t["ResourceId"] for t in first["ScalableTargets"] + second["ScalableTargets"]] == [
-        "service/default/api", WEB]
+        "service/default/api",
+        WEB,
+    ]
     assert "NextToken" not in second
 
 
@@ -204,8 +229,9 @@ def test_describe_targets_filters_and_pages(world: World) -> None:
         ({"ServiceNamespace": "ecs", "ScalableDimension": "x"}, ValidationException, "ScalableDimension"),
     ],
 )
-def test_describe_targets_validates_its_request(world: World, request_: dict[str, Any], error: type[ApiError],
-                                                 words: str) -> None:
+def test_describe_targets_validates_its_request(
+    world: World, request_: dict[str, Any], error: type[ApiError], words: str
+) -> None:
     with pytest.raises(error, match=re.escape(words)):
         world.ops.describe_scalable_targets(request_)
 
@@ -251,12 +277,22 @@ def test_putting_a_policy_again_keeps_its_arn_and_creation_time(world: World) ->
 
 def test_a_step_policy_keeps_its_local_alarm(world: World) -> None:
     register(world)
-    step = {**RESOURCE, "PolicyName": "steps", "PolicyType": "StepScaling",
-            "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity", "Cooldown": 60,
-                                               "StepAdjustments": [{"MetricIntervalLowerBound": 0,
-                                                                    "ScalingAdjustment": 2}]},
-            "StepScalingAlarm": {"AlarmName": "cpu-high", "MetricName": "CPUUtilization",
-                                 "ComparisonOperator": "GreaterThanThreshold", "Threshold": 70}}
+    step = {
+        **RESOURCE,
+        "PolicyName": "steps",
+        "PolicyType": "StepScaling",
+        "StepScalingPolicyConfiguration": {
+            "AdjustmentType": "ChangeInCapacity",
+            "Cooldown": 60,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 2}],
+        },
+        "StepScalingAlarm": {
+            "AlarmName": "cpu-high",
+            "MetricName": "CPUUtilization",
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 70,
+        },
+    }
     out = world.ops.put_scaling_policy(step)
     assert [a["AlarmName"] for a in out["Alarms"]] == ["cpu-high"]
     described = world.ops.describe_scaling_policies({"ServiceNamespace": "ecs"})
@@ -269,18 +305,28 @@ def test_a_step_policy_keeps_its_local_alarm(world: World) -> None:
 @pytest.mark.parametrize(
     ("mutate", "error", "words"),
     [
-        (lambda r: r["TargetTrackingScalingPolicyConfiguration"].pop("TargetValue"), ValidationException,
-         "TargetValue is required"),
+        (
+            lambda r: r["TargetTrackingScalingPolicyConfiguration"].pop("TargetValue"),
+            ValidationException,
+            "TargetValue is required",
+        ),
         (lambda r: r.update(PolicyType="PredictiveScaling"), ValidationException, "PredictiveScaling"),
-        (lambda r: r.update(ResourceId="service/default/api"), ObjectNotFoundException,
-         "No scalable target registered"),
+        (
+            lambda r: r.update(ResourceId="service/default/api"),
+            ObjectNotFoundException,
+            "No scalable target registered",
+        ),
         (lambda r: r.pop("PolicyName"), ValidationException, "PolicyName is required"),
-        (lambda r: r["TargetTrackingScalingPolicyConfiguration"].update(ScaleInCooldown=-1), ValidationException,
-         "ScaleInCooldown must be >= 0"),
+        (
+            lambda r: r["TargetTrackingScalingPolicyConfiguration"].update(ScaleInCooldown=-1),
+            ValidationException,
+            "ScaleInCooldown must be >= 0",
+        ),
     ],
 )
-def test_bad_policies_are_refused_and_change_nothing(world: World, mutate: Any, error: type[ApiError],
-                                                      words: str) -> None:
+def test_bad_policies_are_refused_and_change_nothing(
+    world: World, mutate: Any, error: type[ApiError], words: str
+) -> None:
     register(world)
     request_ = tt_policy()
     mutate(request_)
@@ -299,8 +345,9 @@ def test_delete_policy(world: World) -> None:
     world.ops.put_scaling_policy(tt_policy("a"))
     world.ops.put_scaling_policy(tt_policy("b"))
     assert world.ops.delete_scaling_policy({**RESOURCE, "PolicyName": "a"}) == {}
-    names = [p["PolicyName"] for p in world.ops.describe_scaling_policies({"ServiceNamespace": "ecs"})[
-        "ScalingPolicies"]]
+    names = [
+        p["PolicyName"] for p in world.ops.describe_scaling_policies({"ServiceNamespace": "ecs"})["ScalingPolicies"]
+    ]
     assert names == ["b"]
     with pytest.raises(ObjectNotFoundException, match="policy name: a"):
         world.ops.delete_scaling_policy({**RESOURCE, "PolicyName": "a"})
@@ -335,8 +382,11 @@ def test_high_cpu_scales_out_through_update_service(world: World) -> None:
     [activity] = world.activities()
     assert check_output(AAS, "DescribeScalingActivities", {"ScalingActivities": [activity]}) == []
     assert activity["Description"] == "Setting desired count to 3."
-    assert re.fullmatch(r"monitor alarm TargetTracking-service/default/web-AlarmHigh-[0-9a-f-]{36} in state ALARM "
-                        r"triggered policy cpu50", activity["Cause"])
+    assert re.fullmatch(
+        r"monitor alarm TargetTracking-service/default/web-AlarmHigh-[0-9a-f-]{36} in state ALARM "
+        r"triggered policy cpu50",
+        activity["Cause"],
+    )
     assert activity["StatusCode"] == "Successful"
     assert activity["StatusMessage"] == "Successfully set desired count to 3. Change successfully fulfilled by ecs."
     assert activity["EndTime"] == world.clock.now()
@@ -362,8 +412,9 @@ def test_at_max_capacity_one_not_scaled_activity_per_episode(world: World) -> No
     assert len(everything) == 1
     assert everything[0]["StatusMessage"] == "Failed to set desired count to 6"
     assert everything[0]["StatusCode"] == "Failed"
-    assert everything[0]["NotScaledReasons"] == [{"Code": "AlreadyAtMaxCapacity", "MaxCapacity": 2,
-                                                  "CurrentCapacity": 2}]
+    assert everything[0]["NotScaledReasons"] == [
+        {"Code": "AlreadyAtMaxCapacity", "MaxCapacity": 2, "CurrentCapacity": 2}
+    ]
     assert world.activities(include_not_scaled=False) == []
 
 
@@ -380,9 +431,17 @@ def test_scale_in_waits_for_a_deployment_to_finish(world: World) -> None:
     register(world, 1, 10)
     world.ops.put_scaling_policy(tt_policy())
     now = world.clock.now()
-    rollout = [Deployment(id="ecs-svc/2", taskDefinition="td:2", createdAt=now, updatedAt=now),
-               Deployment(id="ecs-svc/1", status="ACTIVE", taskDefinition="td:1", rolloutState="COMPLETED",
-                          createdAt=now, updatedAt=now)]
+    rollout = [
+        Deployment(id="ecs-svc/2", taskDefinition="td:2", createdAt=now, updatedAt=now),
+        Deployment(
+            id="ecs-svc/1",
+            status="ACTIVE",
+            taskDefinition="td:1",
+            rolloutState="COMPLETED",
+            createdAt=now,
+            updatedAt=now,
+        ),
+    ]
     world.set_service(runningCount=4, desiredCount=4, deployments=rollout)
     world.datapoints(*[5.0] * 15)
     world.runner.evaluate_target(WEB)
@@ -409,9 +468,19 @@ def test_scale_in_waits_for_a_deployment_to_finish(world: World) -> None:
 )
 def test_deployment_in_progress(world: World, deployments: list[tuple[str, str]], expected: bool) -> None:
     now = world.clock.now()
-    built = [Deployment.model_validate({"id": f"ecs-svc/{i}", "taskDefinition": "td:1", "rolloutState": state,
-                                        "status": status, "createdAt": now, "updatedAt": now})
-             for i, (state, status) in enumerate(deployments)]
+    built = [
+        Deployment.model_validate(
+            {
+                "id": f"ecs-svc/{i}",
+                "taskDefinition": "td:1",
+                "rolloutState": state,
+                "status": status,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        )
+        for i, (state, status) in enumerate(deployments)
+    ]
     world.set_service(deployments=built)
     svc = world.store.get_service("default", "web")
     assert svc is not None and deployment_in_progress(svc) is expected
@@ -433,7 +502,8 @@ def test_a_failed_update_records_a_failed_activity_and_starts_no_cooldown(world:
     [activity] = world.activities()
     assert activity["StatusCode"] == "Failed"
     assert activity["StatusMessage"] == (
-        "Failed to set desired count to 3. ServiceNotFoundException: Service not found: web.")
+        "Failed to set desired count to 3. ServiceNotFoundException: Service not found: web."
+    )
     assert world.state().get("LastScaleOut") is None  # the next period may try again at once
 
 
@@ -465,9 +535,17 @@ def test_tick_closes_metrics_and_scales_from_reported_samples(tmp_path: Path) ->
     w.create_service()
     register(w, 1, 4)
     w.ops.put_scaling_policy(tt_policy(ScaleOutCooldown=0))
-    task = Task(taskArn=task_arn("default", "t1"), clusterArn="arn:aws:ecs:us-east-1:000000000000:cluster/default",
-                taskDefinitionArn="td:1", containerInstanceArn=INSTANCE, group="service:web", cpu="256",
-                memory="64", lastStatus="RUNNING", createdAt=w.clock.now())
+    task = Task(
+        taskArn=task_arn("default", "t1"),
+        clusterArn="arn:aws:ecs:us-east-1:000000000000:cluster/default",
+        taskDefinitionArn="td:1",
+        containerInstanceArn=INSTANCE,
+        group="service:web",
+        cpu="256",
+        memory="64",
+        lastStatus="RUNNING",
+        createdAt=w.clock.now(),
+    )
     with w.store.write() as s:
         s.put_task(task)
     w.set_service(runningCount=1)

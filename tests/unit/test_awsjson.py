@@ -139,9 +139,7 @@ ERRORS: list[tuple[str, str, ApiError, dict[str, str]]] = [
 
 
 @pytest.mark.parametrize(("service", "operation", "error", "body"), ERRORS, ids=[e[2].code for e in ERRORS])
-def test_botocore_parses_error_bodies(
-    service: str, operation: str, error: ApiError, body: dict[str, str]
-) -> None:
+def test_botocore_parses_error_bodies(service: str, operation: str, error: ApiError, body: dict[str, str]) -> None:
     assert error_body(service, error) == body
     model = botocore.session.get_session().get_service_model(service).operation_model(operation)
     parsed = botocore.parsers.create_parser("json").parse(
@@ -225,9 +223,7 @@ def _fake_endpoint(results: dict[str, Any]) -> Callable[..., AWSResponse]:
         service = ECS
         try:
             service, operation = parse_target(headers.get("X-Amz-Target"))
-            sigv4.verify(
-                request.method, "/" + path, query, headers, body, {AKID: SECRET}.get, NOW, service=service
-            )
+            sigv4.verify(request.method, "/" + path, query, headers, body, {AKID: SECRET}.get, NOW, service=service)
             parse_body(body)
             result = results[operation]
             if isinstance(result, ApiError):

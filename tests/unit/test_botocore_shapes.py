@@ -51,9 +51,7 @@ DESCRIBE_SERVICES: dict[str, Any] = {
                     "rolloutStateReason": "ECS deployment ecs-svc/1234567890123456789 completed.",
                 }
             ],
-            "events": [
-                {"id": "e1", "createdAt": CREATED, "message": "(service web) has reached a steady state."}
-            ],
+            "events": [{"id": "e1", "createdAt": CREATED, "message": "(service web) has reached a steady state."}],
             "createdAt": CREATED,
             "placementConstraints": [],
             "placementStrategy": [{"type": "spread", "field": "attribute:ecs.availability-zone"}],
@@ -101,9 +99,7 @@ DESCRIBE_TASKS: dict[str, Any] = {
             "launchType": "EC2",
             "version": 4,
             "healthStatus": "UNHEALTHY",
-            "overrides": {
-                "containerOverrides": [{"name": "web", "environment": [{"name": "A", "value": "1"}]}]
-            },
+            "overrides": {"containerOverrides": [{"name": "web", "environment": [{"name": "A", "value": "1"}]}]},
             "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
         }
     ],
@@ -213,9 +209,7 @@ def _all(*mutations: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, An
 
 
 # (name, service, operation, good response, mutation, [(path, fragment of the message)])
-BAD_OUTPUTS: list[
-    tuple[str, str, str, dict[str, Any], Callable[[dict[str, Any]], None], list[tuple[str, str]]]
-] = [
+BAD_OUTPUTS: list[tuple[str, str, str, dict[str, Any], Callable[[dict[str, Any]], None], list[tuple[str, str]]]] = [
     (
         "unknown member",
         "ecs",

@@ -94,9 +94,7 @@ def test_state_from_inspect_exited_and_failed_start() -> None:
     assert exited.finished_at == pytest.approx(datetime(2024, 5, 1, 12, 1, tzinfo=UTC).timestamp())
     assert exited.health is None
 
-    failed = state_from_inspect(
-        inspect_json(Status="created", ExitCode=128, Error="port is already allocated")
-    )
+    failed = state_from_inspect(inspect_json(Status="created", ExitCode=128, Error="port is already allocated"))
     assert failed.exit_code == 128 and failed.error == "port is already allocated"
     assert state_from_inspect(inspect_json(Status="created")).exit_code is None
 
@@ -116,10 +114,7 @@ def test_sample_from_stats_v1_and_v2_keys() -> None:
     sample = sample_from_stats(v2, at=1.0)
     assert sample is not None and sample.memory_bytes == 300  # 500 - 200
     # a stopped container: empty memory stats
-    assert (
-        sample_from_stats({"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {}}, at=0.0)
-        is None
-    )
+    assert sample_from_stats({"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {}}, at=0.0) is None
 
 
 def test_ping_without_an_engine_says_what_to_do(tmp_path: Path) -> None:

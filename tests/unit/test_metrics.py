@@ -67,17 +67,39 @@ class World:
         self.collector = MetricsCollector(self.store, self.clock, PERIOD, history=history)
 
     def service(self, name: str = "web", desired: int = 2, status: str = "ACTIVE") -> None:
-        svc = Service(serviceArn=service_arn("default", name), serviceName=name, clusterArn=cluster_arn("default"),
-                      desiredCount=desired, taskDefinition="arn:td/web:1", status=status,  # type: ignore[arg-type]
-                      createdAt=self.clock.now())
+        svc = Service(
+            serviceArn=service_arn("default", name),
+            serviceName=name,
+            clusterArn=cluster_arn("default"),
+            desiredCount=desired,
+            taskDefinition="arn:td/web:1",
+            status=status,  # type: ignore[arg-type]
+            createdAt=self.clock.now(),
+        )
         with self.store.write() as s:
             s.put_service(svc)
 
-    def task(self, task_id: str, *, instance: str = INSTANCE_A, group: str = "service:web", cpu: str | None = "256",
-             memory: str | None = "128", status: str = "RUNNING") -> None:
-        task = Task(taskArn=task_arn("default", task_id), clusterArn=cluster_arn("default"),
-                    taskDefinitionArn="arn:td/web:1", containerInstanceArn=instance, group=group, cpu=cpu,
-                    memory=memory, lastStatus=status, createdAt=self.clock.now())
+    def task(
+        self,
+        task_id: str,
+        *,
+        instance: str = INSTANCE_A,
+        group: str = "service:web",
+        cpu: str | None = "256",
+        memory: str | None = "128",
+        status: str = "RUNNING",
+    ) -> None:
+        task = Task(
+            taskArn=task_arn("default", task_id),
+            clusterArn=cluster_arn("default"),
+            taskDefinitionArn="arn:td/web:1",
+            containerInstanceArn=instance,
+            group=group,
+            cpu=cpu,
+            memory=memory,
+            lastStatus=status,
+            createdAt=self.clock.now(),
+        )
         with self.store.write() as s:
             s.put_task(task)
 
@@ -118,8 +140,12 @@ def test_a_period_of_two_tasks_gives_one_datapoint(world: World) -> None:
 
 
 def test_containers_of_a_task_add_up_and_cpu_waits_for_every_container(world: World) -> None:
-    world.report(sample("t1", 100, 10, "app"), sample("t1", 28, 22, "sidecar"), sample("t2", None, 32, "app"),
-                 sample("t2", 50, 0, "sidecar"))
+    world.report(
+        sample("t1", 100, 10, "app"),
+        sample("t1", 28, 22, "sidecar"),
+        sample("t2", None, 32, "app"),
+        sample("t2", 50, 0, "sidecar"),
+    )
     record = world.close()
     # t1: 100 + 28 = 128 units, 10 + 22 = 32 MiB. t2's app has no CPU yet, so t2 has no CPU:
     # CPU 100 x 128 / 256 = 50 (t1 alone); memory 100 x (32 + 32) / (128 + 128) = 25.
@@ -229,8 +255,7 @@ def test_deleted_services_lose_their_history(world: World) -> None:
         ({"taskId": "t1", "memoryMiB": 1, "cpuUnits": True}, "cpuUnits"),
     ],
 )
-def test_a_bad_sample_rejects_the_whole_report_and_keeps_nothing(world: World, bad: dict[str, Any],
-                                                                  field: str) -> None:
+def test_a_bad_sample_rejects_the_whole_report_and_keeps_nothing(world: World, bad: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidParameterException) as err:
         world.report(sample("t2", 128, 64), bad)
     assert f"samples[1].{field}" in err.value.message

@@ -109,9 +109,7 @@ TOKEN_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("name", "issued", "presented", "accepted"), TOKEN_CHECKS, ids=[c[0] for c in TOKEN_CHECKS]
-)
+@pytest.mark.parametrize(("name", "issued", "presented", "accepted"), TOKEN_CHECKS, ids=[c[0] for c in TOKEN_CHECKS])
 def test_check_token(name: str, issued: str, presented: str, accepted: bool) -> None:
     assert check_token(presented, hash_token(issued)) is accepted
 

@@ -107,9 +107,10 @@ class Rig:
     def report(self, task: Task, status: str, **extra: Any) -> None:
         containers = [{"name": c.name, "lastStatus": status, **extra.pop("container", {})} for c in task.containers]
         assert task.containerInstanceArn is not None
-        self.ops.report_task_states(task.containerInstanceArn,
-                                    [{"taskArn": task.taskArn, "lastStatus": status, "containers": containers,
-                                      **extra}])
+        self.ops.report_task_states(
+            task.containerInstanceArn,
+            [{"taskArn": task.taskArn, "lastStatus": status, "containers": containers, **extra}],
+        )
 
     def start_pending(self, name: str = "web", health: str | None = None, fail: bool = False) -> int:
         """Start every task the controller asked for; `fail` makes each fail to start instead."""
@@ -118,8 +119,9 @@ class Rig:
             if t.desiredStatus != "RUNNING" or t.lastStatus not in ("PROVISIONING", "PENDING"):
                 continue
             if fail:
-                self.report(t, "STOPPED", stopCode="TaskFailedToStart",
-                            stoppedReason="CannotStartContainerError: no such image")
+                self.report(
+                    t, "STOPPED", stopCode="TaskFailedToStart", stoppedReason="CannotStartContainerError: no such image"
+                )
             else:
                 self.report(t, "RUNNING", container={"healthStatus": health} if health else {})
             started += 1
@@ -139,8 +141,11 @@ class Rig:
         for _ in range(passes):
             self.reconcile(name)
             svc = self.svc(name)
-            if len(svc.deployments) == 1 and svc.deployments[0].rolloutState == "COMPLETED" and \
-                    len(self.live(name)) == svc.desiredCount == len(self.healthy(name)):
+            if (
+                len(svc.deployments) == 1
+                and svc.deployments[0].rolloutState == "COMPLETED"
+                and len(self.live(name)) == svc.desiredCount == len(self.healthy(name))
+            ):
                 return
             self.start_pending(name, health)
             self.finish_stops(name)
@@ -204,8 +209,7 @@ def test_rolling_update_stays_within_the_bounds_after_every_pass(
     rig: Rig, desired: int, min_pct: int, max_pct: int, trace: list[tuple[int, int]]
 ) -> None:
     _, v2 = steady(rig, desired)
-    rig.update(taskDefinition=v2, deploymentConfiguration={"minimumHealthyPercent": min_pct,
-                                                           "maximumPercent": max_pct})
+    rig.update(taskDefinition=v2, deploymentConfiguration={"minimumHealthyPercent": min_pct, "maximumPercent": max_pct})
     _, floor = bounds(desired, min_pct, max_pct)
     seen = []
     for _ in range(len(trace)):
@@ -230,8 +234,9 @@ def test_stuck_configuration_says_so_once_and_an_update_frees_it(rig: Rig) -> No
         rig.clock.advance(GRACE_S)
     stuck = [m for m in rig.events() if "unable to stop or start" in m]
     assert stuck == [f"(service web) {STUCK_MESSAGE}"]
-    assert "unable to stop or start tasks during a deployment because of the service deployment configuration" \
-        in stuck[0]
+    assert (
+        "unable to stop or start tasks during a deployment because of the service deployment configuration" in stuck[0]
+    )
     rig.update(deploymentConfiguration={"maximumPercent": 200})
     rig.settle()
     assert {arn_id(t.taskDefinitionArn) for t in rig.live()} == {v2}
@@ -253,8 +258,11 @@ def test_deployments_have_ecs_ids_statuses_counts_and_leave_when_done(rig: Rig) 
     v1, v2 = steady(rig, 4)
     first = rig.svc().deployments[0]
     assert re.fullmatch(r"ecs-svc/\d{19}", first.id)
-    assert (first.status, first.rolloutState, first.rolloutStateReason) == ("PRIMARY", "COMPLETED",
-                                                                           "ECS deployment completed.")
+    assert (first.status, first.rolloutState, first.rolloutStateReason) == (
+        "PRIMARY",
+        "COMPLETED",
+        "ECS deployment completed.",
+    )
     rig.update(taskDefinition=v2)
     new, old = rig.svc().deployments
     assert re.fullmatch(r"ecs-svc/\d{19}", new.id) and new.id != old.id
@@ -286,8 +294,9 @@ def test_deployments_have_ecs_ids_statuses_counts_and_leave_when_done(rig: Rig) 
     assert f"(service web) (deployment {new.id}) deployment completed." in events
     assert events[-1] == "(service web) has reached a steady state."
     assert any(re.fullmatch(r"\(service web\) has started 4 tasks: (\(task [0-9a-f]{32}\) ?){4}\.", m) for m in events)
-    assert any(re.fullmatch(r"\(service web\) has stopped 4 running tasks: (\(task [0-9a-f]{32}\) ?){4}\.", m)
-               for m in events)
+    assert any(
+        re.fullmatch(r"\(service web\) has stopped 4 running tasks: (\(task [0-9a-f]{32}\) ?){4}\.", m) for m in events
+    )
 
 
 def test_tasks_stopped_by_a_deployment_name_it(rig: Rig) -> None:
@@ -426,7 +435,10 @@ def test_an_unhealthy_task_is_replaced_and_counted_as_failed(rig: Rig) -> None:
     rig.reconcile()
     victim = next(t for t in rig.tasks() if t.taskArn == victim.taskArn)
     assert (victim.desiredStatus, victim.stopCode, victim.stoppedReason) == (
-        "STOPPED", "ServiceSchedulerInitiated", "Task failed container health checks")
+        "STOPPED",
+        "ServiceSchedulerInitiated",
+        "Task failed container health checks",
+    )
     rig.finish_stops()
     rig.reconcile()
     assert rig.svc().deployments[0].failedTasks == 1
@@ -456,16 +468,30 @@ def test_a_new_revision_failing_its_health_check_keeps_the_old_tasks(rig: Rig) -
 
 
 def test_only_essential_containers_decide_task_health(rig: Rig) -> None:
-    sidecar = {"name": "sidecar", "image": "orch/busybox", "memory": 16, "essential": False,
-               "healthCheck": HEALTHY_CHECK}
+    sidecar = {
+        "name": "sidecar",
+        "image": "orch/busybox",
+        "memory": 16,
+        "essential": False,
+        "healthCheck": HEALTHY_CHECK,
+    }
     rig.create(1, rig.taskdef(healthCheck=HEALTHY_CHECK, containers=[sidecar]))
     rig.reconcile()
     (task,) = rig.live()
     assert task.containerInstanceArn is not None
-    rig.ops.report_task_states(task.containerInstanceArn, [{
-        "taskArn": task.taskArn, "lastStatus": "RUNNING",
-        "containers": [{"name": "app", "lastStatus": "RUNNING", "healthStatus": "HEALTHY"},
-                       {"name": "sidecar", "lastStatus": "RUNNING", "healthStatus": "UNHEALTHY"}]}])
+    rig.ops.report_task_states(
+        task.containerInstanceArn,
+        [
+            {
+                "taskArn": task.taskArn,
+                "lastStatus": "RUNNING",
+                "containers": [
+                    {"name": "app", "lastStatus": "RUNNING", "healthStatus": "HEALTHY"},
+                    {"name": "sidecar", "lastStatus": "RUNNING", "healthStatus": "UNHEALTHY"},
+                ],
+            }
+        ],
+    )
     rig.reconcile()
     (task,) = rig.live()
     assert task.desiredStatus == "RUNNING"  # the unhealthy sidecar is not essential
@@ -489,8 +515,7 @@ def test_grace_period_ignores_failing_health_checks_of_a_new_task(rig: Rig) -> N
 
 
 def test_circuit_breaker_fails_the_deployment_and_rolls_back(rig: Rig) -> None:
-    v1, v2 = steady(rig, 4, deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True,
-                                                                                  "rollback": True}})
+    v1, v2 = steady(rig, 4, deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
     completed = rig.svc().deployments[0].id
     old = {t.taskArn for t in rig.live()}
     rig.update(taskDefinition=v2)
@@ -503,7 +528,8 @@ def test_circuit_breaker_fails_the_deployment_and_rolls_back(rig: Rig) -> None:
     assert f"(service web) (deployment {failing}) deployment failed: tasks failed to start." in events
     assert f"(service web) rolling back to deployment {completed}." in events
     assert events.index(f"(service web) rolling back to deployment {completed}.") > events.index(
-        f"(service web) (deployment {failing}) deployment failed: tasks failed to start.")
+        f"(service web) (deployment {failing}) deployment failed: tasks failed to start."
+    )
     svc = rig.svc()
     assert svc.taskDefinition.endswith(v1)
     assert [(d.id, d.status) for d in svc.deployments] == [(completed, "PRIMARY")]  # the failed one had no tasks
@@ -513,9 +539,15 @@ def test_circuit_breaker_fails_the_deployment_and_rolls_back(rig: Rig) -> None:
 
 
 def test_rollback_restarts_a_completed_deployment_that_has_no_tasks_left(rig: Rig) -> None:
-    v1, v2 = steady(rig, 4, deploymentConfiguration={
-        "minimumHealthyPercent": 0, "maximumPercent": 100,
-        "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    v1, v2 = steady(
+        rig,
+        4,
+        deploymentConfiguration={
+            "minimumHealthyPercent": 0,
+            "maximumPercent": 100,
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        },
+    )
     completed = rig.svc().deployments[0].id
     rig.update(taskDefinition=v2)
     rig.reconcile()  # min 0: all 4 old tasks stop at once
@@ -554,9 +586,11 @@ def test_circuit_breaker_without_rollback_leaves_the_deployment_failed(rig: Rig)
 
 
 def test_failed_count_resets_once_a_task_of_the_deployment_is_healthy(rig: Rig) -> None:
-    _, v2 = steady(rig, 8, deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True,
-                                                                                  "rollback": True},
-                                                    "maximumPercent": 125})
+    _, v2 = steady(
+        rig,
+        8,
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}, "maximumPercent": 125},
+    )
     # threshold max(3, ceil(0.5 x 8)) = 4; max floor(8 x 1.25) = 10: 2 new at a time.
     rig.update(taskDefinition=v2)
     rig.reconcile()
@@ -595,8 +629,10 @@ def test_failing_starts_are_retried_with_a_growing_delay_and_an_update_resets_it
             rig.reconcile()
         assert rig.start_pending(fail=True) == 1
     throttled = [m for m in rig.events() if "unable to consistently start tasks" in m]
-    assert throttled == ["(service web) is unable to consistently start tasks successfully. Retrying with a "
-                         "growing delay (now 5 s, at most 15 minutes); an update of the service resets it."]
+    assert throttled == [
+        "(service web) is unable to consistently start tasks successfully. Retrying with a "
+        "growing delay (now 5 s, at most 15 minutes); an update of the service resets it."
+    ]
     rig.clock.advance(1)
     rig.reconcile()
     state = ServiceState.load(rig.store, "default", "web")

@@ -42,9 +42,7 @@ def tt(
     scale_out_cooldown: int = 300,
     scale_in_cooldown: int = 300,
 ) -> ScalingPolicy:
-    metric: PredefinedMetricType = (
-        "ECSServiceAverageMemoryUtilization" if memory else "ECSServiceAverageCPUUtilization"
-    )
+    metric: PredefinedMetricType = "ECSServiceAverageMemoryUtilization" if memory else "ECSServiceAverageCPUUtilization"
     config = TargetTrackingConfig(
         target_value, metric, scale_out_cooldown, scale_in_cooldown, disable_scale_in=disable_scale_in
     )
@@ -69,9 +67,7 @@ def points(cpu: Sequence[float | None], memory: Sequence[float | None] | None = 
     """One datapoint a minute ending at NOW, oldest first."""
     memory = memory if memory is not None else [None] * len(cpu)
     n = len(cpu)
-    return [
-        Datapoint(NOW - 60.0 * (n - 1 - i), c, m) for i, (c, m) in enumerate(zip(cpu, memory, strict=True))
-    ]
+    return [Datapoint(NOW - 60.0 * (n - 1 - i), c, m) for i, (c, m) in enumerate(zip(cpu, memory, strict=True))]
 
 
 def run(
@@ -139,9 +135,7 @@ def test_target_tracking_needs_3_of_3_high() -> None:
         (2, 40.0, None),  # ceil(2 x 40 / 50) = ceil(1.6) = 2: nothing to remove
     ],
 )
-def test_target_tracking_scales_in_gently_after_15_low(
-    running: int, cpu: float, expected: int | None
-) -> None:
+def test_target_tracking_scales_in_gently_after_15_low(running: int, cpu: float, expected: int | None) -> None:
     result = run([tt()], [cpu] * 15, running=running)
     assert result.new_desired_count == expected
 
@@ -303,9 +297,7 @@ def test_target_tracking_scale_in_waits_scale_in_cooldown() -> None:
 
 
 def test_a_scale_in_forgets_the_scale_out_cooldown() -> None:
-    state = AutoscalingState(
-        last_scaling_at=NOW - 400, last_scale_out=ScaleOutRecord(NOW - 400, 2, 10, "cpu50")
-    )
+    state = AutoscalingState(last_scaling_at=NOW - 400, last_scale_out=ScaleOutRecord(NOW - 400, 2, 10, "cpu50"))
     result = run([tt(scale_out_cooldown=3600)], [20.0] * 15, running=10, state=state)
     assert result.new_desired_count == 7
     assert result.state.last_scale_out is None
@@ -493,9 +485,7 @@ def test_datapoints_are_sorted_by_time() -> None:
 
 
 def test_custom_datapoint_counts() -> None:
-    result = evaluate(
-        NOW, target(), [tt()], points([20.0] * 5), AutoscalingState(), 10, 10, False, low_datapoints=5
-    )
+    result = evaluate(NOW, target(), [tt()], points([20.0] * 5), AutoscalingState(), 10, 10, False, low_datapoints=5)
     assert result.new_desired_count == 7  # 5 of 5 low is enough now
 
 
@@ -509,9 +499,7 @@ def test_step_alarm_name_in_state_when_unnamed() -> None:
 
 
 def test_policies_of_another_target_are_refused() -> None:
-    other = ScalingPolicy(
-        "x", "service/other/api", "TargetTrackingScaling", target_tracking=TargetTrackingConfig(50.0)
-    )
+    other = ScalingPolicy("x", "service/other/api", "TargetTrackingScaling", target_tracking=TargetTrackingConfig(50.0))
     with pytest.raises(ValueError, match="belongs to service/other/api"):
         evaluate(NOW, target(), [other], [], AutoscalingState(), 1, 1, False)
 
@@ -525,9 +513,7 @@ def test_policies_of_another_target_are_refused() -> None:
         ("Maximum", 7),  # 75, delta 25 in [10, inf): 4 + 3
     ],
 )
-def test_step_metric_aggregates_the_breaching_datapoints(
-    aggregation: MetricAggregationType, expected: int
-) -> None:
+def test_step_metric_aggregates_the_breaching_datapoints(aggregation: MetricAggregationType, expected: int) -> None:
     config = StepScalingConfig("ChangeInCapacity", CHANGE_STEPS, metric_aggregation_type=aggregation)
     spec = AlarmSpec("CPUUtilization", "GreaterThanOrEqualToThreshold", 50.0, 3, 2, "a")
     policy = ScalingPolicy("out", RESOURCE, "StepScaling", step_scaling=config, alarm=spec)

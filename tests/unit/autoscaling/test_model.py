@@ -156,9 +156,7 @@ def test_target_round_trip_and_shape() -> None:
     assert (target.cluster, target.service) == ("prod", "web")
 
 
-@pytest.mark.parametrize(
-    "bad", ["service/web", "task/prod/web", "service//web", "service/prod/", "service/a/b/c"]
-)
+@pytest.mark.parametrize("bad", ["service/web", "task/prod/web", "service//web", "service/prod/", "service/a/b/c"])
 def test_parse_resource_id_refuses(bad: str) -> None:
     with pytest.raises(ValueError, match="service/<cluster>/<service>"):
         parse_resource_id(bad)
@@ -176,9 +174,7 @@ def test_activity_round_trip_and_shape() -> None:
         not_scaled_reasons=(NotScaledReason("AlreadyAtMaxCapacity", max_capacity=4, current_capacity=4),),
     )
     data = activity_to_dict(activity)
-    assert data["NotScaledReasons"] == [
-        {"Code": "AlreadyAtMaxCapacity", "MaxCapacity": 4, "CurrentCapacity": 4}
-    ]
+    assert data["NotScaledReasons"] == [{"Code": "AlreadyAtMaxCapacity", "MaxCapacity": 4, "CurrentCapacity": 4}]
     assert (data["ActivityId"], data["StatusCode"], data["StartTime"]) == ("4d759079", "Failed", 10.0)
     assert "EndTime" not in data
     assert activity_from_dict(data) == activity

@@ -74,9 +74,7 @@ def test_percent_change(current: int, percent: int, magnitude: int | None, expec
     assert percent_change(current, percent, magnitude) == expected
 
 
-def _config(
-    adjustment_type: AdjustmentType, *steps: StepAdjustment, magnitude: int | None = None
-) -> StepScalingConfig:
+def _config(adjustment_type: AdjustmentType, *steps: StepAdjustment, magnitude: int | None = None) -> StepScalingConfig:
     return StepScalingConfig(
         adjustment_type=adjustment_type, step_adjustments=tuple(steps), min_adjustment_magnitude=magnitude
     )
@@ -95,9 +93,7 @@ def _config(
         ("PercentChangeInCapacity", -50, 5, 3),  # 5 + (-2.5 -> -2) = 3
     ],
 )
-def test_apply_adjustment(
-    adjustment_type: AdjustmentType, adjustment: int, current: int, expected: int
-) -> None:
+def test_apply_adjustment(adjustment_type: AdjustmentType, adjustment: int, current: int, expected: int) -> None:
     config = _config(adjustment_type, StepAdjustment(adjustment, 0.0, None))
     assert apply_adjustment(current, config, adjustment) == expected
 
@@ -135,9 +131,7 @@ IN_STEPS = (
         ((StepAdjustment(1, 0.0, 10.0), StepAdjustment(-1, -10.0, 0.0)), 0.0, False, -1),
     ],
 )
-def test_find_step_bounds(
-    steps: tuple[StepAdjustment, ...], delta: float, above: bool, expected: int | None
-) -> None:
+def test_find_step_bounds(steps: tuple[StepAdjustment, ...], delta: float, above: bool, expected: int | None) -> None:
     step = find_step(steps, delta, above=above)
     assert (None if step is None else step.scaling_adjustment) == expected
 
@@ -176,9 +170,7 @@ def test_step_with_no_matching_bound_changes_nothing() -> None:
         ("ExactCapacity", 4, 4, False),  # 4 == 4: not a scale-out
     ],
 )
-def test_step_direction(
-    adjustment_type: AdjustmentType, adjustment: int, current: int, expected: bool
-) -> None:
+def test_step_direction(adjustment_type: AdjustmentType, adjustment: int, current: int, expected: bool) -> None:
     step = StepAdjustment(adjustment, 0.0, None)
     assert step_is_scale_out(_config(adjustment_type, step), step, current) is expected
 
@@ -240,9 +232,7 @@ def test_target_tracking_scale_out(current: int, metric: float, target: float, e
         (1, 0.0, 50.0, 0),  # proportional 0; surplus 1; remove 1 -> 0 (min capacity clamps later)
     ],
 )
-def test_target_tracking_scale_in_is_gentle(
-    current: int, metric: float, target: float, expected: int
-) -> None:
+def test_target_tracking_scale_in_is_gentle(current: int, metric: float, target: float, expected: int) -> None:
     assert target_tracking_scale_in(current, metric, target) == expected
 
 
@@ -269,9 +259,7 @@ def test_clamp(value: int, low: int, high: int, expected: int) -> None:
         (50.0, 0.0, 0, 0.0, False),  # a zero cooldown never blocks
     ],
 )
-def test_cooldown_windows(
-    now: float, since: float | None, cooldown: int, remaining: float, in_blocked: bool
-) -> None:
+def test_cooldown_windows(now: float, since: float | None, cooldown: int, remaining: float, in_blocked: bool) -> None:
     assert cooldown_remaining(now, since, cooldown) == remaining
     assert scale_in_blocked(now, since, cooldown) is in_blocked
 

@@ -63,11 +63,7 @@ def step_policies(draw: st.DrawFn, index: int) -> ScalingPolicy:
             steps.append(StepAdjustment(adjustment, 10.0 * i, None if far else 10.0 * (i + 1)))
         else:
             steps.append(StepAdjustment(adjustment, None if far else -10.0 * (i + 1), -10.0 * i))
-    magnitude = (
-        draw(st.one_of(st.none(), st.integers(1, 5)))
-        if adjustment_type == "PercentChangeInCapacity"
-        else None
-    )
+    magnitude = draw(st.one_of(st.none(), st.integers(1, 5))) if adjustment_type == "PercentChangeInCapacity" else None
     config = StepScalingConfig(
         adjustment_type,
         tuple(steps),

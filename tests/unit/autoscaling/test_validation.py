@@ -105,9 +105,7 @@ def test_register_updates_an_existing_target() -> None:
     # min kept at 2, max now 12; the in-suspension flag kept, out-suspension added
     assert (updated.min_capacity, updated.max_capacity) == (2, 12)
     assert updated.suspended_state == SuspendedState(True, True, False)
-    with pytest.raises(
-        ValidationException, match=r"MinCapacity \(9\) cannot be greater than MaxCapacity \(8\)"
-    ):
+    with pytest.raises(ValidationException, match=r"MinCapacity \(9\) cannot be greater than MaxCapacity \(8\)"):
         validate_register_scalable_target({**RESOURCE, "MinCapacity": 9}, existing)
 
 
