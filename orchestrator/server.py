@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,10 +33,23 @@ THREAD_LIMIT = 400
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
+    """HOST:PORT, checked to be free so a second cluster on the same port fails with a clear word."""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    if int(port):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, int(port)))
+            except OSError as err:
+                raise ValueError(
+                    f"cannot listen on {host}:{port} ({err.strerror}): another orchestrator server or dev may "
+                    "be running there; stop it or pick another address with --listen"
+                ) from None
+    return host, int(port)
 
 
 @asynccontextmanager

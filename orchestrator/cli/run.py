@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 import typer
 
-from orchestrator.cli.client import default_data_dir
+from orchestrator.cli.client import CliError, default_data_dir
 from orchestrator.cli.output import console
 from orchestrator.logs import configure
 from orchestrator.settings import Settings
@@ -37,6 +37,18 @@ def _settings(
         autoscaling_high_datapoints=high_datapoints,
         autoscaling_low_datapoints=low_datapoints,
     )
+
+
+DEV_STOPPED_REASON = "Local cluster stopped (orchestrator dev exited without --keep)"
+
+
+def _check_listen(listen: str) -> None:
+    from orchestrator.server import parse_listen
+
+    try:
+        parse_listen(listen)
+    except ValueError as err:
+        raise CliError(str(err)) from None
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -77,6 +89,7 @@ def server(
     configure(log_level)
     data_dir = data_dir or default_data_dir()
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
     console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
@@ -152,6 +165,7 @@ def dev(
     from agent.executor.docker import DockerExecutor
     from agent.main import Agent, AgentConfig
     from agent.session import Registration
+    from orchestrator.reconcile.instances import stop_tasks_on
     from orchestrator.server import ControlPlane
 
     configure(log_level)
@@ -160,6 +174,7 @@ def dev(
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
     url = plane.start_in_thread(listen)
     stop = threading.Event()
@@ -207,5 +222,12 @@ def dev(
                     removed += a.worker.remove_all()
                 except Exception as err:  # the engine may be gone; say so and go on
                     log.warning("could not remove containers", error=str(err))
+        # Their containers are gone, so say so in the rows too: a later `dev` on this data dir starts
+        # the services afresh instead of discovering missing containers one by one.
+        now = plane.clock.now()
+        with plane.store.write() as store:
+            for a, _ in running:
+                if a.session.instance_arn:
+                    stop_tasks_on(store, a.session.instance_arn, now, "UserInitiated", DEV_STOPPED_REASON)
         console.print(f"removed {removed} task containers")
     plane.stop()

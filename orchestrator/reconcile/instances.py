@@ -13,6 +13,7 @@ import structlog
 from orchestrator.models import arn_id
 from orchestrator.operations.common import Context
 from orchestrator.placing import refresh_instance_counts
+from orchestrator.store import Store
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
 
@@ -41,23 +42,28 @@ class InstanceController:
                     )
                 if silent <= settings.lost_after_s:
                     continue
-                lost = s.list_tasks(instance_arn=inst.containerInstanceArn, not_stopped=True)
-                for task in lost:
-                    task.desiredStatus = "STOPPED"
-                    task.lastStatus = "STOPPED"
-                    task.stopCode = task.stopCode or "ServiceSchedulerInitiated"
-                    task.stoppedReason = task.stoppedReason or LOST_REASON
-                    task.stoppingAt = task.stoppingAt or now
-                    task.stoppedAt = now
-                    for c in task.containers:
-                        c.lastStatus = "STOPPED"
-                    task.version += 1
-                    s.put_task(task)
+                lost = stop_tasks_on(s, inst.containerInstanceArn, now, "ServiceSchedulerInitiated", LOST_REASON)
                 if lost:
                     log.warning(
-                        "instance lost; its tasks are stopped",
-                        instance=arn_id(inst.containerInstanceArn),
-                        tasks=len(lost),
+                        "instance lost; its tasks are stopped", instance=arn_id(inst.containerInstanceArn), tasks=lost
                     )
-                    refresh_instance_counts(s, inst.containerInstanceArn.split("/")[-2])
             s.purge_stopped_tasks(now - settings.stopped_task_retention_s)
+
+
+def stop_tasks_on(store: Store, instance_arn: str, now: float, stop_code: str, reason: str) -> int:
+    """Mark every task of an instance STOPPED at once, for when no agent is left to report it."""
+    tasks = store.list_tasks(instance_arn=instance_arn, not_stopped=True)
+    for task in tasks:
+        task.desiredStatus = "STOPPED"
+        task.lastStatus = "STOPPED"
+        task.stopCode = task.stopCode or stop_code
+        task.stoppedReason = task.stoppedReason or reason
+        task.stoppingAt = task.stoppingAt or now
+        task.stoppedAt = now
+        for c in task.containers:
+            c.lastStatus = "STOPPED"
+        task.version += 1
+        store.put_task(task)
+    if tasks:
+        refresh_instance_counts(store, instance_arn.split("/")[-2])
+    return len(tasks)
