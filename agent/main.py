@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ class AgentConfig:
     start_concurrency: int = 8
     stop_timeout_s: int = 30
     metric_period_s: float = 60.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Agent:
@@ -62,8 +61,8 @@ class Agent:
             config.server, config.join_token, config.registration, config.state_file, self.stop_event
         )
         self.worker: Worker | None = None
-        self._threads: list[threading.Thread] = []
         self.registered = threading.Event()
+        self.log = log.bind(agent=config.registration.name or "agent", zone=config.registration.zone)
 
     def shutdown(self) -> None:
         """Stop from another thread: also cuts a long-poll short instead of waiting it out."""
@@ -77,6 +76,7 @@ class Agent:
             self.session.register()
         except SessionClosed:
             return
+        self.log = self.log.bind(instance=self.session.instance_id)
         worker = Worker(
             self.executor,
             self.session.report,
@@ -112,7 +112,7 @@ class Agent:
             except SessionClosed:
                 return
             except Exception as err:
-                log.warning("assignment poll failed", error=str(err))
+                self.log.warning("assignment poll failed", error=str(err))
                 self.stop_event.wait(1.0)
                 continue
             since = int(assignment.get("seq", 0))
@@ -132,7 +132,7 @@ class Agent:
             except SessionClosed:
                 return
             except Exception as err:
-                log.warning("worker pass failed", error=str(err), error_type=type(err).__name__)
+                self.log.warning("worker pass failed", error=str(err), error_type=type(err).__name__)
                 self.stop_event.wait(0.5)
             # Coalesce bursts of Docker events into one pass.
             self.stop_event.wait(0.05)
@@ -160,7 +160,7 @@ class Agent:
         try:
             previous = read()[1]
         except Exception as err:
-            log.warning("metrics baseline failed", error=str(err))
+            self.log.warning("metrics baseline failed", error=str(err))
         next_at = time.monotonic() + period
         while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
             next_at += period
@@ -189,4 +189,4 @@ class Agent:
             except SessionClosed:
                 return
             except Exception as err:
-                log.warning("metrics sample failed", error=str(err))
+                self.log.warning("metrics sample failed", error=str(err))

@@ -141,6 +141,7 @@ class Worker:
         self._starts = ThreadPoolExecutor(start_concurrency, thread_name_prefix=f"start-{instance_id[:6]}")
         self._stops = ThreadPoolExecutor(16, thread_name_prefix=f"stop-{instance_id[:6]}")
         self.wake = threading.Event()
+        self.log = log.bind(instance=instance_id, cluster=cluster)
 
     def close(self) -> None:
         self._starts.shutdown(wait=False, cancel_futures=True)
@@ -289,7 +290,7 @@ class Worker:
                         break
             except ExecutorError as err:
                 self._start_errors[arn] = str(err)
-                log.warning("task failed to start", task=task_id(arn), error=str(err))
+                self.log.warning("task failed to start", task=task_id(arn), error=str(err))
             finally:
                 self._busy.discard(arn)
                 self.wake.set()
@@ -311,7 +312,7 @@ class Worker:
                     if remove:
                         self.executor.remove(c.id)
             except ExecutorError as err:
-                log.warning("stop failed", key=key, error=str(err))
+                self.log.warning("stop failed", key=key, error=str(err))
             finally:
                 self._busy.discard(key)
                 self.wake.set()
