@@ -74,13 +74,16 @@ def instance_id_of(credential: str) -> str:
 def authenticate_instance(store: Store, header: str | None) -> str:
     """The container instance ARN the credential belongs to, or UnauthorizedError."""
     credential = bearer(header)
-    instance_id = instance_id_of(credential)
-    for inst in store.list_instances(include_inactive=True):
-        if inst.containerInstanceArn.endswith("/" + instance_id):
-            stored = store.credential_hash(inst.containerInstanceArn)
-            if stored and check_token(credential, stored):
-                if inst.status == "INACTIVE":
-                    raise AccessDeniedException("This container instance was deregistered; register it again.")
-                return inst.containerInstanceArn
-            break
-    raise UnauthorizedError("Unknown instance credential; register the agent again with the join token.")
+    arn = store.instance_arn_by_id(instance_id_of(credential))
+    if arn is None or not credential_matches(store, arn, credential):
+        raise UnauthorizedError("Unknown instance credential; register the agent again with the join token.")
+    inst = store.get_instance(arn)
+    if inst is None or inst.status == "INACTIVE":
+        raise AccessDeniedException("This container instance was deregistered; register it again.")
+    return arn
+
+
+def credential_matches(store: Store, arn: str, credential: object) -> bool:
+    """Whether `credential` is the one issued to the container instance `arn`."""
+    stored = store.credential_hash(arn)
+    return bool(isinstance(credential, str) and stored and check_token(credential, stored))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.models import (
     DEFAULT_RESERVED_TCP_PORTS,
@@ -72,96 +72,85 @@ def resources(cpu: int, memory: int, tcp: Sequence[int], udp: Sequence[int]) -> 
 
 @dataclass
 class InstanceUsage:
+    """What the non-stopped tasks on one instance hold."""
+
     cpu: int = 0
     memory: int = 0
     running: int = 0
     pending: int = 0
+    tcp: set[int] = field(default_factory=set)
+    udp: set[int] = field(default_factory=set)
+    groups: Counter[str] = field(default_factory=Counter)
 
 
-def _usage_by_instance(
-    tasks: Sequence[Task], tds: dict[str, TaskDefinition]
-) -> dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]]:
-    out: dict[str, tuple[InstanceUsage, set[int], set[int], Counter[str]]] = defaultdict(
-        lambda: (InstanceUsage(), set(), set(), Counter())
-    )
+def cluster_usage(store: Store, cluster: str) -> dict[str, InstanceUsage]:
+    """Usage per instance ARN, derived from the task rows (the rows are the only truth)."""
+    tasks = store.list_tasks(cluster, not_stopped=True)
+    tds = {arn: store.get_task_definition_by_arn(arn) for arn in {t.taskDefinitionArn for t in tasks}}
+    out: dict[str, InstanceUsage] = defaultdict(InstanceUsage)
     for t in tasks:
-        if not t.containerInstanceArn or t.lastStatus == "STOPPED":
+        if not t.containerInstanceArn:
             continue
-        usage, tcp, udp, groups = out[t.containerInstanceArn]
+        usage = out[t.containerInstanceArn]
         usage.cpu += int(t.cpu or 0)
         usage.memory += int(t.memory or 0)
         if t.lastStatus == "RUNNING":
             usage.running += 1
         else:
             usage.pending += 1
-        groups[t.group] += 1
+        usage.groups[t.group] += 1
         td = tds.get(t.taskDefinitionArn)
         if td is not None:
             needs = task_needs(td)
-            tcp |= needs.tcp_ports
-            udp |= needs.udp_ports
+            usage.tcp |= needs.tcp_ports
+            usage.udp |= needs.udp_ports
     return out
 
 
-def refresh_instance_counts(store: Store, cluster: str) -> list[ContainerInstance]:
-    """Recompute remainingResources and task counts of every instance from the task rows."""
-    instances = store.list_instances(cluster)
-    tasks = store.list_tasks(cluster, not_stopped=True)
-    tds = _task_definitions(store, tasks)
-    usage = _usage_by_instance(tasks, tds)
-    changed = []
+def with_usage(store: Store, instances: Sequence[ContainerInstance]) -> list[ContainerInstance]:
+    """The instances with remainingResources and task counts filled in from their tasks, as ECS
+    shows them. Computed on read so that no agent report has to rewrite instance rows."""
+    by_cluster: dict[str, dict[str, InstanceUsage]] = {}
+    out = []
     for inst in instances:
-        u, tcp, udp, _ = usage.get(inst.containerInstanceArn, (InstanceUsage(), set(), set(), Counter()))
-        reg_cpu, reg_mem = inst.resource("CPU"), inst.resource("MEMORY")
+        cluster = inst.containerInstanceArn.split("/")[-2]
+        if cluster not in by_cluster:
+            by_cluster[cluster] = cluster_usage(store, cluster)
+        u = by_cluster[cluster].get(inst.containerInstanceArn, InstanceUsage())
         remaining = resources(
-            reg_cpu - u.cpu, reg_mem - u.memory, sorted(set(DEFAULT_RESERVED_TCP_PORTS) | tcp), sorted(udp)
+            inst.resource("CPU") - u.cpu,
+            inst.resource("MEMORY") - u.memory,
+            sorted(set(DEFAULT_RESERVED_TCP_PORTS) | u.tcp),
+            sorted(u.udp),
         )
-        if remaining != inst.remainingResources or (u.running, u.pending) != (
-            inst.runningTasksCount,
-            inst.pendingTasksCount,
-        ):
-            inst.remainingResources = remaining
-            inst.runningTasksCount = u.running
-            inst.pendingTasksCount = u.pending
-            store.put_instance(inst)
-            changed.append(inst)
-    return changed
-
-
-def _task_definitions(store: Store, tasks: Sequence[Task]) -> dict[str, TaskDefinition]:
-    out: dict[str, TaskDefinition] = {}
-    for arn in {t.taskDefinitionArn for t in tasks}:
-        family, _, rev = arn.rsplit("/", 1)[-1].rpartition(":")
-        td = store.get_task_definition(family, int(rev))
-        if td is not None:
-            out[arn] = td
+        out.append(
+            inst.model_copy(
+                update={"remainingResources": remaining, "runningTasksCount": u.running, "pendingTasksCount": u.pending}
+            )
+        )
     return out
 
 
-def snapshot(store: Store, cluster: str, connected: dict[str, bool] | None = None) -> list[InstanceView]:
+def snapshot(store: Store, cluster: str) -> list[InstanceView]:
     """The scheduler's view of every non-INACTIVE instance of the cluster."""
-    instances = store.list_instances(cluster)
-    tasks = store.list_tasks(cluster, not_stopped=True)
-    usage = _usage_by_instance(tasks, _task_definitions(store, tasks))
+    usage = cluster_usage(store, cluster)
     views = []
-    for inst in instances:
-        u, tcp, udp, groups = usage.get(inst.containerInstanceArn, (InstanceUsage(), set(), set(), Counter()))
+    for inst in store.list_instances(cluster):
+        u = usage.get(inst.containerInstanceArn, InstanceUsage())
         views.append(
             InstanceView(
                 arn=inst.containerInstanceArn,
                 instance_id=arn_id(inst.containerInstanceArn),
                 status=inst.status,
-                agent_connected=inst.agentConnected
-                if connected is None
-                else connected.get(inst.containerInstanceArn, inst.agentConnected),
+                agent_connected=inst.agentConnected,
                 attributes=inst.attribute_map(),
                 registered_cpu=inst.resource("CPU"),
                 registered_memory=inst.resource("MEMORY"),
                 remaining_cpu=inst.resource("CPU") - u.cpu,
                 remaining_memory=inst.resource("MEMORY") - u.memory,
-                used_tcp_ports=frozenset(DEFAULT_RESERVED_TCP_PORTS) | frozenset(tcp),
-                used_udp_ports=frozenset(udp),
-                task_groups=dict(groups),
+                used_tcp_ports=frozenset(DEFAULT_RESERVED_TCP_PORTS) | frozenset(u.tcp),
+                used_udp_ports=frozenset(u.udp),
+                task_groups=dict(u.groups),
                 running_tasks_count=u.running,
                 registered_at=inst.registeredAt,
                 agent_version=inst.versionInfo.agentVersion,
@@ -263,6 +252,4 @@ def place_tasks(
         task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
         store.put_task(task, explanation=dict(placement.explanation))
         tasks.append(task)
-    if tasks:
-        refresh_instance_counts(store, cluster)
     return Placed(tasks, result)

@@ -210,6 +210,10 @@ class Store:
         rows = self._rows("SELECT body FROM task_definitions WHERE family=? AND revision=?", (family, revision))
         return TaskDefinition.model_validate_json(rows[0][0]) if rows else None
 
+    def get_task_definition_by_arn(self, arn: str) -> TaskDefinition | None:
+        family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+        return self.get_task_definition(family, int(revision)) if revision.isdigit() else None
+
     def latest_revision(self, family: str, status: str | None = None) -> int:
         sql = "SELECT MAX(revision) FROM task_definitions WHERE family=?"
         args: list[Any] = [family]
@@ -410,12 +414,19 @@ class Store:
             )
         self.touch(f"instance:{instance.containerInstanceArn}")
 
+    def instance_arn_by_id(self, instance_id: str) -> str | None:
+        rows = self._rows("SELECT arn FROM container_instances WHERE arn LIKE ?", (f"%/{instance_id}",))
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     def credential_hash(self, arn: str) -> str | None:
         rows = self._rows("SELECT credential_hash FROM container_instances WHERE arn=?", (arn,))
         return str(rows[0][0]) if rows else None
 
     def heartbeat(self, arn: str, at: float) -> None:
-        self._exec("UPDATE container_instances SET last_heartbeat=? WHERE arn=?", (at, arn))
+        """Record an agent's sign of life. Committed like any write, but not a change anyone waits
+        for: every long-poll is a heartbeat, and waking all waiters for each would be busy work."""
+        assert self._depth, "writes need store.write()"
+        self._conn.execute("UPDATE container_instances SET last_heartbeat=? WHERE arn=?", (at, arn))
 
     def last_heartbeats(self) -> dict[str, float]:
         return {r[0]: float(r[1]) for r in self._rows("SELECT arn, last_heartbeat FROM container_instances")}

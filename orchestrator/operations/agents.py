@@ -7,9 +7,10 @@ import secrets
 from collections.abc import Collection
 from typing import Any
 
-from orchestrator.auth import new_instance_credential
+from orchestrator.auth import credential_matches, new_instance_credential
 from orchestrator.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.models import (
+    DEFAULT_RESERVED_TCP_PORTS,
     TASK_STATUS_RANK,
     Attribute,
     ContainerInstance,
@@ -21,9 +22,8 @@ from orchestrator.models import (
 )
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
-from orchestrator.placing import refresh_instance_counts, resources
+from orchestrator.placing import resources
 from orchestrator.secrets import hash_token
-from orchestrator.store import Store
 
 AGENT_VERSION = "0.1.0"
 MAX_WAIT_S = 20.0
@@ -115,7 +115,9 @@ class AgentOps:
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, cluster_name(req.get("cluster")))
             inst = s.get_instance(previous) if previous else None
-            if inst is not None and (inst.status == "INACTIVE" or not self._owns(s, inst, req.get("credential"))):
+            if inst is not None and (
+                inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))
+            ):
                 inst = None
             if inst is None:
                 instance_id = secrets.token_hex(16)
@@ -127,7 +129,7 @@ class AgentOps:
                 )
             else:
                 instance_id = arn_id(inst.containerInstanceArn)
-            inst.registeredResources = resources(cpu, memory, [22, 2375, 2376, 51678, 51679], [])
+            inst.registeredResources = resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, [])
             inst.attributes = [Attribute(name=k, value=v) for k, v in sorted(all_attrs.items())]
             inst.agentConnected = True
             inst.versionInfo = VersionInfo(
@@ -136,19 +138,11 @@ class AgentOps:
             credential = new_instance_credential(instance_id)
             s.put_instance(inst, credential_hash=hash_token(credential))
             s.heartbeat(inst.containerInstanceArn, now)
-            refresh_instance_counts(s, cluster.clusterName)
         return {
             "containerInstanceArn": inst.containerInstanceArn,
             "credential": credential,
             "heartbeatIntervalSeconds": self.ctx.settings.heartbeat_interval_s,
         }
-
-    @staticmethod
-    def _owns(store: Store, inst: ContainerInstance, credential: Any) -> bool:
-        from orchestrator.secrets import check_token
-
-        stored = store.credential_hash(inst.containerInstanceArn)
-        return bool(isinstance(credential, str) and stored and check_token(credential, stored))
 
     def heartbeat(self, arn: str) -> None:
         with self.ctx.store.write() as s:
@@ -174,8 +168,7 @@ class AgentOps:
             tds = {}
             for t in tasks:
                 if t.taskDefinitionArn not in tds:
-                    family, _, rev = t.taskDefinitionArn.rsplit("/", 1)[-1].rpartition(":")
-                    td = s.get_task_definition(family, int(rev))
+                    td = s.get_task_definition_by_arn(t.taskDefinitionArn)
                     if td is not None:
                         tds[t.taskDefinitionArn] = td.wire()
         return {
@@ -189,22 +182,17 @@ class AgentOps:
         now = self.ctx.clock.now()
         accepted = 0
         with self.ctx.store.write() as s:
-            clusters = set()
             for report in reports:
                 task = s.get_task(str(report.get("taskArn", "")))
                 if task is None:
                     continue
                 if task.containerInstanceArn != arn:
                     raise AccessDeniedException("An agent may only report the tasks of its own container instance.")
-                family, _, rev = task.taskDefinitionArn.rsplit("/", 1)[-1].rpartition(":")
-                td = s.get_task_definition(family, int(rev))
+                td = s.get_task_definition_by_arn(task.taskDefinitionArn)
                 essential = {c.name for c in td.containerDefinitions if c.essential} if td else None
                 if apply_report(task, report, now, essential):
                     s.put_task(task)
-                    clusters.add(arn_id(task.clusterArn))
                 accepted += 1
-            for c in clusters:
-                refresh_instance_counts(s, c)
             s.heartbeat(arn, now)
         return {"accepted": accepted}
 

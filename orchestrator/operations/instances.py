@@ -19,7 +19,7 @@ from orchestrator.operations.common import (
     require_cluster,
 )
 from orchestrator.operations.tasks import stop_task_row
-from orchestrator.placing import snapshot
+from orchestrator.placing import snapshot, with_usage
 from scheduler.constraints import parse
 from scheduler.types import PlacementError
 
@@ -74,23 +74,26 @@ class InstanceOps:
 
     def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", 100, "container instances")
-        found, failures = [], []
-        with self.ctx.store.read():
+        found: list[ContainerInstance] = []
+        failures = []
+        with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             for ref in refs:
                 inst = self._resolve(cluster.clusterName, str(ref))
                 if inst is None:
                     failures.append({"arn": instance_arn(cluster.clusterName, arn_id(str(ref))), "reason": "MISSING"})
                 else:
-                    found.append(inst.wire())
-        return {"containerInstances": found, "failures": failures}
+                    found.append(inst)
+            described = [i.wire() for i in with_usage(s, found)]
+        return {"containerInstances": described, "failures": failures}
 
     def update_container_instances_state(self, req: dict[str, Any]) -> dict[str, Any]:
         status = req_str(req, "status")
         if status not in ("ACTIVE", "DRAINING"):
             raise InvalidParameterException("status must be ACTIVE or DRAINING.")
         refs = id_list(req, "containerInstances", 10, "container instances")
-        found, failures = [], []
+        found: list[ContainerInstance] = []
+        failures = []
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             for ref in refs:
@@ -104,8 +107,9 @@ class InstanceOps:
                     s.put_instance(inst)
                     if status == "DRAINING":
                         self._stop_pending_service_tasks(inst)
-                found.append(inst.wire())
-        return {"containerInstances": found, "failures": failures}
+                found.append(inst)
+            described = [i.wire() for i in with_usage(s, found)]
+        return {"containerInstances": described, "failures": failures}
 
     def _stop_pending_service_tasks(self, inst: ContainerInstance) -> None:
         # Draining stops service tasks that are not running yet at once; running ones are
@@ -143,7 +147,8 @@ class InstanceOps:
             inst.agentConnected = False
             inst.version += 1
             s.put_instance(inst)
-        return {"containerInstance": inst.wire()}
+            described = with_usage(s, [inst])[0].wire()
+        return {"containerInstance": described}
 
     def put_attributes(self, req: dict[str, Any]) -> dict[str, Any]:
         attrs = opt_list(req, "attributes")

@@ -12,7 +12,6 @@ import structlog
 
 from orchestrator.models import arn_id
 from orchestrator.operations.common import Context
-from orchestrator.placing import refresh_instance_counts
 from orchestrator.store import Store
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
@@ -64,6 +63,4 @@ def stop_tasks_on(store: Store, instance_arn: str, now: float, stop_code: str, r
             c.lastStatus = "STOPPED"
         task.version += 1
         store.put_task(task)
-    if tasks:
-        refresh_instance_counts(store, instance_arn.split("/")[-2])
     return len(tasks)

@@ -182,8 +182,7 @@ class ServiceController:
     def _td(self, store: Store, arn: str) -> TaskDefinition | None:
         td = self._tds.get(arn)
         if td is None:
-            family, _, rev = arn.rsplit("/", 1)[-1].rpartition(":")
-            td = store.get_task_definition(family, int(rev))
+            td = store.get_task_definition_by_arn(arn)
             if td is not None:
                 self._tds[arn] = td
         return td
