@@ -72,14 +72,6 @@ class ObjectNotFoundException(ApiError):
     code = "ObjectNotFoundException"
 
 
-class ConflictError(Exception):
-    """An optimistic version check failed; the caller re-reads and retries."""
-
-
-# Signature Version 4 and AWS JSON 1.1 protocol errors: names, statuses and messages match what AWS
-# sends, because the aws CLI and boto3 show them to the user verbatim.
-
-
 class MissingAuthenticationTokenException(ApiError):
     code = "MissingAuthenticationTokenException"
     status = 403

@@ -202,6 +202,3 @@ def scale_in_blocked(now: float, last_scaling_at: float | None, cooldown: float)
 def scale_out_cooldown_active(now: float, last_scale_out: ScaleOutRecord | None, cooldown: float) -> bool:
     return last_scale_out is not None and cooldown_remaining(now, last_scale_out.at, cooldown) > 0
 
-
-def larger_than_scale_out_in_progress(candidate: int, last_scale_out: ScaleOutRecord) -> bool:
-    return candidate > last_scale_out.to_capacity

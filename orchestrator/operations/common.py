@@ -32,9 +32,6 @@ class Context:
     store: Store
     clock: Clock
     settings: Settings = field(default_factory=Settings)
-    # Called after a write that the reconcilers should see at once (the change feed does it
-    # too; this hook lets tests run a reconcile pass synchronously).
-    after_write: Callable[[], None] | None = None
     # Receives agents' container CPU/memory samples (the autoscaling metrics collector).
     metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
 
