@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from agent.executor.docker import DockerExecutor  # noqa: E402
-from orchestrator.logs import configure  # noqa: E402
-from orchestrator.settings import Settings  # noqa: E402
-from tests.harness import LocalCluster, wait_for  # noqa: E402
+from orchestrator.core.logs import configure  # noqa: E402
+from orchestrator.core.settings import Settings  # noqa: E402
+from orchestrator.local import LocalCluster  # noqa: E402
+from tests.harness import wait_for  # noqa: E402
 
 IDLE_PERIODS = 3
 LOAD_THREADS = 3

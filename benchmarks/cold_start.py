@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from agent.executor.base import ContainerSpec  # noqa: E402
 from agent.executor.docker import DockerExecutor  # noqa: E402
-from orchestrator.settings import Settings  # noqa: E402
-from tests.harness import LocalCluster, wait_for  # noqa: E402
+from orchestrator.core.settings import Settings  # noqa: E402
+from orchestrator.local import LocalCluster  # noqa: E402
+from tests.harness import wait_for  # noqa: E402
 
 TASKS = 30
 AGENTS = 3

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from orchestrator.operations.common import Context
+from orchestrator.core.context import Context
 from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 

@@ -14,16 +14,17 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
-from orchestrator.api import autoscaling_rest, ecs
+from orchestrator.api import autoscaling_rest
 from orchestrator.api.app import create_app
-from orchestrator.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
+from orchestrator.api.aws import ecs
+from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner
-from orchestrator.clock import Clock, SystemClock
+from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
 from orchestrator.jobs import Background
-from orchestrator.metrics import MetricsCollector
 from orchestrator.operations import Context, Operations
-from orchestrator.settings import Settings
-from orchestrator.store import Store
+from orchestrator.security.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
 
 log = structlog.get_logger("orchestrator.server")
 

@@ -4,7 +4,7 @@ The endpoint is only as compatible as botocore finds it, and botocore's parser s
 it does not expect, so a misspelt member or a string where a number belongs would go unnoticed.
 `check_output` and `check_input` walk a wire-form value (after `awsjson.to_wire`: timestamps as
 epoch numbers, no nulls) against the model and list every problem, each starting with a JSON path.
-Built on botocore's own shape objects rather than `orchestrator.awsjson`, so the oracle does not
+Built on botocore's own shape objects rather than `orchestrator.api.aws.awsjson`, so the oracle does not
 share code with what it checks.
 """
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.clock import FakeClock
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
-from orchestrator.settings import Settings
-from orchestrator.store import Store
 
 
 def control_plane(tmp_path: Path, settings: Settings | None = None) -> Operations:

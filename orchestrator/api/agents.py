@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
-from orchestrator.auth import authenticate_instance, require_join
-from orchestrator.errors import InvalidParameterException
+from orchestrator.core.errors import InvalidParameterException
 from orchestrator.operations import Operations
+from orchestrator.security.auth import authenticate_instance, require_join
 
 router = APIRouter(prefix="/v1/agent", tags=["agents"])
 

@@ -16,9 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator.api import agents, rest
-from orchestrator.auth import Tokens
-from orchestrator.errors import ApiError
+from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
+from orchestrator.security.auth import Tokens
 
 log = structlog.get_logger("orchestrator.api")
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from orchestrator.auth import require_admin
 from orchestrator.autoscaling.model import ECS_DIMENSION, ECS_NAMESPACE, resource_id_for
 from orchestrator.operations import Operations
+from orchestrator.security.auth import require_admin
 
 
 def _ops(request: Request) -> Operations:

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from orchestrator.auth import require_admin
-from orchestrator.credentials import AccessKeys
-from orchestrator.errors import InvalidParameterException
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.security.auth import require_admin
+from orchestrator.security.credentials import AccessKeys
 
 
 def _admin(request: Request) -> None:

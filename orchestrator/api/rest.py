@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from orchestrator.auth import require_admin
 from orchestrator.operations import Operations
+from orchestrator.security.auth import require_admin
 
 
 def _ops(request: Request) -> Operations:

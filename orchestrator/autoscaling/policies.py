@@ -201,4 +201,3 @@ def scale_in_blocked(now: float, last_scaling_at: float | None, cooldown: float)
 
 def scale_out_cooldown_active(now: float, last_scale_out: ScaleOutRecord | None, cooldown: float) -> bool:
     return last_scale_out is not None and cooldown_remaining(now, last_scale_out.at, cooldown) > 0
-

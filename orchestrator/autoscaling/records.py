@@ -29,7 +29,7 @@ from orchestrator.autoscaling.model import (
     target_from_dict,
     target_to_dict,
 )
-from orchestrator.store import Store
+from orchestrator.core.store import Store
 
 TARGET_KIND = "scalable_target"
 POLICY_KIND = "scaling_policy"

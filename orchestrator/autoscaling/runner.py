@@ -34,6 +34,7 @@ import structlog
 
 from orchestrator.autoscaling import records
 from orchestrator.autoscaling.evaluate import Evaluation, evaluate
+from orchestrator.autoscaling.metrics import MetricsCollector, stored_datapoints
 from orchestrator.autoscaling.model import (
     Activity,
     ScalableTarget,
@@ -41,12 +42,11 @@ from orchestrator.autoscaling.model import (
     state_from_dict,
     state_to_dict,
 )
-from orchestrator.clock import Clock
-from orchestrator.errors import ApiError
-from orchestrator.metrics import MetricsCollector, stored_datapoints
-from orchestrator.models import Service
-from orchestrator.settings import Settings
-from orchestrator.store import Store
+from orchestrator.core.clock import Clock
+from orchestrator.core.errors import ApiError
+from orchestrator.core.models import Service
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
 
 log = structlog.get_logger("orchestrator.autoscaling")
 

@@ -45,7 +45,7 @@ from orchestrator.autoscaling.model import (
     parse_resource_id,
     policy_from_dict,
 )
-from orchestrator.errors import ValidationException
+from orchestrator.core.errors import ValidationException
 
 TARGET_VALUE_MIN = 8.515920e-109
 TARGET_VALUE_MAX = 1.174271e108

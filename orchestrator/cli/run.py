@@ -11,8 +11,8 @@ import typer
 
 from orchestrator.cli.client import CliError, default_data_dir
 from orchestrator.cli.output import console
-from orchestrator.logs import configure
-from orchestrator.settings import Settings
+from orchestrator.core.logs import configure
+from orchestrator.core.settings import Settings
 
 log = structlog.get_logger("orchestrator.cli")
 
@@ -163,10 +163,7 @@ def dev(
 ) -> None:
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
     from agent.executor.docker import DockerExecutor
-    from agent.main import Agent, AgentConfig
-    from agent.session import Registration
-    from orchestrator.reconcile.instances import stop_tasks_on
-    from orchestrator.server import ControlPlane
+    from orchestrator.local import LocalCluster
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
@@ -175,30 +172,22 @@ def dev(
         raise typer.BadParameter("--zones needs at least one zone.")
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
     _check_listen(listen)
-    plane = ControlPlane(data_dir, settings)
-    url = plane.start_in_thread(listen)
+    cluster = LocalCluster(
+        data_dir,
+        executor_factory=DockerExecutor,
+        settings=settings,
+        agent_cpu=cpu,
+        agent_memory=memory,
+        stop_timeout_s=stop_timeout,
+        listen=listen,
+    )
     stop = threading.Event()
     _stop_on_signals(stop)
-    running: list[tuple[Agent, threading.Thread]] = []
-    for i in range(agents):
-        name = f"agent-{i + 1}"
-        registration = Registration(
-            zone=zone_list[i % len(zone_list)], cpu=cpu, memory=memory, name=name, instance_type=instance_type
-        )
-        config = AgentConfig(
-            server=url,
-            join_token=plane.join_token,
-            registration=registration,
-            state_file=data_dir / "agents" / f"{name}.json",
-            stop_timeout_s=stop_timeout,
-            metric_period_s=metric_period,
-        )
-        a = Agent(config, DockerExecutor(), stop)
-        thread = threading.Thread(target=a.run, name=name, daemon=True)
-        thread.start()
-        running.append((a, thread))
-    for a, _ in running:
-        a.registered.wait(timeout=30)
+    try:
+        cluster.start_agents(agents, tuple(zone_list), instance_type=instance_type)
+    except RuntimeError as err:
+        log.warning("an agent did not register", error=str(err))
+    url = cluster.url
     console.print(
         f"[bold]local cluster ready[/bold]: control plane {url}, {agents} agents in zones {', '.join(zone_list)}"
     )
@@ -209,25 +198,6 @@ def dev(
     )
     stop.wait()
     console.print("stopping ...")
-    for a, _ in running:
-        a.shutdown()
-        plane.store.nudge(f"instance:{a.session.instance_arn}")
-    for _, thread in running:
-        thread.join(timeout=15)
+    removed = cluster.close(remove_containers=not keep, stopped_reason=DEV_STOPPED_REASON)
     if not keep:
-        removed = 0
-        for a, _ in running:
-            if a.worker is not None:
-                try:
-                    removed += a.worker.remove_all()
-                except Exception as err:  # the engine may be gone; say so and go on
-                    log.warning("could not remove containers", error=str(err))
-        # Their containers are gone, so say so in the rows too: a later `dev` on this data dir starts
-        # the services afresh instead of discovering missing containers one by one.
-        now = plane.clock.now()
-        with plane.store.write() as store:
-            for a, _ in running:
-                if a.session.instance_arn:
-                    stop_tasks_on(store, a.session.instance_arn, now, "UserInitiated", DEV_STOPPED_REASON)
         console.print(f"removed {removed} task containers")
-    plane.stop()

@@ -1,15 +1,15 @@
 """The ECS actions, one method each, shared by the REST API, the AWS JSON 1.1 endpoint and the CLI.
 
 Each method takes an ECS-shaped request dict and returns an ECS-shaped response dict, validates
-everything before it writes, and raises `orchestrator.errors.ApiError` subclasses on bad input.
+everything before it writes, and raises `orchestrator.core.errors.ApiError` subclasses on bad input.
 """
 
 from __future__ import annotations
 
+from orchestrator.core.context import Context
 from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
-from orchestrator.operations.common import Context
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.services import ServiceOps

@@ -7,9 +7,8 @@ import secrets
 from collections.abc import Collection
 from typing import Any
 
-from orchestrator.auth import credential_matches, new_instance_credential
-from orchestrator.errors import AccessDeniedException, InvalidParameterException
-from orchestrator.models import (
+from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
+from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
     TASK_STATUS_RANK,
     Attribute,
@@ -20,10 +19,11 @@ from orchestrator.models import (
     arn_id,
     instance_arn,
 )
+from orchestrator.core.placing import resources
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
-from orchestrator.placing import resources
-from orchestrator.secrets import hash_token
+from orchestrator.security.auth import credential_matches, new_instance_credential
+from orchestrator.security.secrets import hash_token
 
 AGENT_VERSION = "0.1.0"
 MAX_WAIT_S = 20.0

@@ -21,6 +21,7 @@ from typing import Any
 
 from orchestrator.autoscaling import records
 from orchestrator.autoscaling.alarms import alarms_to_dict
+from orchestrator.autoscaling.metrics import stored_records
 from orchestrator.autoscaling.model import (
     ECS_DIMENSION,
     ECS_NAMESPACE,
@@ -35,9 +36,8 @@ from orchestrator.autoscaling.validation import (
     validate_register_scalable_target,
     validate_resource,
 )
-from orchestrator.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
-from orchestrator.metrics import stored_records
-from orchestrator.models import ACCOUNT, REGION
+from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
+from orchestrator.core.models import ACCOUNT, REGION
 from orchestrator.operations.common import Context, opt_int, req_str, require_cluster
 
 # The service-linked role AWS uses for ECS services when RegisterScalableTarget names none.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.errors import (
+from orchestrator.core.errors import (
     ClusterContainsContainerInstancesException,
     ClusterContainsServicesException,
     ClusterContainsTasksException,
     InvalidParameterException,
 )
-from orchestrator.models import Cluster, cluster_arn
+from orchestrator.core.models import Cluster, cluster_arn
 from orchestrator.operations.common import Context, cluster_name, opt_list, paginate, require_cluster
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")

@@ -7,42 +7,18 @@ written, so bad input changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from orchestrator.clock import Clock
-from orchestrator.errors import (
+from orchestrator.core.context import Context, cluster_name
+from orchestrator.core.errors import (
     ClusterNotFoundException,
     InvalidParameterException,
 )
-from orchestrator.models import Cluster, ContainerInstance, arn_id
-from orchestrator.settings import Settings
-from orchestrator.store import Store
+from orchestrator.core.models import Cluster, ContainerInstance, arn_id
 
 log = structlog.get_logger("orchestrator.operations")
-
-DEFAULT_CLUSTER = "default"
-
-
-@dataclass
-class Context:
-    store: Store
-    clock: Clock
-    settings: Settings = field(default_factory=Settings)
-    # Receives agents' container CPU/memory samples (the autoscaling metrics collector).
-    metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
-
-
-def cluster_name(ref: Any) -> str:
-    """`cluster` may be a name or an ARN; omitted means `default`, as in ECS."""
-    if ref is None or ref == "":
-        return DEFAULT_CLUSTER
-    if not isinstance(ref, str):
-        raise InvalidParameterException("cluster must be a string (a cluster name or ARN).")
-    return arn_id(ref) if ref.startswith("arn:") else ref
 
 
 def require_cluster(ctx: Context, ref: Any) -> Cluster:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.errors import ClientException, InvalidParameterException
-from orchestrator.models import Attribute, ContainerInstance, arn_id, instance_arn
+from orchestrator.core.errors import ClientException, InvalidParameterException
+from orchestrator.core.lifecycle import stop_task_row
+from orchestrator.core.models import Attribute, ContainerInstance, arn_id, instance_arn
+from orchestrator.core.placing import snapshot, with_usage
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -18,8 +20,6 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
-from orchestrator.operations.tasks import stop_task_row
-from orchestrator.placing import snapshot, with_usage
 from scheduler.constraints import parse
 from scheduler.types import PlacementError
 

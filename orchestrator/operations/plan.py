@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import InvalidParameterException
-from orchestrator.models import arn_id
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import arn_id
+from orchestrator.core.placement_input import checked, constraints_from, strategies_from
+from orchestrator.core.placing import placement_request, snapshot
+from orchestrator.core.service_state import ServiceState
 from orchestrator.operations.common import Context, opt_int, opt_str, require_cluster
-from orchestrator.operations.placement_input import checked, constraints_from, strategies_from
 from orchestrator.operations.taskdefs import resolve_task_definition
-from orchestrator.placing import placement_request, snapshot
-from orchestrator.service_state import ServiceState
 from scheduler import DEFAULT_SERVICE_STRATEGIES, describe_failure, explain_text, place, select_for_scale_in
 from scheduler.types import PlacementError, TaskView
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.errors import (
+from orchestrator.core.errors import (
     InvalidParameterException,
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
-from orchestrator.models import (
+from orchestrator.core.models import (
     Deployment,
     DeploymentConfiguration,
     Service,
@@ -25,6 +25,8 @@ from orchestrator.models import (
     arn_id,
     service_arn,
 )
+from orchestrator.core.placement_input import checked, constraints_from, strategies_from
+from orchestrator.core.service_state import ServiceState
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -35,9 +37,7 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
-from orchestrator.operations.placement_input import checked, constraints_from, strategies_from
 from orchestrator.operations.taskdefs import pydantic_message, resolve_task_definition
-from orchestrator.service_state import ServiceState
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 PROFILES = ("ecs", "kubernetes")

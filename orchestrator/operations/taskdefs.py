@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.errors import ClientException, InvalidParameterException
-from orchestrator.models import (
+from orchestrator.core.errors import ClientException, InvalidParameterException
+from orchestrator.core.models import (
     ContainerDefinition,
     PlacementConstraintModel,
     TaskDefinition,

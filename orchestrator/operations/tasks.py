@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import ClientException, InvalidParameterException, ServiceNotFoundException
-from orchestrator.models import Task, arn_id, instance_arn, task_arn
+from orchestrator.core.errors import ClientException, InvalidParameterException, ServiceNotFoundException
+from orchestrator.core.lifecycle import stop_task_row
+from orchestrator.core.models import Task, arn_id, instance_arn, task_arn
+from orchestrator.core.placement_input import checked, constraints_from, strategies_from
+from orchestrator.core.placing import place_tasks, placement_request, snapshot
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -16,31 +19,11 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
-from orchestrator.operations.placement_input import checked, constraints_from, strategies_from
 from orchestrator.operations.taskdefs import resolve_task_definition
-from orchestrator.placing import place_tasks, placement_request, snapshot
 from scheduler import DEFAULT_RUN_TASK_STRATEGIES, describe_failure
 
 MAX_RUN_COUNT = 10
 MAX_DESCRIBE = 100
-
-
-def stop_task_row(task: Task, now: float, stop_code: str, reason: str) -> bool:
-    """Ask for a task to stop; True if that changed anything. The agent does the stopping."""
-    if task.desiredStatus == "STOPPED":
-        return False
-    task.desiredStatus = "STOPPED"
-    task.stopCode = task.stopCode or stop_code
-    task.stoppedReason = task.stoppedReason or reason
-    task.stoppingAt = now
-    if task.lastStatus in ("PROVISIONING",) or not task.containerInstanceArn:
-        # Never handed to an agent: nothing runs, so it is stopped at once.
-        task.lastStatus = "STOPPED"
-        task.stoppedAt = now
-        for c in task.containers:
-            c.lastStatus = "STOPPED"
-    task.version += 1
-    return True
 
 
 def _failures_for(result_failure: Any, unplaced: int) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import structlog
 
-from orchestrator.models import arn_id
-from orchestrator.operations.common import Context
-from orchestrator.store import Store
+from orchestrator.core.context import Context
+from orchestrator.core.lifecycle import stop_tasks_on
+from orchestrator.core.models import arn_id
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
 
@@ -47,20 +47,3 @@ class InstanceController:
                         "instance lost; its tasks are stopped", instance=arn_id(inst.containerInstanceArn), tasks=lost
                     )
             s.purge_stopped_tasks(now - settings.stopped_task_retention_s)
-
-
-def stop_tasks_on(store: Store, instance_arn: str, now: float, stop_code: str, reason: str) -> int:
-    """Mark every task of an instance STOPPED at once, for when no agent is left to report it."""
-    tasks = store.list_tasks(instance_arn=instance_arn, not_stopped=True)
-    for task in tasks:
-        task.desiredStatus = "STOPPED"
-        task.lastStatus = "STOPPED"
-        task.stopCode = task.stopCode or stop_code
-        task.stoppedReason = task.stoppedReason or reason
-        task.stoppingAt = task.stoppingAt or now
-        task.stoppedAt = now
-        for c in task.containers:
-            c.lastStatus = "STOPPED"
-        task.version += 1
-        store.put_task(task)
-    return len(tasks)

@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass
 
 import structlog
 
-from orchestrator.models import Deployment, Service, Task, TaskDefinition, arn_id
-from orchestrator.operations.common import Context
-from orchestrator.operations.placement_input import to_scheduler
-from orchestrator.operations.tasks import stop_task_row
-from orchestrator.placing import place_tasks, placement_request, snapshot
-from orchestrator.service_state import ServiceState
-from orchestrator.store import Store
+from orchestrator.core.context import Context
+from orchestrator.core.lifecycle import stop_task_row
+from orchestrator.core.models import Deployment, Service, Task, TaskDefinition, arn_id
+from orchestrator.core.placement_input import to_scheduler
+from orchestrator.core.placing import place_tasks, placement_request, snapshot
+from orchestrator.core.service_state import ServiceState
+from orchestrator.core.store import Store
 from scheduler import DEFAULT_SERVICE_STRATEGIES, describe_failure, select_for_scale_in
 from scheduler.types import TaskView
 

@@ -16,7 +16,7 @@ import pytest
 
 from agent.executor.base import ExecutorError
 from agent.executor.docker import DockerExecutor
-from tests.harness import LocalCluster
+from orchestrator.local import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 # A first run may apt-get install docker.io and busybox-static.

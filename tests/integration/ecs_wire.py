@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from agent.executor.docker import DockerExecutor
-from orchestrator.api.ecs import EcsEndpoint, WireResponse
-from orchestrator.awsjson import TARGET_PREFIXES
-from orchestrator.settings import Settings
+from orchestrator.api.aws.awsjson import TARGET_PREFIXES
+from orchestrator.api.aws.ecs import EcsEndpoint, WireResponse
+from orchestrator.core.settings import Settings
+from orchestrator.local import LocalCluster
 from tests.botocore_shapes import check_output
-from tests.harness import LocalCluster
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from agent.executor.docker import DockerExecutor
-from orchestrator.settings import Settings
-from tests.harness import LocalCluster, wait_for
+from orchestrator.core.settings import Settings
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 
 SERVICE = "cpu-web"
 BASE = f"/v1/clusters/default/services/{SERVICE}"

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from agent.executor.docker import DockerExecutor
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 from tests.integration.ecs_wire import TASK_DEFINITION, WireLog, real_cluster
 
 BIN = Path(sys.executable).parent

@@ -27,7 +27,8 @@ from agent.executor.base import LABEL_MANAGED, LABEL_TASK
 from agent.executor.docker import DockerExecutor
 from agent.main import Agent, AgentConfig
 from agent.session import Registration
-from tests.harness import ZONES, wait_for
+from orchestrator.local import ZONES
+from tests.harness import wait_for
 from tests.integration.deployment_checks import BoundsSampler, is_healthy, revision, settled_on
 
 ORCH = str(Path(sys.executable).with_name("orchestrator"))

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 from tests.integration.deployment_checks import BoundsSampler, is_healthy, revision, settled_on
 
 REPO = Path(__file__).resolve().parents[2]

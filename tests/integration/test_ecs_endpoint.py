@@ -22,7 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from agent.executor.docker import DockerExecutor
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 from tests.integration.ecs_wire import TASK_DEFINITION, WireLog, real_cluster
 
 REGION = "us-east-1"

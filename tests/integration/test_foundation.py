@@ -8,7 +8,8 @@ import collections
 import pytest
 
 from agent.executor.docker import DockerExecutor
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 
 
 def _task_containers(executor: DockerExecutor, tasks: list[dict]) -> list:

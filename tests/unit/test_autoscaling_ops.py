@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from orchestrator.autoscaling import records
+from orchestrator.autoscaling.metrics import KIND, MetricsCollector, metrics_key
 from orchestrator.autoscaling.runner import AutoscalingRunner, deployment_in_progress
-from orchestrator.clock import FakeClock
-from orchestrator.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
-from orchestrator.metrics import KIND, MetricsCollector, metrics_key
-from orchestrator.models import Deployment, Task, arn_id, instance_arn, task_arn
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
+from orchestrator.core.models import Deployment, Task, arn_id, instance_arn, task_arn
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
 from orchestrator.operations.autoscaling import ECS_SERVICE_LINKED_ROLE, InvalidNextTokenException
-from orchestrator.settings import Settings
-from orchestrator.store import Store
 from tests.botocore_shapes import check_output
 
 AAS = "application-autoscaling"

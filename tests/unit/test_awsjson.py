@@ -16,8 +16,8 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from orchestrator import sigv4
-from orchestrator.awsjson import (
+from orchestrator.api.aws import sigv4
+from orchestrator.api.aws.awsjson import (
     AUTOSCALING,
     CONTENT_TYPE,
     ECS,
@@ -32,7 +32,7 @@ from orchestrator.awsjson import (
     target_for,
     to_wire,
 )
-from orchestrator.errors import (
+from orchestrator.core.errors import (
     ApiError,
     ClusterNotFoundException,
     InvalidSignatureException,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.awsjson import to_wire
+from orchestrator.api.aws.awsjson import to_wire
 from tests.botocore_shapes import check_input, check_output
 
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/default"

@@ -23,14 +23,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from fastapi.testclient import TestClient
 
-from orchestrator.api.ecs import EcsEndpoint, WireResponse, conform, handler_for, snake_case, supported_operations
-from orchestrator.awsjson import AUTOSCALING, CONTENT_TYPE, ECS, target_for
-from orchestrator.clock import FakeClock
-from orchestrator.credentials import DOC_KIND, MASTER_KEY_FILE, AccessKeys
-from orchestrator.errors import InvalidParameterException
+from orchestrator.api.aws.awsjson import AUTOSCALING, CONTENT_TYPE, ECS, target_for
+from orchestrator.api.aws.ecs import EcsEndpoint, WireResponse, conform, handler_for, snake_case, supported_operations
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
+from orchestrator.security.credentials import DOC_KIND, MASTER_KEY_FILE, AccessKeys
 from orchestrator.server import ControlPlane
-from orchestrator.store import Store
 from tests.botocore_shapes import check_output
 
 START = 1_700_000_000.0

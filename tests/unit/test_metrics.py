@@ -12,13 +12,20 @@ from typing import Any
 
 import pytest
 
+from orchestrator.autoscaling.metrics import (
+    KIND,
+    MetricsCollector,
+    TaskUsage,
+    stored_datapoints,
+    stored_records,
+    utilization,
+)
 from orchestrator.cli.autoscale import MISSING, chart_rows, parse_target_tracking, sparkline
 from orchestrator.cli.client import CliError
-from orchestrator.clock import FakeClock
-from orchestrator.errors import InvalidParameterException
-from orchestrator.metrics import KIND, MetricsCollector, TaskUsage, stored_datapoints, stored_records, utilization
-from orchestrator.models import Service, Task, cluster_arn, instance_arn, service_arn, task_arn
-from orchestrator.store import Store
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import Service, Task, cluster_arn, instance_arn, service_arn, task_arn
+from orchestrator.core.store import Store
 
 PERIOD = 10.0
 INSTANCE_A = instance_arn("default", "a" * 32)

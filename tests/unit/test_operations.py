@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import ApiError
+from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
 from tests.builders import container, control_plane, instance, service, task_definition
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.secrets import (
+from orchestrator.security.secrets import (
     MASTER_KEY_BYTES,
     InsecureKeyFileError,
     SealError,

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from orchestrator.clock import FakeClock
-from orchestrator.errors import ApiError
-from orchestrator.models import Service, Task, arn_id
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.errors import ApiError
+from orchestrator.core.models import Service, Task, arn_id
+from orchestrator.core.service_state import ServiceState
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
 from orchestrator.reconcile.services import STUCK_MESSAGE, ServiceController, bounds
-from orchestrator.service_state import ServiceState
-from orchestrator.settings import Settings
-from orchestrator.store import Store
 
 GRACE_S = 10.0
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")

@@ -19,14 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from orchestrator.errors import (
+from orchestrator.api.aws.sigv4 import MISMATCH_MESSAGE, SignedIdentity, verify
+from orchestrator.core.errors import (
     ApiError,
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
-from orchestrator.sigv4 import MISMATCH_MESSAGE, SignedIdentity, verify
 
 AKID = "AKIAABCDEFGHIJKLMNOP"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

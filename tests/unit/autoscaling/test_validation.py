@@ -13,7 +13,7 @@ from orchestrator.autoscaling.validation import (
     validate_register_scalable_target,
     validate_resource,
 )
-from orchestrator.errors import ValidationException
+from orchestrator.core.errors import ValidationException
 
 RESOURCE = {
     "ServiceNamespace": "ecs",

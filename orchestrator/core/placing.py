@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orchestrator.models import (
+from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
     Container,
     ContainerInstance,
@@ -24,7 +24,7 @@ from orchestrator.models import (
     cluster_arn,
     task_arn,
 )
-from orchestrator.store import Store
+from orchestrator.core.store import Store
 from scheduler import place
 from scheduler.types import (
     InstanceView,

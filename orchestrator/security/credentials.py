@@ -1,7 +1,7 @@
 """Access key pairs for the ECS-compatible endpoint: create, list, revoke, and the secret lookup SigV4 needs.
 
 A pair lives as one store document (kind `access-key`, key = access key id) whose secret is sealed
-with `orchestrator.secrets.seal` under the master key in `<data dir>/master.key`, bound to its own
+with `orchestrator.security.secrets.seal` under the master key in `<data dir>/master.key`, bound to its own
 access key id so a sealed secret copied onto another row does not unseal. The plaintext secret is
 handed out exactly once, by `create`; `list` never returns it, and nothing here logs it.
 """
@@ -15,12 +15,12 @@ from typing import Any
 
 import structlog
 
-from orchestrator.clock import Clock
-from orchestrator.errors import InvalidParameterException
-from orchestrator.secrets import KeyPair, SealError, load_or_create_master_key, new_key_pair, seal, unseal
-from orchestrator.store import Store
+from orchestrator.core.clock import Clock
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.store import Store
+from orchestrator.security.secrets import KeyPair, SealError, load_or_create_master_key, new_key_pair, seal, unseal
 
-log = structlog.get_logger("orchestrator.credentials")
+log = structlog.get_logger("orchestrator.security.credentials")
 
 MASTER_KEY_FILE = "master.key"
 DOC_KIND = "access-key"

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ApiError, SerializationException, UnknownOperationException
+from orchestrator.core.errors import ApiError, SerializationException, UnknownOperationException
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 REQUEST_ID_HEADER = "x-amzn-RequestId"

@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import AccessDeniedException, UnauthorizedError
-from orchestrator.secrets import check_token, hash_token, new_token
-from orchestrator.store import Store
+from orchestrator.core.errors import AccessDeniedException, UnauthorizedError
+from orchestrator.core.store import Store
+from orchestrator.security.secrets import check_token, hash_token, new_token
 
 ADMIN_TOKEN_FILE = "admin.token"
 JOIN_TOKEN_FILE = "join.token"

@@ -33,12 +33,12 @@ from typing import Any
 import structlog
 
 from orchestrator.autoscaling.model import Datapoint, datapoint_from_dict
-from orchestrator.clock import Clock
-from orchestrator.errors import InvalidParameterException
-from orchestrator.models import Task, arn_id
-from orchestrator.store import Store
+from orchestrator.core.clock import Clock
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import Task, arn_id
+from orchestrator.core.store import Store
 
-log = structlog.get_logger("orchestrator.metrics")
+log = structlog.get_logger("orchestrator.autoscaling.metrics")
 
 KIND = "service_metrics"
 HISTORY = 200

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from orchestrator.store import Store
+from orchestrator.core.store import Store
 
 KIND = "service_state"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.errors import InvalidParameterException
-from orchestrator.models import PlacementConstraintModel, PlacementStrategyModel
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import PlacementConstraintModel, PlacementStrategyModel
 from scheduler import validate_placement
 from scheduler.types import PlacementConstraint, PlacementError, PlacementStrategy
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.executor.fake import FakeExecutor
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 
 ORCH = str(Path(sys.executable).parent / "orchestrator")
 

@@ -1,7 +1,7 @@
 """The ECS-compatible endpoint: AWS JSON 1.1 on `POST /`, so the aws CLI and boto3 work unchanged.
 
 Owns only the wire: which operation an `X-Amz-Target` names, the SigV4 check against the access
-keys of `orchestrator.credentials`, handing the decoded body to the `Operations` method of the same
+keys of `orchestrator.security.credentials`, handing the decoded body to the `Operations` method of the same
 name (DescribeServices -> `describe_services`), and shaping what comes back the way botocore reads
 it: members the service model does not define are dropped (our objects carry a few extras the
 REST API shows), errors become `{"__type", "message"}` bodies. Validation, limits and defaults all
@@ -22,9 +22,8 @@ import anyio.to_thread
 import structlog
 from fastapi import APIRouter, Request, Response
 
-from orchestrator import sigv4
-from orchestrator.api.credentials import credentials_router
-from orchestrator.awsjson import (
+from orchestrator.api.aws import sigv4
+from orchestrator.api.aws.awsjson import (
     CONTENT_TYPE,
     ECS,
     REQUEST_ID_HEADER,
@@ -38,12 +37,13 @@ from orchestrator.awsjson import (
     parse_target,
     to_wire,
 )
-from orchestrator.clock import Clock
-from orchestrator.credentials import MASTER_KEY_FILE, AccessKeys
-from orchestrator.errors import ApiError, UnknownOperationException
+from orchestrator.api.credentials import credentials_router
+from orchestrator.core.clock import Clock
+from orchestrator.core.errors import ApiError, UnknownOperationException
 from orchestrator.operations import Context, Operations
+from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 
-log = structlog.get_logger("orchestrator.api.ecs")
+log = structlog.get_logger("orchestrator.api.aws.ecs")
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

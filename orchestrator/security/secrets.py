@@ -164,8 +164,8 @@ def _subkeys(master_key: bytes) -> tuple[bytes, bytes]:
     if len(master_key) < MASTER_KEY_BYTES:
         raise ValueError(f"master key must be at least {MASTER_KEY_BYTES} bytes")
     # Separate keys for encryption and authentication, so neither use can leak anything about the other.
-    enc = hmac.new(master_key, b"orchestrator.secrets seal v1 encryption", hashlib.sha256).digest()
-    mac = hmac.new(master_key, b"orchestrator.secrets seal v1 authentication", hashlib.sha256).digest()
+    enc = hmac.new(master_key, b"orchestrator.security.secrets seal v1 encryption", hashlib.sha256).digest()
+    mac = hmac.new(master_key, b"orchestrator.security.secrets seal v1 authentication", hashlib.sha256).digest()
     return enc, mac
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.models import (
+from orchestrator.core.models import (
     Cluster,
     ContainerInstance,
     Service,

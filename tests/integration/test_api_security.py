@@ -14,8 +14,9 @@ import pytest
 import structlog
 
 from agent.executor.fake import FakeExecutor
-from orchestrator.logs import configure
-from tests.harness import LocalCluster, wait_for
+from orchestrator.core.logs import configure
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""The context every operation and controller runs in: the store, the clock, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.core.clock import Clock
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import arn_id
+from orchestrator.core.settings import Settings
+from orchestrator.core.store import Store
+
+DEFAULT_CLUSTER = "default"
+
+
+@dataclass
+class Context:
+    store: Store
+    clock: Clock
+    settings: Settings = field(default_factory=Settings)
+    # Receives agents' container CPU/memory samples (the autoscaling metrics collector).
+    metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
+
+
+def cluster_name(ref: Any) -> str:
+    """`cluster` may be a name or an ARN; omitted means `default`, as in ECS."""
+    if ref is None or ref == "":
+        return DEFAULT_CLUSTER
+    if not isinstance(ref, str):
+        raise InvalidParameterException("cluster must be a string (a cluster name or ARN).")
+    return arn_id(ref) if ref.startswith("arn:") else ref

@@ -1,0 +1,195 @@
+"""The in-process local cluster: a control plane and N agents in one process.
+
+`orchestrator dev`, the tests and the benchmarks all run this one cluster: a real control plane
+(HTTP on loopback or any listen address, an SQLite file) and agents in threads, each its own
+container instance, with any executor (the Docker one for real containers, the fake one for speed).
+`api()` calls the REST API with the admin token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from agent.executor.base import Executor
+from agent.main import Agent, AgentConfig
+from agent.session import Registration
+from orchestrator.core.lifecycle import stop_tasks_on
+from orchestrator.core.settings import Settings
+from orchestrator.server import ControlPlane
+
+log = structlog.get_logger("orchestrator.local")
+
+ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+class ApiCallFailed(AssertionError):
+    """A REST call answered with another status than the caller expected."""
+
+
+@dataclass
+class RunningAgent:
+    agent: Agent
+    thread: threading.Thread
+    stop: threading.Event
+
+
+@dataclass
+class LocalCluster:
+    data_dir: Path
+    executor_factory: Callable[[], Executor]
+    settings: Settings = field(default_factory=lambda: Settings(health_grace_s=1.0, heartbeat_interval_s=1.0))
+    agent_cpu: int = 2048
+    agent_memory: int = 2048
+    stop_timeout_s: int = 2
+    listen: str = "127.0.0.1:0"
+    agents: dict[str, RunningAgent] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.plane = ControlPlane(self.data_dir, self.settings)
+        self.url = self.plane.start_in_thread(self.listen)
+        self.http = httpx.Client(
+            base_url=self.url, timeout=30.0, headers={"authorization": f"Bearer {self.plane.admin_token}"}
+        )
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def start_agent(
+        self,
+        name: str,
+        zone: str,
+        *,
+        cpu: int | None = None,
+        memory: int | None = None,
+        attributes: dict[str, str] | None = None,
+        instance_type: str = "t3.small",
+        executor: Executor | None = None,
+        wait: bool = True,
+    ) -> Agent:
+        stop = threading.Event()
+        registration = Registration(
+            zone=zone,
+            cpu=cpu or self.agent_cpu,
+            memory=memory or self.agent_memory,
+            name=name,
+            instance_type=instance_type,
+            attributes=attributes or {},
+        )
+        config = AgentConfig(
+            server=self.url,
+            join_token=self.plane.join_token,
+            registration=registration,
+            state_file=self.data_dir / "agents" / f"{name}.json",
+            stop_timeout_s=self.stop_timeout_s,
+            metric_period_s=self.settings.metric_period_s,
+        )
+        agent = Agent(config, executor or self.executor_factory(), stop)
+        thread = threading.Thread(target=agent.run, name=name, daemon=True)
+        thread.start()
+        self.agents[name] = RunningAgent(agent, thread, stop)
+        if wait and not agent.registered.wait(timeout=30):
+            raise RuntimeError(f"agent {name} did not register within 30 s")
+        return agent
+
+    def start_agents(
+        self, count: int, zones: tuple[str, ...] = ZONES, instance_type: str = "t3.small", wait: bool = True
+    ) -> None:
+        for i in range(count):
+            self.start_agent(f"agent-{i + 1}", zones[i % len(zones)], instance_type=instance_type, wait=False)
+        for running in self.agents.values():
+            if wait and not running.agent.registered.wait(timeout=30):
+                raise RuntimeError(f"agent {running.agent.config.registration.name} did not register within 30 s")
+
+    def stop_agent(self, name: str) -> None:
+        running = self.agents.pop(name)
+        self._shutdown(running)
+        running.thread.join(timeout=15)
+
+    def _shutdown(self, running: RunningAgent) -> None:
+        running.agent.shutdown()
+        # Its long-poll would otherwise sit out its wait before the thread can end.
+        self.plane.store.nudge(f"instance:{running.agent.session.instance_arn}")
+
+    def instance_id(self, name: str) -> str:
+        return self.agents[name].agent.session.instance_id
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, expect: int = 200, **params: Any) -> dict[str, Any]:
+        resp = self.http.request(method, path, json=body, params=params or None)
+        if resp.status_code != expect:
+            raise ApiCallFailed(f"{method} {path} -> {resp.status_code}: {resp.text}")
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def register(self, family: str, **container: Any) -> str:
+        cdef = {
+            "name": "app",
+            "image": "orch/busybox:latest",
+            "essential": True,
+            "memory": 32,
+            "cpu": 64,
+            "command": ["sleep", "3600"],
+            **container,
+        }
+        td = self.api("POST", "/v1/task-definitions", {"family": family, "containerDefinitions": [cdef]})
+        return f"{family}:{td['taskDefinition']['revision']}"
+
+    def service(self, name: str, cluster: str = "default") -> dict[str, Any]:
+        svc: dict[str, Any] = self.api("GET", f"/v1/clusters/{cluster}/services/{name}")["services"][0]
+        return svc
+
+    def tasks(
+        self, service: str | None = None, desired: str = "RUNNING", cluster: str = "default"
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"desiredStatus": desired}
+        if service:
+            params["serviceName"] = service
+        tasks: list[dict[str, Any]] = self.api("GET", f"/v1/clusters/{cluster}/tasks", **params)["tasks"]
+        return tasks
+
+    def running(self, service: str) -> list[dict[str, Any]]:
+        return [t for t in self.tasks(service) if t["lastStatus"] == "RUNNING"]
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def close(self, remove_containers: bool = True, stopped_reason: str | None = None) -> int:
+        """Stop every agent and the control plane; returns how many task containers were removed.
+
+        With `stopped_reason`, the removed containers' tasks are also marked STOPPED with it, so a
+        later cluster on the same data dir starts its services afresh instead of discovering the
+        missing containers one by one.
+        """
+        # Stop every agent at once: each may sit in a long-poll for a few seconds.
+        agents = list(self.agents.values())
+        self.agents.clear()
+        for running in agents:
+            self._shutdown(running)
+        for running in agents:
+            running.thread.join(timeout=15)
+        removed = 0
+        if remove_containers:
+            for running in agents:
+                if running.agent.worker is None:
+                    continue
+                try:
+                    removed += running.agent.worker.remove_all()
+                except Exception as err:  # the engine may be gone; say so and go on
+                    log.warning("could not remove containers", error=str(err))
+            if stopped_reason:
+                now = self.plane.clock.now()
+                with self.plane.store.write() as store:
+                    for running in agents:
+                        if running.agent.session.instance_arn:
+                            stop_tasks_on(
+                                store, running.agent.session.instance_arn, now, "UserInitiated", stopped_reason
+                            )
+        self.http.close()
+        self.plane.stop()
+        return removed

@@ -1,0 +1,1 @@
+"""Who may do what: admin and join tokens, per-instance agent credentials, ECS key pairs, sealed secrets."""
