@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from orchestrator.api import agents, rest
+from orchestrator.api import agents, openapi, rest
 from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
 from orchestrator.security.auth import Tokens
@@ -49,7 +49,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, err: ApiError) -> JSONResponse:
-        return error_response(err.code, err.message, err.status)
+        return error_response(err.code, err.message, err.http_status())
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -66,6 +66,8 @@ def create_app(
     async def unexpected(_: Request, err: Exception) -> JSONResponse:
         log.exception("unexpected error", error=type(err).__name__)
         return error_response("ServerException", f"Internal error: {type(err).__name__}", 500)
+
+    openapi.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 class ApiError(Exception):
     code = "ClientException"
+    # `status` is what the AWS wire returns (ECS answers 400 for every client error); the REST API
+    # answers `rest_status`, which says more: 404 for what does not exist, 409 for a conflict.
     status = 400
+    rest_status: int | None = None
+
+    @classmethod
+    def http_status(cls) -> int:
+        return cls.rest_status or cls.status
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,26 +32,32 @@ class InvalidParameterException(ApiError):
 
 
 class ClusterNotFoundException(ApiError):
+    rest_status = 404
     code = "ClusterNotFoundException"
 
 
 class ClusterContainsServicesException(ApiError):
+    rest_status = 409
     code = "ClusterContainsServicesException"
 
 
 class ClusterContainsContainerInstancesException(ApiError):
+    rest_status = 409
     code = "ClusterContainsContainerInstancesException"
 
 
 class ClusterContainsTasksException(ApiError):
+    rest_status = 409
     code = "ClusterContainsTasksException"
 
 
 class ServiceNotFoundException(ApiError):
+    rest_status = 404
     code = "ServiceNotFoundException"
 
 
 class ServiceNotActiveException(ApiError):
+    rest_status = 409
     code = "ServiceNotActiveException"
 
 
@@ -67,6 +80,7 @@ class ValidationException(ApiError):
 
 
 class ObjectNotFoundException(ApiError):
+    rest_status = 404
     """Application Auto Scaling's name for a missing scalable target or policy."""
 
     code = "ObjectNotFoundException"
