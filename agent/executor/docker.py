@@ -50,6 +50,8 @@ _MIB = 1024 * 1024
 # Container events that can change what the agent reports about a task.
 _WATCHED_EVENTS = ("start", "die", "health_status", "oom", "destroy")
 _STATS_THREADS = 16
+# A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
+_NAME_RACE_TRIES = 22
 
 _SETUP_HINT = (
     "Run `make setup` (scripts/ensure-docker.sh) to start a local Docker engine, "
@@ -135,17 +137,10 @@ class DockerExecutor:
             try:
                 container_id = self._create(spec)
             except _NameTaken:
-                existing = self.inspect(spec.name)
-                if existing is not None:
+                existing = self._settle_name_race(spec)
+                if isinstance(existing, ContainerState):
                     return existing
-                # Removed between our create and inspect: one more try is enough to settle it.
-                try:
-                    container_id = self._create(spec)
-                except _NameTaken:
-                    existing = self.inspect(spec.name)
-                    if existing is None:
-                        raise ExecutorError(f"container name {spec.name} is taken but not found") from None
-                    return existing
+                container_id = existing
             start_error = ""
             try:
                 self._api.start(container_id)
@@ -157,6 +152,22 @@ class DockerExecutor:
             if start_error and not state.error:
                 state = replace(state, error=start_error)
             return state
+
+    def _settle_name_race(self, spec: ContainerSpec) -> ContainerState | str:
+        """Someone else holds the name: return their container, or create ours if it went away.
+
+        The engine reserves a name before the create that took it is finished, so for a moment the
+        name is taken but inspect finds nothing; on a busy engine that moment can last a while.
+        """
+        for attempt in range(_NAME_RACE_TRIES):
+            existing = self.inspect(spec.name)
+            if existing is not None:
+                return existing
+            try:
+                return self._create(spec)
+            except _NameTaken:
+                time.sleep(min(0.5, 0.02 * 2**attempt))
+        raise ExecutorError(f"container name {spec.name} is taken but not found")
 
     def _create(self, spec: ContainerSpec) -> str:
         try:
