@@ -7,6 +7,7 @@ import typer
 from orchestrator.cli.autoscale import autoscale_app, svc_metrics
 from orchestrator.cli.client import CliError
 from orchestrator.cli.credentials import credentials_app
+from orchestrator.cli.export import export_app
 from orchestrator.cli.output import err_console
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
@@ -28,6 +29,7 @@ cli.add_typer(task_app, name="task")
 cli.add_typer(instance_app, name="instance")
 cli.add_typer(autoscale_app, name="autoscale")
 cli.add_typer(credentials_app, name="credentials")
+cli.add_typer(export_app, name="export")
 
 
 def app() -> None:
