@@ -571,7 +571,7 @@ def _probes(container: Any, hc: dict[str, Any], grace: int | None, where: str, l
 
     def probe(failures: int, delay: int | None = None) -> Any:
         return k8s.V1Probe(
-            var_exec=k8s.V1ExecAction(command=exec_command),
+            _exec=k8s.V1ExecAction(command=exec_command),
             period_seconds=interval,
             timeout_seconds=timeout,
             failure_threshold=failures,
@@ -904,7 +904,7 @@ def _hpa(name: str, pod: Any, target: dict[str, Any] | None, policies: Sequence[
             log.note(pwhere, f"{shown}: needs a metrics adapter (Pods or External metric); not translated")
             continue
         value = float(cfg["TargetValue"])
-        utilization = max(1, round(value))
+        utilization = max(1, math.floor(value + 0.5))  # half up: 70.5 -> 71, as people round
         if utilization != value:
             log.note(pwhere, f"TargetValue {value:g}: the HPA takes whole percents, so {utilization}")
         missing = _requests(pod, resource)
