@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from agent.executor.fake import FakeExecutor
-from tests.harness import LocalCluster, wait_for
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
 
 ORCH = str(Path(sys.executable).parent / "orchestrator")
 K8S_VERSION = "1.30.0"
