@@ -222,6 +222,11 @@ def export_service(inp: ServiceInput) -> ServiceExport:
         hpa = _hpa(name, pod, inp.scalable_target, inp.scaling_policies, log)
         if hpa is not None:
             objects.append(hpa)
+            log.note(
+                "desiredCount",
+                f"replicas {workload.spec.replicas} is today's count; once the HPA owns it, leave replicas out "
+                "of later applies (each apply would reset it)",
+            )
 
     # Set last: the lists are complete only now (the models copy what they are given).
     annotations[ANNOTATION + "mapped"] = "\n".join(log.mapped)
@@ -417,6 +422,8 @@ def _container(
         )
     container.resources = _resources(c, td, single, where, log)
     env = [k8s.V1EnvVar(name=e["name"], value=str(e.get("value", ""))) for e in c.get("environment") or []]
+    if env:
+        log.map(f"{where} environment ({len(env)})", "env")
     env += [_secret_env(s, where, log) for s in c.get("secrets") or []]
     container.env = env or None
     container.ports = _container_ports(c, network, where, log) or None
