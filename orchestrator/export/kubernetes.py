@@ -338,17 +338,25 @@ def _pod_spec(svc: dict[str, Any], td: dict[str, Any], labels: dict[str, str], d
         log.note(f"{where}.networkMode", "none: every pod has a network in Kubernetes")
     elif network in ("bridge", "awsvpc"):
         log.map(f"networkMode {network}", "the pod network (every pod has its own IP)")
+    else:
+        log.note(f"{where}.networkMode", f"{network}: not translated")
     pid, ipc = td.get("pidMode"), td.get("ipcMode")
     if pid == "host":
         pod.host_pid = True
+        log.map("pidMode host", "hostPID: true")
     elif pid == "task":
         pod.share_process_namespace = True
+        log.map("pidMode task", "shareProcessNamespace: true")
+    elif pid is not None:
+        log.note(f"{where}.pidMode", f"{pid}: not translated")
+    # The containers of a pod share one IPC namespace already: ECS's "task".
     if ipc == "host":
         pod.host_ipc = True
-    elif ipc not in (None, "none", "task"):
-        log.note(f"{where}.ipcMode", f"{ipc}: not translated")
-    if ipc == "task":
-        log.note(f"{where}.ipcMode", "task: not translated (the containers of a pod share IPC only with hostIPC)")
+        log.map("ipcMode host", "hostIPC: true")
+    elif ipc == "task":
+        log.map("ipcMode task", "the pod's IPC namespace, which its containers share")
+    elif ipc is not None:
+        log.note(f"{where}.ipcMode", f"{ipc}: a pod's containers always share its IPC namespace; not translated")
     stop = [int(c["stopTimeout"]) for c in defs if c.get("stopTimeout") is not None]
     if stop:
         pod.termination_grace_period_seconds = max(stop)

@@ -479,6 +479,24 @@ def test_host_network_mode() -> None:
     assert not notes_about(result, "hostPort")
 
 
+@pytest.mark.parametrize(
+    ("modes", "fields", "note"),
+    [
+        ({"pidMode": "host", "ipcMode": "host"}, {"hostPID": True, "hostIPC": True}, None),
+        # ECS's "task" PID mode shares one namespace among the task's containers; a pod does so on request.
+        ({"pidMode": "task"}, {"shareProcessNamespace": True}, None),
+        # A pod's containers share its IPC namespace anyway: ECS's "task" needs nothing.
+        ({"ipcMode": "task"}, {}, None),
+        ({"ipcMode": "none"}, {}, "always share its IPC namespace"),
+        ({"networkMode": "none"}, {}, "every pod has a network"),
+    ],
+)
+def test_process_ipc_and_network_modes(modes: dict[str, str], fields: dict[str, bool], note: str | None) -> None:
+    docs, result = export(td=task_definition(container(), **modes))
+    assert {k: v for k, v in pod(docs).items() if k in ("hostPID", "hostIPC", "shareProcessNamespace")} == fields
+    assert bool(note and notes_about(result, note)) == bool(note)
+
+
 def test_volumes_as_far_as_they_map() -> None:
     volumes = [
         {"name": "logs", "host": {"sourcePath": "/var/log/web"}},
