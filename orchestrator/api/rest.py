@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from orchestrator.operations import Operations
+from orchestrator.reconcile.plan import PLANNED_DEPLOYMENT, preview
 from orchestrator.security.auth import require_admin
 
 
@@ -142,7 +143,9 @@ def service_events(cluster: str, name: str, after: int = 0, ops: Operations = De
 def plan_service(
     cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
 ) -> dict[str, Any]:
-    return ops.plan_service({**body, "cluster": cluster, "service": name})
+    """What `svc update` with the same body would do, step by step; nothing is changed."""
+    change = ops.proposed_update({**body, "cluster": cluster, "service": name}, deployment_id=PLANNED_DEPLOYMENT)
+    return preview(ops.ctx, change.cluster, change.service, change.state, change.new_deployment)
 
 
 # -- tasks ---------------------------------------------------------------------------------

@@ -406,25 +406,32 @@ def instance_set_attribute(
 
 
 def render_plan(data: dict[str, Any]) -> None:
-    """`svc plan` output: where each task would go, in plain words, and what would stop."""
+    """`svc plan` output: each step of the change, the tasks it starts (where, and why) and stops."""
     what = "a new deployment" if data["newDeployment"] else "a scale change"
     console.print(
         f"Plan for service {data['service']} ({what}, {data['taskDefinition'].split('/')[-1]}, "
         f"desired {data['desiredCount']}, profile {data['schedulerProfile']}): nothing is changed."
     )
-    table(
-        f"Would start {len(data['placements'])} tasks",
-        ["#", "instance", "name", "zone"],
-        [
-            [i + 1, short(p["containerInstanceArn"]), p.get("name"), p.get("availabilityZone")]
-            for i, p in enumerate(data["placements"])
-        ],
-    )
-    for i, p in enumerate(data["placements"]):
-        console.print(f"{i + 1}. {p['reason']}", markup=False, highlight=False)
+    steps = data.get("steps", [])
+    if not any(s["starts"] or s["stops"] for s in steps):
+        console.print("No task would start or stop.")
+    for step in steps:
+        rows = [
+            ["+ start", short(x["taskArn"]), x.get("name"), x.get("availabilityZone"), x["reason"]]
+            for x in step["starts"]
+        ]
+        rows += [["- stop", short(x["taskArn"]), x.get("name"), "", x["reason"]] for x in step["stops"]]
+        if rows:
+            table(
+                f"Step {step['step']}: start {len(step['starts'])}, stop {len(step['stops'])}",
+                ["", "task", "instance", "zone", "why"],
+                rows,
+            )
+        for event in step.get("events", []):
+            console.print(f"  {event}", markup=False, highlight=False)
     if data.get("unplaced"):
         console.print(
             f"[red]{data['unplaced']} tasks could not be placed:[/red] {data.get('failure')}", highlight=False
         )
-    if data.get("stops"):
-        console.print(f"Would stop {len(data['stops'])} tasks: " + " ".join(short(a) for a in data["stops"]))
+    if not data.get("converged", True):
+        console.print("[yellow]The plan stops here: the change has not finished after its last step.[/yellow]")

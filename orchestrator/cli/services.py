@@ -353,13 +353,17 @@ def svc_plan(
     name: str,
     desired: int = typer.Option(None, "--desired", "-d"),
     taskdef: str = typer.Option(None, "--taskdef", "-t"),
+    force_new_deployment: bool = typer.Option(False, "--force-new-deployment"),
+    min_healthy: int = typer.Option(None, "--min-healthy"),
+    max_percent: int = typer.Option(None, "--max-percent"),
+    circuit_breaker: str = typer.Option(None, "--circuit-breaker", help="off, on or rollback."),
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile", help="ecs or kubernetes: compare how each would place."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Show where the tasks of a change would go and why, without changing anything."""
+    """Show, step by step, what `svc update` with the same options would start and stop; nothing is changed."""
     from orchestrator.cli.resources import render_plan
 
     body: dict[str, Any] = {}
@@ -367,5 +371,8 @@ def svc_plan(
         body["desiredCount"] = desired
     if taskdef:
         body["taskDefinition"] = taskdef
+    if force_new_deployment:
+        body["forceNewDeployment"] = True
+    body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
     emit(Client().call("POST", f"/v1/clusters/{cluster}/services/{name}/plan", json=body), output, render_plan)

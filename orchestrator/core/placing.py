@@ -8,9 +8,10 @@ the task rows it creates commit together or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.models import (
@@ -87,9 +88,15 @@ def cluster_usage(store: Store, cluster: str) -> dict[str, InstanceUsage]:
     """Usage per instance ARN, derived from the task rows (the rows are the only truth)."""
     tasks = store.list_tasks(cluster, not_stopped=True)
     tds = {arn: store.get_task_definition_by_arn(arn) for arn in {t.taskDefinitionArn for t in tasks}}
+    return usage_of(tasks, tds)
+
+
+def usage_of(tasks: Iterable[Task], tds: Mapping[str, TaskDefinition | None]) -> dict[str, InstanceUsage]:
+    """Usage per instance ARN of the tasks that are not STOPPED (pure: the controller's decision
+    and `svc plan` compute it over task lists they change in memory)."""
     out: dict[str, InstanceUsage] = defaultdict(InstanceUsage)
     for t in tasks:
-        if not t.containerInstanceArn:
+        if not t.containerInstanceArn or t.lastStatus == "STOPPED":
             continue
         usage = out[t.containerInstanceArn]
         usage.cpu += int(t.cpu or 0)
@@ -133,9 +140,15 @@ def with_usage(store: Store, instances: Sequence[ContainerInstance]) -> list[Con
 
 def snapshot(store: Store, cluster: str) -> list[InstanceView]:
     """The scheduler's view of every non-INACTIVE instance of the cluster."""
-    usage = cluster_usage(store, cluster)
+    return instance_views(store.list_instances(cluster), cluster_usage(store, cluster))
+
+
+def instance_views(instances: Iterable[ContainerInstance], usage: Mapping[str, InstanceUsage]) -> list[InstanceView]:
+    """The scheduler's view of `instances` (INACTIVE ones left out) holding `usage`."""
     views = []
-    for inst in store.list_instances(cluster):
+    for inst in instances:
+        if inst.status == "INACTIVE":
+            continue
         u = usage.get(inst.containerInstanceArn, InstanceUsage())
         views.append(
             InstanceView(
@@ -192,13 +205,16 @@ def new_task(
     started_by: str | None,
     instance: InstanceView,
     now: float,
+    task_id: str | None = None,
 ) -> Task:
-    task_id = secrets.token_hex(16)
+    """A PROVISIONING task row on `instance`. With `task_id` the row is the same every time (the
+    container ARNs derive from it), so a decision that names its new tasks is reproducible."""
+    task_id = task_id or secrets.token_hex(16)
     arn = task_arn(cluster, task_id)
     needs = task_needs(td)
     containers = [
         Container(
-            containerArn=f"{arn.replace(':task/', ':container/')}/{secrets.token_hex(8)}",
+            containerArn=f"{arn.replace(':task/', ':container/')}/{_container_id(task_id, i)}",
             taskArn=arn,
             name=c.name,
             image=c.image,
@@ -208,7 +224,7 @@ def new_task(
             memory=str(c.memory) if c.memory else None,
             memoryReservation=str(c.memoryReservation) if c.memoryReservation else None,
         )
-        for c in td.containerDefinitions
+        for i, c in enumerate(td.containerDefinitions)
     ]
     return Task(
         taskArn=arn,
@@ -225,6 +241,10 @@ def new_task(
         containers=containers,
         createdAt=now,
     )
+
+
+def _container_id(task_id: str, index: int) -> str:
+    return hashlib.sha256(f"{task_id}/{index}".encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Bookkeeping the service controller keeps beside each ECS service, stored as a document row.
 
 None of it is part of the ECS Service shape, so it lives apart from the service row: the
-scheduler profile, the start-failure throttle, and what was last announced in events so a pass
-that changes nothing says nothing.
+scheduler profile and update count (the API's), and the controller's: the start-failure throttle,
+and what was last announced in events so a pass that changes nothing says nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ KIND = "service_state"
 
 @dataclass
 class ServiceState:
+    # Written by the API: the scheduler profile the user chose, and a count of service updates.
     profile: str = "ecs"
+    generation: int = 0
+    # The rest is the controller's own: it resets its throttle when it sees a new generation, so
+    # the API never has to know what the controller keeps.
+    observed_generation: int = 0
     start_failures: int = 0  # consecutive tasks that stopped before becoming healthy
     retry_after: float = 0.0  # no new task before this time (throttling)
     steady: bool = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,6 +43,17 @@ from orchestrator.operations.taskdefs import pydantic_message, resolve_task_defi
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 PROFILES = ("ecs", "kubernetes")
 MAX_DESCRIBE = 10
+
+
+@dataclass
+class ProposedUpdate:
+    """What an UpdateService request makes of a service: its row, its state, and whether it
+    opened a new deployment."""
+
+    cluster: str
+    service: Service
+    state: ServiceState
+    new_deployment: bool
 
 
 def new_deployment_id() -> str:
@@ -182,12 +194,22 @@ class ServiceOps:
         return {"services": found, "failures": failures}
 
     def update_service(self, req: dict[str, Any]) -> dict[str, Any]:
+        with self.ctx.store.write() as s:
+            change = self.proposed_update(req)
+            change.state.save(s, change.cluster, change.service.serviceName)
+            s.put_service(change.service)
+        return {"service": self._with_events(change.service)}
+
+    def proposed_update(self, req: dict[str, Any], deployment_id: str | None = None) -> ProposedUpdate:
+        """The service row and its state as UpdateService `req` would leave them, validated and
+        written nowhere: UpdateService writes them, `svc plan` previews what follows from them.
+        `deployment_id` names the new deployment, if one opens (default: a fresh ECS id)."""
         desired = opt_int(req, "desiredCount", None, lo=0, hi=10000)
         force = opt_bool(req, "forceNewDeployment")
         strategies = strategies_from(req.get("placementStrategy")) if "placementStrategy" in req else None
         constraints = constraints_from(req.get("placementConstraints")) if "placementConstraints" in req else None
         td_ref = opt_str(req, "taskDefinition")
-        with self.ctx.store.write() as s:
+        with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             svc = self._get_service(cluster.clusterName, req.get("service"))
             if svc.status != "ACTIVE":
@@ -204,46 +226,41 @@ class ServiceOps:
                 raise InvalidParameterException(
                     f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
                 )
-            now = self.ctx.clock.now()
-            new_deployment = force or (td is not None and td.taskDefinitionArn != svc.taskDefinition)
-            new_deployment = new_deployment or strategies is not None or constraints is not None
-            if desired is not None:
-                svc.desiredCount = desired
-            svc.deploymentConfiguration = config
-            if strategies is not None:
-                svc.placementStrategy = strategies
-            if constraints is not None:
-                svc.placementConstraints = constraints
-            if req.get("healthCheckGracePeriodSeconds") is not None:
-                svc.healthCheckGracePeriodSeconds = opt_int(req, "healthCheckGracePeriodSeconds", lo=0)
-            if new_deployment:
-                for d in svc.deployments:
-                    d.status = "ACTIVE"
-                    d.updatedAt = now
-                if td is not None:
-                    svc.taskDefinition = td.taskDefinitionArn
-                svc.deployments.insert(
-                    0,
-                    Deployment(
-                        id=new_deployment_id(),
-                        taskDefinition=svc.taskDefinition,
-                        desiredCount=svc.desiredCount,
-                        createdAt=now,
-                        updatedAt=now,
-                    ),
-                )
-            svc.deployments[0].desiredCount = svc.desiredCount
-            svc.deployments[0].updatedAt = now
-            # A service update resets the start-failure throttle, as in ECS.
-            state.start_failures = 0
-            state.retry_after = 0.0
-            state.throttle_notified = False
-            state.stuck_notified = False
-            state.steady = False
-            state.profile = profile
-            state.save(s, cluster.clusterName, svc.serviceName)
-            s.put_service(svc)
-        return {"service": self._with_events(svc)}
+        now = self.ctx.clock.now()
+        new_deployment = force or (td is not None and td.taskDefinitionArn != svc.taskDefinition)
+        new_deployment = new_deployment or strategies is not None or constraints is not None
+        if desired is not None:
+            svc.desiredCount = desired
+        svc.deploymentConfiguration = config
+        if strategies is not None:
+            svc.placementStrategy = strategies
+        if constraints is not None:
+            svc.placementConstraints = constraints
+        if req.get("healthCheckGracePeriodSeconds") is not None:
+            svc.healthCheckGracePeriodSeconds = opt_int(req, "healthCheckGracePeriodSeconds", lo=0)
+        if new_deployment:
+            for d in svc.deployments:
+                d.status = "ACTIVE"
+                d.updatedAt = now
+            if td is not None:
+                svc.taskDefinition = td.taskDefinitionArn
+            svc.deployments.insert(
+                0,
+                Deployment(
+                    id=deployment_id or new_deployment_id(),
+                    taskDefinition=svc.taskDefinition,
+                    desiredCount=svc.desiredCount,
+                    createdAt=now,
+                    updatedAt=now,
+                ),
+            )
+        svc.deployments[0].desiredCount = svc.desiredCount
+        svc.deployments[0].updatedAt = now
+        # A new generation tells the controller the service was updated (it then resets its
+        # start-failure throttle, as ECS does); what the controller keeps is its own business.
+        state.generation += 1
+        state.profile = profile
+        return ProposedUpdate(cluster.clusterName, svc, state, new_deployment)
 
     def delete_service(self, req: dict[str, Any]) -> dict[str, Any]:
         force = opt_bool(req, "force")

@@ -63,7 +63,8 @@ def test_register_create_list_explain_plan(cluster: LocalCluster, tmp_path: Path
 
     plan = json.loads(orch(cluster, "svc", "plan", "cliweb", "--desired", "6", "-o", "json"))
     # 3 more tasks, one per zone again; nothing is changed by a plan.
-    assert sorted(p["availabilityZone"] for p in plan["placements"]) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    [step] = [s for s in plan["steps"] if s["starts"]]
+    assert sorted(p["availabilityZone"] for p in step["starts"]) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert len(cluster.tasks("cliweb")) == 3
 
     events = orch(cluster, "svc", "events", "cliweb")

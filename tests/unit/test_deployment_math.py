@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli.services import EXIT_COMPLETED, EXIT_FAILED, outcome_of
-from orchestrator.reconcile.services import Step, bounds, breaker_threshold, plan_step, retry_delay
+from orchestrator.reconcile.service_decide import Step, bounds, breaker_threshold, plan_step, retry_delay
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ from orchestrator.core.service_state import ServiceState
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
-from orchestrator.reconcile.services import STUCK_MESSAGE, ServiceController, bounds
+from orchestrator.reconcile.service_decide import STUCK_MESSAGE, bounds
+from orchestrator.reconcile.services import ServiceController
 
 GRACE_S = 10.0
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
