@@ -1,5 +1,6 @@
 """Builders for control-plane tests: a store-backed Operations with a fake clock, instances
-registered the way an agent registers them, task definitions, services."""
+registered the way an agent registers them, task definitions, services; and plain rows
+(instances, task definitions, services, tasks) for the pure decisions, which need no store."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.clock import FakeClock
+from orchestrator.core.models import (
+    ACCOUNT,
+    DEFAULT_RESERVED_TCP_PORTS,
+    Attribute,
+    Container,
+    ContainerInstance,
+    Deployment,
+    DeploymentConfiguration,
+    Service,
+    Task,
+    TaskDefinition,
+    cluster_arn,
+    instance_arn,
+    service_arn,
+    task_arn,
+)
+from orchestrator.core.placing import resources
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
@@ -66,4 +84,98 @@ def report_running(ops: Operations, task: dict[str, Any]) -> None:
                 ],
             }
         ],
+    )
+
+
+# -- rows, for the pure decisions (no store) ---------------------------------------------------
+
+ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+def instance_row(
+    name: str, zone: str, cpu: int = 1024, memory: int = 1024, status: str = "ACTIVE"
+) -> ContainerInstance:
+    """A registered container instance row, as the store holds it after an agent registered."""
+    return ContainerInstance(
+        containerInstanceArn=instance_arn("default", name),
+        ec2InstanceId=f"i-{name}",
+        status=status,  # type: ignore[arg-type]
+        registeredResources=resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, []),
+        attributes=[Attribute(name="ecs.availability-zone", value=zone), Attribute(name="orch.name", value=name)],
+        registeredAt=0.0,
+    )
+
+
+def task_def_row(
+    family: str = "web", revision: int = 1, health_check: bool = False, **overrides: Any
+) -> TaskDefinition:
+    c = container(**overrides)
+    if health_check:
+        c["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1}
+    return TaskDefinition.model_validate(
+        {
+            "taskDefinitionArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}:{revision}",
+            "family": family,
+            "revision": revision,
+            "containerDefinitions": [c],
+        }
+    )
+
+
+def service_row(
+    td: TaskDefinition, desired: int, deployment: str = "ecs-svc/1", name: str = "web", **config: Any
+) -> Service:
+    """A service with one PRIMARY deployment `deployment` of `td`; `config` is its deploymentConfiguration."""
+    return Service(
+        serviceArn=service_arn("default", name),
+        serviceName=name,
+        clusterArn=cluster_arn("default"),
+        desiredCount=desired,
+        taskDefinition=td.taskDefinitionArn,
+        deploymentConfiguration=DeploymentConfiguration.model_validate(config),
+        deployments=[
+            Deployment(
+                id=deployment, taskDefinition=td.taskDefinitionArn, desiredCount=desired, createdAt=0, updatedAt=0
+            )
+        ],
+        createdAt=0.0,
+    )
+
+
+def task_row(
+    task_id: str,
+    td: TaskDefinition,
+    on: ContainerInstance,
+    deployment: str = "ecs-svc/1",
+    status: str = "RUNNING",
+    started_at: float | None = 0.0,
+    health: str | None = None,
+    group: str = "service:web",
+) -> Task:
+    """A task of `td` on instance `on`; RUNNING since `started_at` unless `status` says otherwise."""
+    arn = task_arn("default", task_id)
+    return Task(
+        taskArn=arn,
+        clusterArn=cluster_arn("default"),
+        taskDefinitionArn=td.taskDefinitionArn,
+        containerInstanceArn=on.containerInstanceArn,
+        availabilityZone=on.attribute_map().get("ecs.availability-zone"),
+        lastStatus=status,
+        group=group,
+        startedBy=deployment,
+        cpu=str(sum(c.cpu for c in td.containerDefinitions)),
+        memory=str(sum(c.memory or 0 for c in td.containerDefinitions)),
+        containers=[
+            Container(
+                containerArn=f"{arn}/c{i}",
+                taskArn=arn,
+                name=c.name,
+                image=c.image,
+                lastStatus=status,
+                healthStatus=health if c.healthCheck else None,  # type: ignore[arg-type]
+            )
+            for i, c in enumerate(td.containerDefinitions)
+        ],
+        createdAt=0.0,
+        startedAt=started_at if status == "RUNNING" else None,
     )

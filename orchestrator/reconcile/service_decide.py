@@ -17,10 +17,9 @@ tested as a table.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.core.lifecycle import stop_task_row
@@ -217,8 +216,13 @@ class _Pass:
         self.rules = rules
         self.new_task_id = new_task_id
         self.svc = snap.service.model_copy(deep=True)
-        self.state = copy.deepcopy(snap.state)
-        self.tasks = [t.model_copy(deep=True) for t in snap.tasks]
+        self.state = replace(
+            snap.state, seen_stopped=list(snap.state.seen_stopped), ever_healthy=list(snap.state.ever_healthy)
+        )
+        # The snapshot's rows themselves: a row the pass changes is copied first (see `_stop`), so
+        # a pass over thousands of tasks that stops few copies few.
+        self.tasks = list(snap.tasks)
+        self.index = {t.taskArn: i for i, t in enumerate(self.tasks)}
         self.now = snap.now
         self.checked = {arn: checked_containers(td) for arn, td in snap.task_definitions.items()}
         self.leaving = {i.containerInstanceArn for i in snap.instances if i.status != "ACTIVE"}
@@ -235,7 +239,7 @@ class _Pass:
         self._update_counts()
         if self.svc.model_dump() != self.snap.service.model_dump():
             self.out.service = self.svc
-        if asdict(self.state) != asdict(self.snap.state):
+        if self.state != self.snap.state:
             self.out.state = self.state
         return self.out
 
@@ -371,9 +375,12 @@ class _Pass:
     def _stop(self, tasks: list[Task], reason: str) -> None:
         stopped = []
         for t in tasks:
-            if stop_task_row(t, self.now, STOP_CODE, reason):
-                self.out.stops.append(StopTask(t, reason))
-                stopped.append(t)
+            i = self.index[t.taskArn]
+            row = self.tasks[i].model_copy(deep=True)
+            if stop_task_row(row, self.now, STOP_CODE, reason):
+                self.tasks[i] = row
+                self.out.stops.append(StopTask(row, reason))
+                stopped.append(row)
         if stopped:
             ids = " ".join(f"(task {arn_id(t.taskArn)})" for t in stopped)
             self.event(f"has stopped {len(stopped)} running tasks: {ids}.")
@@ -445,7 +452,8 @@ class _Pass:
         if len(current) > desired:
             excess = self._select_excess(current, len(current) - desired)
             self._stop(excess, reason)
-            current = [t for t in current if t not in excess]
+            gone = {t.taskArn for t in excess}
+            current = [t for t in current if t.taskArn not in gone]
 
         healthy = {t.taskArn for t in self.wanted() if self.healthy(t)}
         healthy_out = [t for t in outgoing if t.taskArn in healthy]
@@ -482,7 +490,8 @@ class _Pass:
         # Tasks not yet running go first: stopping them costs nothing.
         not_running = [t for t in tasks if t.lastStatus != "RUNNING"]
         chosen = not_running[:count]
-        rest = [t for t in tasks if t not in chosen]
+        picked = {t.taskArn for t in chosen}
+        rest = [t for t in tasks if t.taskArn not in picked]
         if len(chosen) < count and rest:
             strategies, _ = to_scheduler(self.svc.placementStrategy, [])
             views = [
@@ -532,6 +541,7 @@ class _Pass:
                 self.now,
                 task_id=self.new_task_id(),
             )
+            self.index[task.taskArn] = len(self.tasks)
             self.tasks.append(task)
             self.out.starts.append(StartTask(task, dict(placement.explanation)))
             started.append(task)
