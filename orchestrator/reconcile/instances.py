@@ -4,19 +4,59 @@ ECS keeps a disconnected instance's tasks counted forever; we mark them STOPPED 
 `lost_after_s` so services replace them elsewhere (the agent stops the superseded containers if
 it ever comes back). Silence before this control plane started does not count: a restarted
 control plane gives every agent a fresh `lost_after_s` to reconnect.
+
+As for services, the decision (`decide_instances`) is pure over the instance rows, their last
+heartbeats and the time; `InstanceController.reconcile` applies it in one transaction.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import structlog
 
 from orchestrator.core.context import Context
 from orchestrator.core.lifecycle import stop_tasks_on
-from orchestrator.core.models import arn_id
+from orchestrator.core.models import ContainerInstance, arn_id
+from orchestrator.core.settings import Settings
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
 
 LOST_REASON = "Task stopped due to container instance lost"
+
+
+@dataclass
+class InstanceActions:
+    """What one pass writes: rows now disconnected, instances whose tasks are given up, and the
+    time before which stopped tasks are forgotten."""
+
+    disconnected: list[ContainerInstance] = field(default_factory=list)  # rows with agentConnected False
+    silent_s: dict[str, float] = field(default_factory=dict)  # instance ARN -> seconds of silence, for the log
+    lost: list[str] = field(default_factory=list)  # instance ARNs
+    purge_before: float = 0.0
+
+
+def decide_instances(
+    instances: Sequence[ContainerInstance],
+    heartbeats: Mapping[str, float],
+    now: float,
+    started_at: float,
+    settings: Settings,
+) -> InstanceActions:
+    out = InstanceActions(purge_before=now - settings.stopped_task_retention_s)
+    for inst in instances:
+        arn = inst.containerInstanceArn
+        silent = now - max(heartbeats.get(arn, now), started_at)
+        if inst.agentConnected and silent > settings.disconnected_after_s:
+            row = inst.model_copy(deep=True)
+            row.agentConnected = False
+            row.version += 1
+            out.disconnected.append(row)
+            out.silent_s[arn] = silent
+        if silent > settings.lost_after_s:
+            out.lost.append(arn)
+    return out
 
 
 class InstanceController:
@@ -25,25 +65,18 @@ class InstanceController:
         self.started_at = ctx.clock.now()
 
     def reconcile(self) -> None:
-        settings = self.ctx.settings
-        store = self.ctx.store
         now = self.ctx.clock.now()
-        with store.write() as s:
-            heartbeats = s.last_heartbeats()
-            for inst in s.list_instances():
-                silent = now - max(heartbeats.get(inst.containerInstanceArn, now), self.started_at)
-                if inst.agentConnected and silent > settings.disconnected_after_s:
-                    inst.agentConnected = False
-                    inst.version += 1
-                    s.put_instance(inst)
-                    log.warning(
-                        "agent disconnected", instance=arn_id(inst.containerInstanceArn), silent_s=round(silent)
-                    )
-                if silent <= settings.lost_after_s:
-                    continue
-                lost = stop_tasks_on(s, inst.containerInstanceArn, now, "ServiceSchedulerInitiated", LOST_REASON)
+        with self.ctx.store.write() as s:
+            actions = decide_instances(s.list_instances(), s.last_heartbeats(), now, self.started_at, self.ctx.settings)
+            for row in actions.disconnected:
+                s.put_instance(row)
+                log.warning(
+                    "agent disconnected",
+                    instance=arn_id(row.containerInstanceArn),
+                    silent_s=round(actions.silent_s[row.containerInstanceArn]),
+                )
+            for arn in actions.lost:
+                lost = stop_tasks_on(s, arn, now, "ServiceSchedulerInitiated", LOST_REASON)
                 if lost:
-                    log.warning(
-                        "instance lost; its tasks are stopped", instance=arn_id(inst.containerInstanceArn), tasks=lost
-                    )
-            s.purge_stopped_tasks(now - settings.stopped_task_retention_s)
+                    log.warning("instance lost; its tasks are stopped", instance=arn_id(arn), tasks=lost)
+            s.purge_stopped_tasks(actions.purge_before)
