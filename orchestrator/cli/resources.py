@@ -420,8 +420,13 @@ def render_plan(data: dict[str, Any]) -> None:
             ["+ start", short(x["taskArn"]), x.get("name"), x.get("availabilityZone"), x["reason"]]
             for x in step["starts"]
         ]
-        rows += [["- stop", short(x["taskArn"]), x.get("name"), "", x["reason"]] for x in step["stops"]]
-        if rows:
+        rows += [
+            ["- stop", short(x["taskArn"]), x.get("name"), x.get("availabilityZone"), x["reason"]]
+            for x in step["stops"]
+        ]
+        if not rows:
+            console.print(f"Step {step['step']}:")
+        else:
             table(
                 f"Step {step['step']}: start {len(step['starts'])}, stop {len(step['stops'])}",
                 ["", "task", "instance", "zone", "why"],

@@ -84,6 +84,7 @@ def preview(ctx: Context, cluster: str, svc: Service, state: ServiceState, new_d
         # What is still unplaced once the plan has run its course (0 when everything fits).
         "unplaced": last.unplaced,
         "failure": describe_failure(last.failure) if last.failure else None,
+        # True once a pass would change nothing more; False if the plan stopped at its step limit.
         "converged": converged,
         "final": {
             "runningCount": final.runningCount,
@@ -130,6 +131,7 @@ def _step(number: int, actions: Actions, instances: dict[str, ContainerInstance]
                 "taskArn": s.task.taskArn,
                 "containerInstanceArn": s.task.containerInstanceArn,
                 "name": _name(instances, s.task.containerInstanceArn),
+                "availabilityZone": s.task.availabilityZone,
                 "taskDefinition": s.task.taskDefinitionArn,
                 "reason": s.reason,
             }

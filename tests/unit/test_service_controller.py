@@ -684,3 +684,23 @@ def test_draining_stops_pending_service_tasks_at_once(rig: Rig) -> None:
     rig.update(desiredCount=9)
     rig.settle()
     assert len([t for t in rig.live() if t.containerInstanceArn == drained]) == 3
+
+
+def test_an_update_leaves_the_controllers_throttle_to_the_controller(rig: Rig) -> None:
+    rig.create(1, rig.taskdef())
+    rig.reconcile()
+    for _ in range(3):  # 3 failed starts in a row: throttled for 5 s
+        rig.start_pending(fail=True)
+        rig.clock.advance(1)
+        rig.reconcile()
+    throttled = ServiceState.load(rig.store, "default", "web")
+    assert throttled.start_failures == 3 and throttled.retry_after > rig.clock.now()
+    rig.update(desiredCount=1)
+    # UpdateService records a new generation and nothing of the controller's...
+    state = ServiceState.load(rig.store, "default", "web")
+    assert (state.generation, state.start_failures, state.retry_after) == (1, 3, throttled.retry_after)
+    # ...whose next pass sees it, resets its throttle and starts at once.
+    rig.reconcile()
+    state = ServiceState.load(rig.store, "default", "web")
+    assert (state.observed_generation, state.start_failures, state.retry_after) == (1, 0, 0.0)
+    assert rig.start_pending(fail=True) == 1
