@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from orchestrator.operations import Operations
-from orchestrator.reconcile.plan import PLANNED_DEPLOYMENT, preview
+from orchestrator.reconcile.plan import preview
 from orchestrator.security.auth import require_admin
 
 
@@ -143,9 +143,11 @@ def service_events(cluster: str, name: str, after: int = 0, ops: Operations = De
 def plan_service(
     cluster: str, name: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
 ) -> dict[str, Any]:
-    """What `svc update` with the same body would do, step by step; nothing is changed."""
-    change = ops.proposed_update({**body, "cluster": cluster, "service": name}, deployment_id=PLANNED_DEPLOYMENT)
-    return preview(ops.ctx, change.cluster, change.service, change.state, change.new_deployment)
+    """What `svc update` with the same body would do (and draining `drainInstances`), step by step;
+    nothing is changed."""
+    req = ops.plan_request({**body, "cluster": cluster, "service": name})
+    c = req.change
+    return preview(ops.ctx, c.cluster, c.service, c.state, c.new_deployment, draining=req.draining)
 
 
 # -- tasks ---------------------------------------------------------------------------------

@@ -408,6 +408,8 @@ def instance_set_attribute(
 def render_plan(data: dict[str, Any]) -> None:
     """`svc plan` output: each step of the change, the tasks it starts (where, and why) and stops."""
     what = "a new deployment" if data["newDeployment"] else "a scale change"
+    if data.get("drainInstances"):
+        what += ", draining " + " ".join(short(a) for a in data["drainInstances"])
     console.print(
         f"Plan for service {data['service']} ({what}, {data['taskDefinition'].split('/')[-1]}, "
         f"desired {data['desiredCount']}, profile {data['schedulerProfile']}): nothing is changed."

@@ -360,6 +360,7 @@ def svc_plan(
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile", help="ecs or kubernetes: compare how each would place."),
+    drain: list[str] = typer.Option([], "--drain", help="Also preview draining this instance (name, id or ARN)."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
@@ -375,4 +376,6 @@ def svc_plan(
         body["forceNewDeployment"] = True
     body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
+    if drain:
+        body["drainInstances"] = drain
     emit(Client().call("POST", f"/v1/clusters/{cluster}/services/{name}/plan", json=body), output, render_plan)

@@ -11,12 +11,13 @@ from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.instances import InstanceOps
+from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.services import ServiceOps
 from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
 
-class Operations(ClusterOps, TaskDefinitionOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
+class Operations(ClusterOps, TaskDefinitionOps, PlanOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

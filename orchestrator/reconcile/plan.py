@@ -24,15 +24,20 @@ from orchestrator.reconcile.services import TaskDefinitions, load_snapshot
 from scheduler import describe_failure, explain_text
 from scheduler.types import PlacementError
 
-# The deployment a plan opens has no ECS id yet; its tasks name it by this.
-PLANNED_DEPLOYMENT = "ecs-svc/planned"
 MAX_STEPS = 2000
 
 
-def preview(ctx: Context, cluster: str, svc: Service, state: ServiceState, new_deployment: bool) -> dict[str, Any]:
-    """The plan of a change that leaves service `svc` and its `state` as given, as a JSON-able
-    dict: one entry per pass that starts or stops tasks or says something, and the service as it
-    would be at the end."""
+def preview(
+    ctx: Context,
+    cluster: str,
+    svc: Service,
+    state: ServiceState,
+    new_deployment: bool,
+    draining: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The plan of a change that leaves service `svc` and its `state` as given (and the instances
+    `draining` DRAINING), as a JSON-able dict: one entry per pass that starts or stops tasks or
+    says something, and the service as it would be at the end."""
     rules = Rules.of(ctx.settings)
     with ctx.store.read() as s:
         snap = load_snapshot(s, cluster, svc.serviceName, TaskDefinitions(), ctx.clock.now())
@@ -43,7 +48,10 @@ def preview(ctx: Context, cluster: str, svc: Service, state: ServiceState, new_d
             if d.taskDefinition not in tds:
                 tds[d.taskDefinition] = s.get_task_definition_by_arn(d.taskDefinition)
         usage = snap.other_usage()
-    snap = replace(snap, service=svc, state=state, task_definitions=tds, other_usage=lambda: usage)
+    instances = [
+        i.model_copy(update={"status": "DRAINING"}) if i.containerInstanceArn in draining else i for i in snap.instances
+    ]
+    snap = replace(snap, service=svc, state=state, task_definitions=tds, instances=instances, other_usage=lambda: usage)
     names = {i.containerInstanceArn: i for i in snap.instances}
     counter = itertools.count(1)
 
@@ -75,6 +83,7 @@ def preview(ctx: Context, cluster: str, svc: Service, state: ServiceState, new_d
         "taskDefinition": svc.taskDefinition,
         "schedulerProfile": state.profile,
         "newDeployment": new_deployment,
+        "drainInstances": sorted(draining),
         "desiredCount": svc.desiredCount,
         "deploymentConfiguration": {
             "minimumHealthyPercent": svc.deploymentConfiguration.minimumHealthyPercent,

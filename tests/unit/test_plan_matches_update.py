@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator.core.errors import InvalidParameterException
-from orchestrator.reconcile.plan import PLANNED_DEPLOYMENT, preview
+from orchestrator.reconcile.plan import preview
 from tests.unit.test_service_controller import GRACE_S, Rig
 
 # One step: (tasks started per instance name, ARNs of the tasks stopped).
@@ -38,8 +38,9 @@ def names(rig: Rig) -> dict[str, str]:
 
 def plan(rig: Rig, **req: Any) -> dict[str, Any]:
     """What POST /services/web/plan answers (the route's two calls, without HTTP)."""
-    change = rig.ops.proposed_update({"service": "web", **req}, deployment_id=PLANNED_DEPLOYMENT)
-    return preview(rig.ops.ctx, change.cluster, change.service, change.state, change.new_deployment)
+    p = rig.ops.plan_request({"service": "web", **req})
+    c = p.change
+    return preview(rig.ops.ctx, c.cluster, c.service, c.state, c.new_deployment, draining=p.draining)
 
 
 def planned_steps(rig: Rig, data: dict[str, Any]) -> list[Step]:
@@ -123,12 +124,18 @@ def test_the_plan_is_what_the_update_does(
     assert len(rig.live()) == data["desiredCount"] == rig.svc().desiredCount
 
 
-def test_a_drain_is_planned_as_the_controller_then_does_it(rig: Rig) -> None:
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_drain_is_planned_as_the_controller_then_does_it(rig: Rig, ahead: bool) -> None:
     steady(rig, 6)
     drained = rig.instances[0]
-    rig.ops.update_container_instances_state({"containerInstances": [drained], "status": "DRAINING"})
-    # Nothing is asked of the service: the plan shows what the controller does about the drain.
-    expected = planned_steps(rig, plan(rig))
+    if ahead:
+        # Planned before the drain: drainInstances previews it (by the instance's name here).
+        expected = planned_steps(rig, plan(rig, drainInstances=["i1"]))
+        rig.ops.update_container_instances_state({"containerInstances": [drained], "status": "DRAINING"})
+    else:
+        # Planned during the drain, asking nothing of the service: what the controller does about it.
+        rig.ops.update_container_instances_state({"containerInstances": [drained], "status": "DRAINING"})
+        expected = planned_steps(rig, plan(rig))
     # 2 tasks on i1 replaced at 100/200: start 2 on i2/i3, then stop the 2 on i1.
     assert [sum(starts.values()) for starts, _ in expected] == [2, 0]
     assert [len(stops) for _, stops in expected] == [0, 2]
@@ -164,3 +171,7 @@ def test_a_plan_that_cannot_place_says_so_and_bad_input_is_refused(rig: Rig) -> 
     assert data["final"]["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     with pytest.raises(InvalidParameterException, match="schedulerProfile"):
         plan(rig, schedulerProfile="nomad")
+    with pytest.raises(InvalidParameterException, match="drainInstances: i9 is not registered"):
+        plan(rig, drainInstances=["i9"])
+    with pytest.raises(InvalidParameterException, match="drainInstances must name 1 to 10"):
+        plan(rig, drainInstances=[])
