@@ -2,11 +2,12 @@
 
 It takes the service row and state an UpdateService would write (built by the operations layer's
 `proposed_update`, with the same validation), loads the same snapshot the service controller
-would (with the instances to drain, if any, DRAINING in it), and calls the controller's own `decide` on it, pass after pass, on an in-memory copy:
-between passes it assumes what the agents would do (new tasks start and become healthy, tasks
-asked to stop stop) and lets time pass. So the tasks the plan starts on each instance and the
-tasks it stops are the ones the update then starts and stops, as long as the cluster does not
-change in between and the tasks do become healthy. Nothing is written.
+would (with the instances to drain, if any, DRAINING in it), and calls the controller's own
+`decide` on it, pass after pass, on an in-memory copy: between passes it assumes what the agents
+would do (new tasks start and become healthy, tasks asked to stop stop) and lets time pass. So
+the tasks the plan starts on each instance and the tasks it stops are the ones the update then
+starts and stops, as long as the cluster does not change in between and the tasks do become
+healthy. Nothing is written.
 """
 
 from __future__ import annotations
