@@ -50,6 +50,7 @@ _MIB = 1024 * 1024
 # Container events that can change what the agent reports about a task.
 _WATCHED_EVENTS = ("start", "die", "health_status", "oom", "destroy")
 _STATS_THREADS = 16
+_BIND_IP = "0.0.0.0"
 # A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
 _NAME_RACE_TRIES = 22
 
@@ -186,14 +187,16 @@ class DockerExecutor:
     def _create_once(self, spec: ContainerSpec) -> str:
         api = self._api
         exposed: list[int | tuple[int, str]] = []
-        bindings: dict[str, list[int | None]] = {}
+        bindings: dict[str, list[tuple[str] | tuple[str, int]]] = {}
         for pm in spec.port_mappings:
             key = f"{pm.container_port}/{pm.protocol}"
             if key not in bindings:
                 port = pm.container_port
                 exposed.append(port if pm.protocol == "tcp" else (port, pm.protocol))
                 bindings[key] = []
-            bindings[key].append(pm.host_port or None)
+            # IPv4 only: where the host has IPv6, Docker would otherwise also bind [::] and pick a
+            # different dynamic port there, so one containerPort would have two host ports.
+            bindings[key].append((_BIND_IP, pm.host_port) if pm.host_port else (_BIND_IP,))
         host_config = api.create_host_config(
             port_bindings={k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
             cpu_shares=max(MIN_CPU_SHARES, spec.cpu_shares) if spec.cpu_shares > 0 else None,
@@ -453,9 +456,10 @@ def _host_ports(ports: Mapping[str, Any] | None) -> tuple[PortMapping, ...]:
             continue  # exposed but not published
         port, _, protocol = key.partition("/")
         for binding in bindings:
+            if ":" in (binding.get("HostIp") or ""):
+                continue  # an IPv6 binding of a container made before ports were bound to IPv4 only
             host_port = int(binding.get("HostPort") or 0)
             pm = PortMapping(container_port=int(port), host_port=host_port, protocol=protocol or "tcp")
-            # IPv4 and IPv6 bindings of one port are one mapping to the caller.
             if host_port and pm not in found:
                 found.append(pm)
     return tuple(sorted(found, key=lambda p: (p.container_port, p.protocol, p.host_port)))
