@@ -51,10 +51,22 @@ def _ranked_entry(entry: Mapping[str, Any], group: str) -> str:
     return str(name)
 
 
+def _broken_by(label: str) -> str:
+    if label == "tie-break order":
+        return "the seeded tie-break order"
+    return "random" if label == "random" else label
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Two ranked entries that compared equal (same count or same remaining amount)."""
+    return any(key in a and a.get(key) == b.get(key) for key in ("tasks", "remaining_cpu", "remaining_memory"))
+
+
 def _strategies(explanation: Mapping[str, Any]) -> list[str]:
     group = str(explanation.get("group", ""))
     parts = []
-    for step in explanation.get("strategies", ()):
+    steps = list(explanation.get("strategies", ()))
+    for k, step in enumerate(steps):
         label = step.get("strategy", "?")
         if label == "random":
             among = _plural(int(step.get("candidates", 0)), "candidate")
@@ -65,8 +77,20 @@ def _strategies(explanation: Mapping[str, Any]) -> list[str]:
         ranking = [_ranked_entry(entry, group if k == 0 else "") for k, entry in enumerate(entries)]
         if not ranking:
             continue
-        if len(ranking) == 1:
+        tie = step.get("tie")
+        if tie:
+            values = [_value(v) for v in tie.get("values", ())]
+            more = int(tie.get("tied", len(values))) - len(values)
+            who = ", ".join(values) + (f" and {more} more" if more > 0 else "")
+            parts.append(
+                f"{label} found a tie between {who} at {_tasks(int(entries[0].get('tasks', 0)), group)} each, "
+                f"settled by {_broken_by(str(tie.get('brokenBy')))} in favour of {_value(step.get('chose'))}"
+            )
+        elif len(ranking) == 1:
             parts.append(f"{label} had only {ranking[0]} to choose")
+        elif _same(entries[0], entries[1]):
+            after = "the steps after it" if k + 1 < len(steps) else "the seeded tie-break order"
+            parts.append(f"{label} found a tie between {', '.join(ranking)}, settled by {after}")
         else:
             parts.append(f"{label} preferred {ranking[0]} over {', '.join(ranking[1:])}")
     return parts

@@ -395,14 +395,16 @@ class _Engine:
                 if best[0][0] != best_cell.values[x]:
                     # random settled the tie: put its pick first
                     best.sort(key=lambda item: item[0] != best_cell.values[x])
-                ranked.append(
-                    {
-                        "strategy": step.label,
-                        "candidates": candidates,
-                        "ranking": [{"value": value, "tasks": tasks} for value, tasks in best[:RANKED]],
-                        "chose": best_cell.values[x],
-                    }
-                )
+                entry: dict[str, Any] = {
+                    "strategy": step.label,
+                    "candidates": candidates,
+                    "ranking": [{"value": value, "tasks": tasks} for value, tasks in best[:RANKED]],
+                    "chose": best_cell.values[x],
+                }
+                tie = self._tie(p, x, best_full, best_cell, entries)
+                if tie is not None:
+                    entry["tie"] = tie
+                ranked.append(entry)
             else:
                 if first is None:
                     first = best_cell.first(RANKED)
@@ -428,6 +430,29 @@ class _Engine:
             "strategies": ranked,
             "winner": {"instance": winner.instance_id, "arn": winner.arn, "zone": winner.zone},
         }
+
+    def _tie(
+        self,
+        p: int,
+        x: int,
+        best_full: tuple[int, ...],
+        best_cell: _Cell,
+        entries: list[tuple[tuple[int, ...], _Cell, tuple[int, ...]]],
+    ) -> dict[str, Any] | None:
+        """When other values of step p's attribute had as few tasks as the chosen one: which values,
+        and which later step settled it (else the seeded tie-break order, or random)."""
+        chosen = best_cell.values[x]
+        rivals = [full for full, cell, _ in entries if full[: p + 1] == best_full[: p + 1] and cell.values[x] != chosen]
+        if not rivals:
+            return None
+        values = sorted({cell.values[x] for full, cell, _ in entries if full[: p + 1] == best_full[: p + 1]}, key=str)
+        broken_by = "random" if self.random else "tie-break order"
+        for q in range(p + 1, len(self.pattern)):
+            rivals = [full for full in rivals if full[q] == best_full[q]]
+            if not rivals:
+                broken_by = self.pattern_steps[q].label
+                break
+        return {"values": values[:EXAMPLES], "tied": len(values), "brokenBy": broken_by}
 
     def _commit(self, i: int) -> None:
         request = self.request

@@ -8,20 +8,16 @@ as one sparkline row per series (CPU %, memory %, desired and running counts).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-from orchestrator.cli.client import Client, CliError
-from orchestrator.cli.output import Output, console, emit, print_json, when
-from orchestrator.cli.resources import ClusterOpt, OutputOpt
+from orchestrator.cli.client import Client, CliError, segment
+from orchestrator.cli.complete import ServiceArg
+from orchestrator.cli.output import Column, Output, OutputOpt, emit, format_table, say, table, watch, when
+from orchestrator.cli.resolve import ClusterOpt, service_name
 
 autoscale_app = typer.Typer(
     help="Scale services with Application Auto Scaling: scalable targets, target-tracking and step policies.",
@@ -36,7 +32,7 @@ CHART_MARGIN = 44
 
 
 def _base(cluster: str, service: str) -> str:
-    return f"/v1/clusters/{cluster}/services/{service}"
+    return f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(service))}"
 
 
 # -- pure helpers (tested) -------------------------------------------------------------------
@@ -102,7 +98,7 @@ def chart_rows(points: Sequence[dict[str, Any]], max_capacity: int | None = None
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def _metrics_view(data: dict[str, Any], width: int) -> Group:
+def _metrics_view(data: dict[str, Any], width: int) -> str:
     points = data.get("datapoints", [])
     target = data.get("scalableTarget")
     shown = points[-max(10, width - CHART_MARGIN) :]
@@ -111,40 +107,34 @@ def _metrics_view(data: dict[str, Any], width: int) -> Group:
     title = f"Service {data.get('serviceName')}: {len(shown)} datapoints, one per {period:g} s, {span}"
     if target:
         title += f"; scales between {target['MinCapacity']} and {target['MaxCapacity']}"
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for column in ("series", "over time (oldest left)", "min", "max", "last"):
-        t.add_column(column, no_wrap=True)
-    for row in chart_rows(shown, target["MaxCapacity"] if target else None):
-        t.add_row(*row)
-    note = Text(
-        f"{MISSING} = no sample in that period. CPU and memory: used / reserved by RUNNING tasks (may exceed 100).",
-        style="dim",
+    rows = chart_rows(shown, target["MaxCapacity"] if target else None)
+    note = f"{MISSING} = no sample in that period. CPU and memory: used / reserved by RUNNING tasks (may exceed 100)."
+    return "\n".join([title, format_table(["SERIES", "OVER TIME (OLDEST LEFT)", "MIN", "MAX", "LAST"], rows), note])
+
+
+def _suspended(target: dict[str, Any]) -> str:
+    return ", ".join(
+        k.replace("Suspended", "").replace("Dynamic", "dynamic ").lower()
+        for k, v in target.get("SuspendedState", {}).items()
+        if v
     )
-    return Group(t, note)
 
 
 def _target_table(data: dict[str, Any]) -> None:
     targets = data.get("ScalableTargets", [])
     if not targets:
-        console.print("no scalable target registered (orchestrator autoscale register SERVICE --min N --max M)")
+        say("no scalable target registered (orchestrator autoscale register SERVICE --min N --max M)")
         return
-    t = Table(title="Scalable target", title_justify="left", header_style="bold")
-    for column in ("resource", "min", "max", "suspended", "created"):
-        t.add_column(column)
-    for target in targets:
-        suspended = [
-            k.replace("Suspended", "").replace("Dynamic", "dynamic ").lower()
-            for k, v in target.get("SuspendedState", {}).items()
-            if v
-        ]
-        t.add_row(
-            target["ResourceId"],
-            str(target["MinCapacity"]),
-            str(target["MaxCapacity"]),
-            ", ".join(suspended) or "-",
-            when(target.get("CreationTime")),
-        )
-    console.print(t)
+    table(
+        [
+            Column("RESOURCE", lambda t: t["ResourceId"]),
+            Column("MIN", lambda t: t["MinCapacity"]),
+            Column("MAX", lambda t: t["MaxCapacity"]),
+            Column("SUSPENDED", _suspended),
+            Column("CREATED", lambda t: when(t.get("CreationTime"))),
+        ],
+        targets,
+    )
 
 
 def _policy_summary(p: dict[str, Any]) -> str:
@@ -174,31 +164,37 @@ def _policy_summary(p: dict[str, Any]) -> str:
 
 
 def _policies_table(data: dict[str, Any]) -> None:
-    policies = data.get("ScalingPolicies", [])
-    t = Table(title=f"Scaling policies ({len(policies)})", title_justify="left", header_style="bold")
-    for column in ("name", "type", "configuration", "alarms", "created"):
-        t.add_column(column)
-    for p in policies:
-        t.add_row(
-            p["PolicyName"],
-            p["PolicyType"],
-            _policy_summary(p),
-            "\n".join(a["AlarmName"] for a in p.get("Alarms", [])) or "-",
-            when(p.get("CreationTime")),
-        )
-    console.print(t)
+    table(
+        [
+            Column("POLICY", lambda p: p["PolicyName"]),
+            Column("TYPE", lambda p: p["PolicyType"]),
+            Column("CREATED", lambda p: when(p.get("CreationTime"))),
+            Column("ALARMS", lambda p: ",".join(a["AlarmName"] for a in p.get("Alarms", []))),
+            Column("CONFIGURATION", _policy_summary),
+        ],
+        data.get("ScalingPolicies", []),
+        empty="No scaling policies.",
+    )
+
+
+def _activity_message(a: dict[str, Any]) -> str:
+    reasons = ", ".join(r["Code"] for r in a.get("NotScaledReasons", []))
+    return " ".join(x for x in (a.get("StatusMessage"), f"(not scaled: {reasons})" if reasons else None) if x)
 
 
 def _activities_table(data: dict[str, Any]) -> None:
     activities = data.get("ScalingActivities", [])
-    t = Table(title=f"Scaling activities ({len(activities)}, newest first)", title_justify="left", header_style="bold")
-    for column in ("started", "status", "description", "cause", "message"):
-        t.add_column(column)
-    for a in activities:
-        reasons = ", ".join(r["Code"] for r in a.get("NotScaledReasons", []))
-        message = " ".join(x for x in (a.get("StatusMessage"), f"(not scaled: {reasons})" if reasons else None) if x)
-        t.add_row(when(a.get("StartTime")), a["StatusCode"], a["Description"], a["Cause"], message or "-")
-    console.print(t)
+    say(f"Scaling activities ({len(activities)}, newest first)")
+    table(
+        [
+            Column("STARTED", lambda a: when(a.get("StartTime"))),
+            Column("STATUS", lambda a: a["StatusCode"]),
+            Column("DESCRIPTION", lambda a: a["Description"]),
+            Column("CAUSE", lambda a: a["Cause"]),
+            Column("MESSAGE", _activity_message),
+        ],
+        activities,
+    )
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -206,7 +202,7 @@ def _activities_table(data: dict[str, Any]) -> None:
 
 @autoscale_app.command("register")
 def register(
-    service: str,
+    service: str = ServiceArg,
     min_capacity: int = typer.Option(None, "--min", help="Fewest tasks (0 allowed)."),
     max_capacity: int = typer.Option(None, "--max", help="Most tasks."),
     suspend: str = typer.Option(None, "--suspend", help="Suspend dynamic scaling: in, out, both or none."),
@@ -228,30 +224,32 @@ def register(
         }
     client = Client()
     data = client.call("PUT", f"{_base(cluster, service)}/scalable-target", json=body)
-    if output == Output.json:
-        print_json(data)
+    if output in (Output.json, Output.yaml):
+        emit(data, output, lambda _: None)
         return
     _target_table(client.call("GET", f"{_base(cluster, service)}/scalable-target"))
 
 
 @autoscale_app.command("describe")
-def describe(service: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+def describe(service: str = ServiceArg, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
     """Show SERVICE's scalable target and its policies."""
     client = Client()
     target = client.call("GET", f"{_base(cluster, service)}/scalable-target")
     policies = client.call("GET", f"{_base(cluster, service)}/scaling-policies")
-    if output == Output.json:
-        print_json({**target, **policies})
-        return
-    _target_table(target)
-    _policies_table(policies)
+
+    def render(_: dict[str, Any]) -> None:
+        _target_table(target)
+        say()
+        _policies_table(policies)
+
+    emit({**target, **policies}, output, render)
 
 
 @autoscale_app.command("deregister")
-def deregister(service: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+def deregister(service: str = ServiceArg, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
     """Stop scaling SERVICE: remove its scalable target and policies (activities are kept)."""
     data = Client().call("DELETE", f"{_base(cluster, service)}/scalable-target")
-    emit(data, output, lambda _: console.print(f"deregistered the scalable target of {service}"))
+    emit(data, output, lambda _: say(f"deregistered the scalable target of {service}"))
 
 
 def _step_body(path: Path) -> dict[str, Any]:
@@ -268,7 +266,7 @@ def _step_body(path: Path) -> dict[str, Any]:
 
 @autoscale_app.command("put-policy")
 def put_policy(
-    service: str,
+    service: str = ServiceArg,
     name: str = typer.Option(None, "--name", "-n", help="Policy name (or PolicyName from --step-file)."),
     target_tracking: str = typer.Option(None, "--target-tracking", help="cpu=PERCENT or memory=PERCENT."),
     step_file: Path = typer.Option(
@@ -315,34 +313,37 @@ def put_policy(
     body = {
         k: v for k, v in body.items() if k not in ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension")
     }
-    data = Client().call("PUT", f"{_base(cluster, service)}/scaling-policies/{name}", json=body)
+    data = Client().call("PUT", f"{_base(cluster, service)}/scaling-policies/{segment(name)}", json=body)
 
     def render(d: dict[str, Any]) -> None:
-        console.print(f"policy {name}: {d['PolicyARN']}", highlight=False)
+        say(f"policy {name}: {d['PolicyARN']}")
         for alarm in d.get("Alarms", []):
-            console.print(f"  alarm {alarm['AlarmName']}", highlight=False)
+            say(f"  alarm {alarm['AlarmName']}")
 
     emit(data, output, render)
 
 
 @autoscale_app.command("policies")
-def policies(service: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
+def policies(service: str = ServiceArg, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
     """List SERVICE's scaling policies."""
     emit(Client().call("GET", f"{_base(cluster, service)}/scaling-policies"), output, _policies_table)
 
 
 @autoscale_app.command("delete-policy")
 def delete_policy(
-    service: str, name: str = typer.Option(..., "--name", "-n"), cluster: str = ClusterOpt, output: Output = OutputOpt
+    service: str = ServiceArg,
+    name: str = typer.Option(..., "--name", "-n"),
+    cluster: str = ClusterOpt,
+    output: Output = OutputOpt,
 ) -> None:
     """Delete one of SERVICE's scaling policies."""
-    data = Client().call("DELETE", f"{_base(cluster, service)}/scaling-policies/{name}")
-    emit(data, output, lambda _: console.print(f"deleted policy {name}"))
+    data = Client().call("DELETE", f"{_base(cluster, service)}/scaling-policies/{segment(name)}")
+    emit(data, output, lambda _: say(f"deleted policy {name}"))
 
 
 @autoscale_app.command("activities")
 def activities(
-    service: str,
+    service: str = ServiceArg,
     scaled_only: bool = typer.Option(False, "--scaled-only", help="Hide not-scaled activities (at max/min ...)."),
     limit: int = typer.Option(50, "--limit", min=1, max=50),
     cluster: str = ClusterOpt,
@@ -358,27 +359,25 @@ def activities(
 
 
 def svc_metrics(
-    name: str,
+    name: str = ServiceArg,
     limit: int = typer.Option(60, "--limit", min=1, max=1000, help="Datapoints to show (newest)."),
-    watch: bool = typer.Option(False, "--watch", "-w", help="Redraw every metric period until Ctrl-C."),
+    watching: bool = typer.Option(False, "--watch", "-w", help="Print again when new datapoints come; Ctrl-C stops."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
     """CPU and memory utilization and desired/running counts of a service over time."""
+    import shutil
+
     client = Client()
     path = f"{_base(cluster, name)}/metrics"
-    data = client.call("GET", path, params={"limit": limit})
-    if output == Output.json:
-        print_json(data)
-        return
-    if not watch:
-        console.print(_metrics_view(data, console.width))
-        return
-    with Live(_metrics_view(data, console.width), console=console, refresh_per_second=2) as live:
-        try:
-            while True:
-                time.sleep(max(0.5, float(data.get("metricPeriodSeconds") or 5.0)))
-                data = client.call("GET", path, params={"limit": limit})
-                live.update(_metrics_view(data, console.width))
-        except KeyboardInterrupt:
-            return
+
+    def fetch() -> dict[str, Any]:
+        return client.call("GET", path, params={"limit": limit})
+
+    def render(d: dict[str, Any]) -> None:
+        say(_metrics_view(d, shutil.get_terminal_size().columns))
+
+    if watching:
+        watch(fetch, output, render)
+    else:
+        emit(fetch(), output, render)

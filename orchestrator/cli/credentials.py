@@ -6,9 +6,8 @@ from typing import Any
 
 import typer
 
-from orchestrator.cli.client import Client
-from orchestrator.cli.output import Output, console, emit, table, when
-from orchestrator.cli.resources import OutputOpt
+from orchestrator.cli.client import Client, segment
+from orchestrator.cli.output import Column, Output, OutputOpt, emit, say, table, when
 
 credentials_app = typer.Typer(
     help="Access key pairs for the ECS-compatible endpoint (aws CLI, boto3).", no_args_is_help=True
@@ -16,21 +15,25 @@ credentials_app = typer.Typer(
 
 
 def _created(data: dict[str, Any]) -> None:
-    console.print(f"access key id:     {data['accessKeyId']}", highlight=False)
-    console.print(f"secret access key: {data['secretAccessKey']}", highlight=False)
-    console.print("The secret is shown only now; store it (e.g. `aws configure --profile local`).", style="dim")
+    say(f"access key id:     {data['accessKeyId']}")
+    say(f"secret access key: {data['secretAccessKey']}")
+    say("The secret is shown only now; store it (e.g. `aws configure --profile local`).")
 
 
 def _listed(data: dict[str, Any]) -> None:
     table(
-        "Access keys",
-        ["access key id", "created", "description"],
-        [[k["accessKeyId"], when(k.get("createdAt")), k.get("description", "")] for k in data["credentials"]],
+        [
+            Column("ACCESS KEY ID", lambda k: k["accessKeyId"]),
+            Column("CREATED", lambda k: when(k.get("createdAt"))),
+            Column("DESCRIPTION", lambda k: k.get("description", "")),
+        ],
+        data["credentials"],
+        empty="No access keys.",
     )
 
 
 def _revoked(data: dict[str, Any]) -> None:
-    console.print(f"revoked {data['credential']['accessKeyId']}", highlight=False)
+    say(f"revoked {data['credential']['accessKeyId']}")
 
 
 @credentials_app.command("create")
@@ -52,4 +55,4 @@ def credentials_list(output: Output = OutputOpt) -> None:
 @credentials_app.command("revoke")
 def credentials_revoke(access_key_id: str, output: Output = OutputOpt) -> None:
     """Revoke a pair: requests signed with it are refused from now on."""
-    emit(Client().call("DELETE", f"/v1/credentials/{access_key_id}"), output, _revoked)
+    emit(Client().call("DELETE", f"/v1/credentials/{segment(access_key_id)}"), output, _revoked)

@@ -1,23 +1,54 @@
-"""The `orchestrator` command: every verb, grouped as ECS groups its objects."""
+"""The `orchestrator` command: every verb, grouped as ECS groups its objects.
+
+Exit codes: 0 ok, 1 the request failed, 2 bad usage (a wrong flag, an ambiguous prefix) or a
+timeout (`svc update --wait`, a control plane that does not answer). Client commands import only
+the CLI's own modules, typer and the standard library; `server`, `agent` and `dev` import the
+server, the agent and the Docker SDK when they run.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from orchestrator.cli import config
 from orchestrator.cli.autoscale import autoscale_app, svc_metrics
 from orchestrator.cli.client import CliError
+from orchestrator.cli.contexts import context_app
 from orchestrator.cli.credentials import credentials_app
 from orchestrator.cli.export import export_app
-from orchestrator.cli.output import err_console
+from orchestrator.cli.output import set_query, warn
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
 from orchestrator.cli.services import svc_app
+from orchestrator.cli.status import status
 
 cli = typer.Typer(
     help="A local ECS: task definitions, services and tasks on real Docker containers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+@cli.callback()
+def main(
+    server_url: str = typer.Option(
+        None, "--server", help="Control plane URL (else ORCH_SERVER, the context's, http://127.0.0.1:8420)."
+    ),
+    context: str = typer.Option(None, "--context", help="Use this context instead of the current one."),
+    query: str = typer.Option(
+        None, "--query", help="JMESPath over the JSON answer, as in the aws CLI (may follow the command too)."
+    ),
+) -> None:
+    """A local ECS: task definitions, services and tasks on real Docker containers."""
+    config.flag_server = server_url
+    config.flag_context = context
+    set_query(query)
+
+
+cli.command(help="The cluster on one screen: zones, instances, services, rollouts, last events.")(status)
 cli.command(help="Run the control plane.")(server)
 cli.command(help="Run a node agent on this host.")(agent)
 cli.command(help="Run a control plane and N agents in one process.")(dev)
@@ -30,14 +61,37 @@ cli.add_typer(instance_app, name="instance")
 cli.add_typer(autoscale_app, name="autoscale")
 cli.add_typer(credentials_app, name="credentials")
 cli.add_typer(export_app, name="export")
+cli.add_typer(context_app, name="context")
+
+
+def lift_global_options(argv: list[str]) -> list[str]:
+    """`--query` is global, as in the aws CLI: wherever it is given, hand it to the root command."""
+    lifted: list[str] = []
+    rest: list[str] = []
+    k = 0
+    while k < len(argv):
+        arg = argv[k]
+        if arg == "--":
+            rest += argv[k:]
+            break
+        if arg == "--query" and k + 1 < len(argv):
+            lifted += [arg, argv[k + 1]]
+            k += 2
+            continue
+        if arg.startswith("--query="):
+            lifted.append(arg)
+        else:
+            rest.append(arg)
+        k += 1
+    return lifted + rest
 
 
 def app() -> None:
     try:
-        cli()
+        cli(args=lift_global_options(sys.argv[1:]), prog_name="orchestrator")
     except CliError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise SystemExit(1) from None
+        warn(f"error: {err}")
+        raise SystemExit(err.code) from None
 
 
 if __name__ == "__main__":

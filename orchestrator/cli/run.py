@@ -5,16 +5,18 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import structlog
 import typer
 
 from orchestrator.cli.client import CliError, default_data_dir
-from orchestrator.cli.output import console
-from orchestrator.core.logs import configure
-from orchestrator.core.settings import Settings
+from orchestrator.cli.output import say
 
-log = structlog.get_logger("orchestrator.cli")
+if TYPE_CHECKING:
+    from orchestrator.core.settings import Settings
+
+# These commands import the server, the agent and the Docker SDK inside their bodies: every other
+# command starts without paying for them.
 
 
 def _attributes(pairs: list[str]) -> dict[str, str]:
@@ -30,6 +32,8 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
 def _settings(
     health_grace: float, lost_after: float, metric_period: float, high_datapoints: int, low_datapoints: int
 ) -> Settings:
+    from orchestrator.core.settings import Settings
+
     return Settings(
         health_grace_s=health_grace,
         lost_after_s=lost_after,
@@ -49,6 +53,15 @@ def _check_listen(listen: str) -> None:
         parse_listen(listen)
     except ValueError as err:
         raise CliError(str(err)) from None
+
+
+def _select_context(name: str, url: str, data_dir: Path) -> None:
+    from orchestrator.cli.contexts import add_context
+
+    try:
+        add_context(name, url, None, str((data_dir / "admin.token").resolve()), None, use=True)
+    except (CliError, OSError) as err:  # a read-only home must not stop the cluster
+        say(f"  (could not save the CLI context {name!r}: {err})")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -84,6 +97,7 @@ def server(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the control plane."""
+    from orchestrator.core.logs import configure
     from orchestrator.server import ControlPlane
 
     configure(log_level)
@@ -91,7 +105,7 @@ def server(
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
     _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
-    console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
+    say(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
 
 
@@ -114,6 +128,7 @@ def agent(
     from agent.executor.docker import DockerExecutor
     from agent.main import Agent, AgentConfig, default_cpu_units, default_memory_mib
     from agent.session import Registration
+    from orchestrator.core.logs import configure
 
     configure(log_level)
     state_dir = state_dir or (default_data_dir() / "agent")
@@ -159,10 +174,16 @@ def dev(
     high_datapoints: int = typer.Option(3, "--high-datapoints", min=1),
     low_datapoints: int = typer.Option(15, "--low-datapoints", min=1),
     keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
+    context: str = typer.Option(
+        "dev", "--context", help="Add (or update) this CLI context for the cluster and select it; '' for none."
+    ),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
+    import structlog
+
     from agent.executor.docker import DockerExecutor
+    from orchestrator.core.logs import configure
     from orchestrator.local import LocalCluster
 
     configure(log_level)
@@ -186,18 +207,18 @@ def dev(
     try:
         cluster.start_agents(agents, tuple(zone_list), instance_type=instance_type)
     except RuntimeError as err:
-        log.warning("an agent did not register", error=str(err))
+        structlog.get_logger("orchestrator.cli").warning("an agent did not register", error=str(err))
     url = cluster.url
-    console.print(
-        f"[bold]local cluster ready[/bold]: control plane {url}, {agents} agents in zones {', '.join(zone_list)}"
-    )
-    console.print(f"  export ORCH_SERVER={url} ORCH_DATA_DIR={data_dir}")
-    console.print(
-        "  orchestrator instance list    # Ctrl-C stops the cluster"
-        + ("" if keep else " and removes its task containers")
-    )
+    if context:
+        _select_context(context, url, data_dir)
+    say(f"local cluster ready: control plane {url}, {agents} agents in zones {', '.join(zone_list)}")
+    if context:
+        say(f"  CLI context {context!r} selected: `orchestrator` commands in any shell reach this cluster")
+    else:
+        say(f"  export ORCH_SERVER={url} ORCH_DATA_DIR={data_dir}")
+    say("  orchestrator status    # Ctrl-C stops the cluster" + ("" if keep else " and removes its task containers"))
     stop.wait()
-    console.print("stopping ...")
+    say("stopping ...")
     removed = cluster.close(remove_containers=not keep, stopped_reason=DEV_STOPPED_REASON)
     if not keep:
-        console.print(f"removed {removed} task containers")
+        say(f"removed {removed} task containers")

@@ -7,20 +7,32 @@ what happened: 0 completed, 1 failed or rolled back (or superseded), 2 still goi
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-from orchestrator.cli.client import Client, CliError
-from orchestrator.cli.output import Output, console, emit, print_json, short, table, when
+from orchestrator.cli.client import Client, CliError, segment
+from orchestrator.cli.complete import ServiceArg
+from orchestrator.cli.output import (
+    Column,
+    Output,
+    OutputOpt,
+    WatchOpt,
+    age,
+    emit,
+    fields,
+    format_table,
+    say,
+    table,
+    taskdef_ref,
+    watch,
+    when,
+)
 from orchestrator.cli.placement_flags import parse_constraints, parse_strategies
-from orchestrator.cli.resources import ClusterOpt, OutputOpt
+from orchestrator.cli.resolve import ClusterOpt, service_name, taskdef
 
 svc_app = typer.Typer(help="Create, update, inspect and delete services.", no_args_is_help=True)
 
@@ -34,66 +46,82 @@ def _service(data: dict[str, Any]) -> dict[str, Any]:
     return dict(services[0])
 
 
-def _deployments_table(svc: dict[str, Any]) -> Table:
-    t = Table(
-        title=f"Service {svc['serviceName']} ({svc['status']}): desired {svc['desiredCount']}, "
-        f"running {svc['runningCount']}, pending {svc['pendingCount']}",
-        title_justify="left",
-        header_style="bold",
-    )
-    for c in (
-        "deployment",
-        "status",
-        "task definition",
-        "desired",
-        "running",
-        "healthy",
-        "pending",
-        "failed",
-        "rollout",
-    ):
-        t.add_column(c)
-    for d in svc.get("deployments", []):
-        # healthyCount is the controller's own count (healthy as the deployment bounds mean it);
-        # a server that does not send it shows "-".
-        t.add_row(
-            d["id"],
-            d["status"],
-            d["taskDefinition"].split("/")[-1],
-            str(d["desiredCount"]),
-            str(d["runningCount"]),
-            str(d.get("healthyCount", "-")),
-            str(d["pendingCount"]),
-            str(d.get("failedTasks", 0)),
-            f"{d.get('rolloutState', '')} {d.get('rolloutStateReason') or ''}".strip(),
+DEPLOYMENT_COLUMNS = [
+    Column("DEPLOYMENT", lambda d: d["id"]),
+    Column("STATUS", lambda d: d["status"]),
+    Column("TASK DEFINITION", lambda d: taskdef_ref(d["taskDefinition"])),
+    Column("DESIRED", lambda d: d["desiredCount"]),
+    Column("RUNNING", lambda d: d["runningCount"]),
+    # healthyCount is the controller's own count; a server that does not send it shows "-".
+    Column("HEALTHY", lambda d: d.get("healthyCount")),
+    Column("PENDING", lambda d: d["pendingCount"]),
+    Column("FAILED", lambda d: d.get("failedTasks", 0)),
+    Column("ROLLOUT", lambda d: d.get("rolloutState")),
+]
+
+
+def deployments_text(svc: dict[str, Any]) -> str:
+    """The deployments table, then each rollout reason on its own line (free text goes last)."""
+    deployments = svc.get("deployments", [])
+    lines = [
+        format_table(
+            [c.header for c in DEPLOYMENT_COLUMNS], [[c.value(d) for c in DEPLOYMENT_COLUMNS] for d in deployments]
         )
-    return t
+    ]
+    lines += [f"{d['id']}: {d['rolloutStateReason']}" for d in deployments if d.get("rolloutStateReason")]
+    return "\n".join(lines)
 
 
-def _events_text(svc: dict[str, Any], n: int) -> Text:
+def _summary(svc: dict[str, Any]) -> str:
+    return (
+        f"Service {svc['serviceName']} ({svc['status']}): desired {svc['desiredCount']}, "
+        f"running {svc['runningCount']}, pending {svc['pendingCount']}"
+    )
+
+
+def events_text(svc: dict[str, Any], n: int) -> str:
     lines = [f"{when(e['createdAt'])}  {e['message']}" for e in svc.get("events", [])[:n]]
-    return Text("\n".join(reversed(lines)) or "(no events yet)")
+    return "\n".join(reversed(lines)) or "(no events yet)"
 
 
 def _render_service(data: dict[str, Any]) -> None:
     svc = _service(data)
-    console.print(_deployments_table(svc))
     config = svc.get("deploymentConfiguration", {})
     breaker = config.get("deploymentCircuitBreaker", {})
-    console.print(
-        f"deployment configuration: minimumHealthyPercent {config.get('minimumHealthyPercent')}, "
-        f"maximumPercent {config.get('maximumPercent')}, circuit breaker "
-        f"{'on' if breaker.get('enable') else 'off'}{' with rollback' if breaker.get('rollback') else ''}"
-    )
     strategies = ", ".join(f"{s['type']}:{s.get('field', '')}".rstrip(":") for s in svc.get("placementStrategy", []))
-    console.print(f"placement strategy: {strategies or 'ECS default (spread over zones, then instances)'}")
-    console.print(_events_text(svc, 5))
+    constraints = ", ".join(
+        f"{c['type']}:{c['expression']}" if c.get("expression") else c["type"]
+        for c in svc.get("placementConstraints", [])
+    )
+    fields(
+        [
+            ("Service", svc["serviceName"]),
+            ("Status", svc["status"]),
+            ("Task definition", taskdef_ref(svc.get("taskDefinition"))),
+            ("Tasks", f"desired {svc['desiredCount']}, running {svc['runningCount']}, pending {svc['pendingCount']}"),
+            (
+                "Deployment config",
+                f"minimumHealthyPercent {config.get('minimumHealthyPercent')}, maximumPercent "
+                f"{config.get('maximumPercent')}, circuit breaker {'on' if breaker.get('enable') else 'off'}"
+                f"{' with rollback' if breaker.get('rollback') else ''}",
+            ),
+            ("Placement", strategies or "ECS default (spread over zones, then instances)"),
+            ("Constraints", constraints or "none"),
+            ("Created", when(svc.get("createdAt"))),
+            ("ARN", svc.get("serviceArn")),
+        ]
+    )
+    say()
+    say(deployments_text(svc))
+    say()
+    say("Events (oldest first):")
+    say(events_text(svc, 10))
 
 
 @svc_app.command("create")
 def svc_create(
     name: str,
-    taskdef: str = typer.Option(..., "--taskdef", "-t", help="family, family:revision or ARN."),
+    taskdef_ref_: str = typer.Option(..., "--taskdef", "-t", help="family, family:revision or ARN."),
     desired: int = typer.Option(1, "--desired", "-d"),
     min_healthy: int = typer.Option(None, "--min-healthy"),
     max_percent: int = typer.Option(None, "--max-percent"),
@@ -104,10 +132,10 @@ def svc_create(
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    body: dict[str, Any] = {"serviceName": name, "taskDefinition": taskdef, "desiredCount": desired}
+    body: dict[str, Any] = {"serviceName": name, "taskDefinition": taskdef(taskdef_ref_), "desiredCount": desired}
     body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/services", json=body), output, _render_service)
+    emit(Client().call("POST", f"/v1/clusters/{segment(cluster)}/services", json=body), output, _render_service)
 
 
 def _deployment_flags(min_healthy: int | None, max_percent: int | None, breaker: str | None) -> dict[str, Any]:
@@ -134,42 +162,71 @@ def _placement_flags(body: dict[str, Any], strategy: list[str], constraint: list
         body["schedulerProfile"] = profile
 
 
+def _primary(s: dict[str, Any]) -> dict[str, Any]:
+    deployments = s.get("deployments") or [{}]
+    return dict(deployments[0])
+
+
+SERVICE_COLUMNS = [
+    Column("NAME", lambda s: s["serviceName"]),
+    Column("STATUS", lambda s: s["status"]),
+    Column("TASK DEFINITION", lambda s: taskdef_ref(s["taskDefinition"])),
+    Column("DESIRED", lambda s: s["desiredCount"]),
+    Column("RUNNING", lambda s: s["runningCount"]),
+    Column("PENDING", lambda s: s["pendingCount"]),
+    Column("ROLLOUT", lambda s: _primary(s).get("rolloutState")),
+    Column("AGE", lambda s: age(s.get("createdAt"))),
+    Column("DEPLOYMENTS", lambda s: len(s.get("deployments", [])), wide=True),
+    Column("PRIMARY DEPLOYMENT", lambda s: _primary(s).get("id"), wide=True),
+    Column("ARN", lambda s: s.get("serviceArn"), wide=True),
+]
+
+
+def services_table(data: dict[str, Any]) -> None:
+    table(SERVICE_COLUMNS, data["services"], empty="No services.")
+
+
 @svc_app.command("list")
-def svc_list(cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
-    data = Client().call("GET", f"/v1/clusters/{cluster}/services")
-    emit(
-        data,
-        output,
-        lambda d: table(
-            "Services",
-            ["name", "status", "task definition", "desired", "running", "pending", "deployments"],
-            [
-                [
-                    s["serviceName"],
-                    s["status"],
-                    s["taskDefinition"].split("/")[-1],
-                    s["desiredCount"],
-                    s["runningCount"],
-                    s["pendingCount"],
-                    len(s.get("deployments", [])),
-                ]
-                for s in d["services"]
-            ],
-        ),
-    )
+def svc_list(cluster: str = ClusterOpt, output: Output = OutputOpt, watching: bool = WatchOpt) -> None:
+    """Services with desired, running and pending counts and the state of their primary rollout."""
+    client = Client()
+
+    def fetch() -> dict[str, Any]:
+        return client.call("GET", f"/v1/clusters/{segment(cluster)}/services")
+
+    if watching:
+        watch(fetch, output, services_table)
+    else:
+        emit(fetch(), output, services_table)
 
 
 @svc_app.command("describe")
-def svc_describe(name: str, cluster: str = ClusterOpt, output: Output = OutputOpt) -> None:
-    emit(Client().call("GET", f"/v1/clusters/{cluster}/services/{name}"), output, _render_service)
+def svc_describe(
+    name: str = ServiceArg, cluster: str = ClusterOpt, output: Output = OutputOpt, watching: bool = WatchOpt
+) -> None:
+    """A service: its configuration, deployments (whole ids) and last events."""
+    client = Client()
+
+    def fetch() -> dict[str, Any]:
+        return client.call("GET", f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}")
+
+    if watching:
+        watch(fetch, output, _render_service)
+    else:
+        emit(fetch(), output, _render_service)
 
 
 @svc_app.command("delete")
 def svc_delete(
-    name: str, force: bool = typer.Option(False, "--force"), cluster: str = ClusterOpt, output: Output = OutputOpt
+    name: str = ServiceArg,
+    force: bool = typer.Option(False, "--force"),
+    cluster: str = ClusterOpt,
+    output: Output = OutputOpt,
 ) -> None:
     emit(
-        Client().call("DELETE", f"/v1/clusters/{cluster}/services/{name}", params={"force": force}),
+        Client().call(
+            "DELETE", f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}", params={"force": force}
+        ),
         output,
         _render_service,
     )
@@ -177,37 +234,41 @@ def svc_delete(
 
 @svc_app.command("events")
 def svc_events(
-    name: str,
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+    name: str = ServiceArg,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events; Ctrl-C stops."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
     """A service's events, oldest first; with --follow, new ones as they come (JSON lines with -o json)."""
     client = Client()
-    path = f"/v1/clusters/{cluster}/services/{name}/events"
+    path = f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}/events"
     data = client.call("GET", path)
-    if output == Output.json and not follow:
-        print_json(data)
+    if not follow and output != Output.table:
+        emit(data, output, lambda d: None)
         return
 
     def show(events: list[dict[str, Any]]) -> int:
         last = 0
         for e in reversed(events):  # the API answers newest first
             if output == Output.json:
-                print(json.dumps(e), flush=True)
+                say(json.dumps(e))
             else:
-                console.print(f"{when(e['createdAt'])}  {e['message']}", markup=False, highlight=False)
+                say(f"{when(e['createdAt'])}  {e['message']}")
             last = max(last, int(e["id"]))
+        sys.stdout.flush()
         return last
 
     last = show(data["events"])
-    while follow:
-        time.sleep(1.0)
-        try:
-            data = client.call("GET", path, params={"after": last})
-        except CliError:
-            continue  # a restarting control plane: keep following
-        last = max(last, show(data["events"]))
+    try:
+        while follow:
+            time.sleep(1.0)
+            try:
+                data = client.call("GET", path, params={"after": last})
+            except CliError:
+                continue  # a restarting control plane: keep following
+            last = max(last, show(data["events"]))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
 
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
@@ -218,8 +279,8 @@ UNREACHABLE_GRACE_S = 60.0
 
 @svc_app.command("update")
 def svc_update(
-    name: str,
-    taskdef: str = typer.Option(None, "--taskdef", "-t", help="New family:revision (or family for its latest)."),
+    name: str = ServiceArg,
+    taskdef_ref_: str = typer.Option(None, "--taskdef", "-t", help="New family:revision (or family for its latest)."),
     desired: int = typer.Option(None, "--desired", "-d"),
     force_new_deployment: bool = typer.Option(False, "--force-new-deployment"),
     min_healthy: int = typer.Option(None, "--min-healthy"),
@@ -240,8 +301,8 @@ def svc_update(
 ) -> None:
     """Change a service; a new task definition, placement or --force-new-deployment rolls it out."""
     body: dict[str, Any] = {}
-    if taskdef:
-        body["taskDefinition"] = taskdef
+    if taskdef_ref_:
+        body["taskDefinition"] = taskdef(taskdef_ref_)
     if desired is not None:
         body["desiredCount"] = desired
     if force_new_deployment:
@@ -249,20 +310,19 @@ def svc_update(
     body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
     client = Client()
-    data = client.call("PATCH", f"/v1/clusters/{cluster}/services/{name}", json=body)
+    name = service_name(name)
+    data = client.call("PATCH", f"/v1/clusters/{segment(cluster)}/services/{segment(name)}", json=body)
     if not wait:
         emit(data, output, _render_service)
         return
     deployment = _service(data)["deployments"][0]
-    outcome, final = _watch(client, cluster, name, deployment, timeout, output == Output.table)
+    live = output in (Output.table, Output.wide) and sys.stdout.isatty()
+    outcome, final = _watch(client, cluster, name, deployment, timeout, live)
     if not final:
-        raise CliError(outcome.message)
-    if output == Output.json:
-        print_json(final)
-    else:
-        _render_service(final)
-        color = "green" if outcome.code == EXIT_COMPLETED else "red"
-        console.print(f"[{color}]{outcome.message}[/{color}]", highlight=False)
+        raise CliError(outcome.message, code=outcome.code or EXIT_FAILED)
+    emit(final, output, _render_service)
+    if output in (Output.table, Output.wide, Output.text):
+        say(outcome.message)
     raise typer.Exit(outcome.code)
 
 
@@ -307,22 +367,29 @@ def _watch(
     deadline = started + timeout
     data: dict[str, Any] = {}
     unreachable_since: float | None = None
-    with Live(console=console, refresh_per_second=4, transient=True) if live else _NoLive() as view:
+    view: Any = _NoLive()
+    if live:
+        # Only a person watching a terminal pays for rich's import.
+        from rich.console import Console
+        from rich.live import Live
+
+        view = Live(console=Console(), refresh_per_second=4, transient=True)
+    with view:
         while time.monotonic() < deadline:
             try:
-                data = client.call("GET", f"/v1/clusters/{cluster}/services/{name}")
+                data = client.call("GET", f"/v1/clusters/{segment(cluster)}/services/{segment(name)}")
             except CliError as err:
                 now = time.monotonic()
                 unreachable_since = unreachable_since or now
                 if now - unreachable_since > UNREACHABLE_GRACE_S:
                     raise
-                view.update(Text(f"waiting for the control plane: {err}"))
+                view.update(_text(f"waiting for the control plane: {err}"))
                 time.sleep(POLL_S)
                 continue
             unreachable_since = None
             svc = _service(data)
-            elapsed = Text(f"{time.monotonic() - started:.0f} s since the update; following {ident}")
-            view.update(Group(elapsed, _deployments_table(svc), _events_text(svc, 6)))
+            elapsed = f"{time.monotonic() - started:.0f} s since the update; following {ident}"
+            view.update(_text("\n\n".join([elapsed, _summary(svc), deployments_text(svc), events_text(svc, 6)])))
             outcome = outcome_of(svc, ident, created_at)
             if outcome is not None:
                 return outcome, data
@@ -331,6 +398,12 @@ def _watch(
         EXIT_TIMEOUT,
         f"deployment {ident} still in progress after {timeout:.0f} s; see `orchestrator svc describe {name}`",
     ), data
+
+
+def _text(value: str) -> Any:
+    from rich.text import Text
+
+    return Text(value)
 
 
 class _NoLive:
@@ -344,38 +417,36 @@ class _NoLive:
         return None
 
 
-def service_short(arn: str) -> str:
-    return short(arn)
-
-
 @svc_app.command("plan")
 def svc_plan(
-    name: str,
+    name: str = ServiceArg,
     desired: int = typer.Option(None, "--desired", "-d"),
-    taskdef: str = typer.Option(None, "--taskdef", "-t"),
-    force_new_deployment: bool = typer.Option(False, "--force-new-deployment"),
-    min_healthy: int = typer.Option(None, "--min-healthy"),
-    max_percent: int = typer.Option(None, "--max-percent"),
-    circuit_breaker: str = typer.Option(None, "--circuit-breaker", help="off, on or rollback."),
+    taskdef_ref_: str = typer.Option(None, "--taskdef", "-t"),
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile", help="ecs or kubernetes: compare how each would place."),
-    drain: list[str] = typer.Option([], "--drain", help="Also preview draining this instance (name, id or ARN)."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Show, step by step, what `svc update` with the same options would start and stop; nothing is changed."""
-    from orchestrator.cli.resources import render_plan
-
+    """Where the tasks of a change would go and why (one table per task), without changing anything.
+    `-o text` prints one paragraph per task instead."""
     body: dict[str, Any] = {}
     if desired is not None:
         body["desiredCount"] = desired
-    if taskdef:
-        body["taskDefinition"] = taskdef
-    if force_new_deployment:
-        body["forceNewDeployment"] = True
-    body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
+    if taskdef_ref_:
+        body["taskDefinition"] = taskdef(taskdef_ref_)
     _placement_flags(body, strategy, constraint, profile)
-    if drain:
-        body["drainInstances"] = drain
-    emit(Client().call("POST", f"/v1/clusters/{cluster}/services/{name}/plan", json=body), output, render_plan)
+    client = Client()
+    path = f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}/plan"
+    data = client.call("POST", path, json=body)
+
+    def render(d: dict[str, Any]) -> None:
+        from orchestrator.cli.explain import render_plan, render_plan_text
+
+        if output == Output.text:
+            render_plan_text(d)
+            return
+        found = client.call("GET", f"/v1/clusters/{segment(cluster)}/container-instances")["containerInstances"]
+        render_plan(d, found)
+
+    emit(data, output, render)
