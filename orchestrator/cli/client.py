@@ -1,16 +1,16 @@
 """The CLI's HTTP client: one keep-alive connection to the control plane, errors that say what to do.
 
-It uses the standard library's http.client, not httpx: importing httpx alone costs a client
-command more time than the request itself.
+Plain http:// speaks HTTP/1.1 over a socket itself; https:// uses the standard library's
+http.client. Neither httpx nor http.client (which imports ssl and the email package) is imported
+for a local control plane: their imports alone cost a client command more than its request.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import urllib.parse
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.cli.config import DEFAULT_SERVER, Target, default_data_dir, target
 
@@ -41,6 +41,114 @@ def segment(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
+class _Closed(Exception):
+    """The server closed a kept-alive connection before answering: send again on a new one."""
+
+
+class _Connection(Protocol):
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class _Plain:
+    """HTTP/1.1 over one TCP socket, kept alive between requests; Content-Length or chunked answers."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        fresh = self.sock is None
+        if self.sock is None:
+            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            self.buffer = b""
+        head = [f"{method} {target} HTTP/1.1", f"host: {self.host}:{self.port}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        head.append(f"content-length: {len(body or b'')}")
+        try:
+            self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + (body or b""))
+            return self._answer()
+        except (_Closed, BrokenPipeError, ConnectionResetError):
+            self.close()
+            if fresh:
+                raise ConnectionResetError("the control plane closed the connection") from None
+            return self.send(method, target, body, headers)
+
+    def _fill(self) -> None:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise _Closed()
+        self.buffer += chunk
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            self._fill()
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def _exactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._fill()
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def _answer(self) -> tuple[int, bytes]:
+        status = int(self._line().split()[1])
+        headers: dict[str, str] = {}
+        while line := self._line():
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._exactly(size))
+                self._line()
+            while self._line():  # trailers
+                pass
+            body = b"".join(parts)
+        else:
+            body = self._exactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class _Tls:
+    """https:// through http.client, imported only then."""
+
+    def __init__(self, host: str, port: int | None, timeout: float) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPSConnection(host, port, timeout=timeout)
+
+    def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        import http.client
+
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, target, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                return resp.status, resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+            except http.client.HTTPException as err:
+                raise ConnectionError(f"not an HTTP answer: {type(err).__name__}") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class Client:
     def __init__(self, server: str | None = None, token: str | None = None, timeout: float = 60.0) -> None:
         found: Target = target()
@@ -53,28 +161,16 @@ class Client:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise CliError(f"{self.server!r} is not a control plane URL; use e.g. {DEFAULT_SERVER}.", EXIT_USAGE)
         self._url = url
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            kind = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
-            self._conn = kind(self._url.hostname or "", self._url.port, timeout=self.timeout)
-        return self._conn
+        self._conn: _Connection | None = None
 
     def _send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        # One retry on a fresh connection: the server may have closed an idle keep-alive one.
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request(method, target, body=body, headers=headers)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn.close()
-                self._conn = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        if self._conn is None:
+            host = self._url.hostname or ""
+            if self._url.scheme == "https":
+                self._conn = _Tls(host, self._url.port, self.timeout)
+            else:
+                self._conn = _Plain(host, self._url.port or 80, self.timeout)
+        return self._conn.send(method, target, body, headers)
 
     def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
         if not self._token:
@@ -93,7 +189,7 @@ class Client:
             raise CliError(
                 f"The control plane at {self.server} did not answer within {self.timeout:.0f} s.", code=EXIT_USAGE
             ) from None
-        except (OSError, http.client.HTTPException) as err:
+        except (OSError, ValueError, IndexError) as err:
             raise CliError(
                 f"No control plane at {self.server} ({_reason(err)}): start one with `orchestrator dev`, or point "
                 "--server, ORCH_SERVER or `orchestrator context use NAME` at a running one."

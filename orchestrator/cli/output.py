@@ -9,7 +9,6 @@ here imports rich: the start-up time of every client command depends on it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -75,7 +74,7 @@ def print_yaml(data: Any) -> None:
 def when(epoch: float | None) -> str:
     if not epoch:
         return "-"
-    return dt.datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+    return time.strftime("%H:%M:%S", time.localtime(float(epoch)))
 
 
 def age(epoch: float | None, now: float | None = None) -> str:
