@@ -30,7 +30,7 @@ ORCH = str(Path(sys.executable).parent / "orchestrator")
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-300:]}")
