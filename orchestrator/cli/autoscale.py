@@ -43,13 +43,13 @@ def parse_target_tracking(spec: str) -> tuple[str, float]:
     metric, sep, raw = spec.partition("=")
     metric = metric.strip().lower()
     if not sep or metric not in METRIC_TYPES:
-        raise CliError(f"--target-tracking {spec!r}: use cpu=PERCENT or memory=PERCENT, e.g. cpu=50.")
+        raise CliError(f"--target-tracking {spec!r}: use cpu=PERCENT or memory=PERCENT, e.g. cpu=50.", code=2)
     try:
         value = float(raw)
     except ValueError:
-        raise CliError(f"--target-tracking {spec!r}: {raw!r} is not a number.") from None
+        raise CliError(f"--target-tracking {spec!r}: {raw!r} is not a number.", code=2) from None
     if not value > 0:
-        raise CliError(f"--target-tracking {spec!r}: the target must be above 0.")
+        raise CliError(f"--target-tracking {spec!r}: the target must be above 0.", code=2)
     return METRIC_TYPES[metric], value
 
 
@@ -217,7 +217,7 @@ def register(
         body["MaxCapacity"] = max_capacity
     if suspend is not None:
         if suspend not in ("in", "out", "both", "none"):
-            raise CliError("--suspend takes in, out, both or none.")
+            raise CliError("--suspend takes in, out, both or none.", code=2)
         body["SuspendedState"] = {
             "DynamicScalingInSuspended": suspend in ("in", "both"),
             "DynamicScalingOutSuspended": suspend in ("out", "both"),
@@ -256,11 +256,11 @@ def _step_body(path: Path) -> dict[str, Any]:
     try:
         body = json.loads(path.read_text())
     except OSError as err:
-        raise CliError(f"Cannot read {path}: {err.strerror}") from None
+        raise CliError(f"Cannot read {path}: {err.strerror}", code=2) from None
     except json.JSONDecodeError as err:
-        raise CliError(f"{path} is not valid JSON: {err}") from None
+        raise CliError(f"{path} is not valid JSON: {err}", code=2) from None
     if not isinstance(body, dict):
-        raise CliError(f"{path} must hold a JSON object: a PutScalingPolicy request.")
+        raise CliError(f"{path} must hold a JSON object: a PutScalingPolicy request.", code=2)
     return body
 
 
@@ -282,7 +282,7 @@ def put_policy(
 ) -> None:
     """Create or replace a target-tracking (--target-tracking) or step (--step-file) policy of SERVICE."""
     if (target_tracking is None) == (step_file is None):
-        raise CliError("Give exactly one of --target-tracking cpu=50 and --step-file policy.json.")
+        raise CliError("Give exactly one of --target-tracking cpu=50 and --step-file policy.json.", code=2)
     if target_tracking is not None:
         metric_type, value = parse_target_tracking(target_tracking)
         config: dict[str, Any] = {
@@ -303,12 +303,13 @@ def put_policy(
         if scale_out_cooldown is not None or scale_in_cooldown is not None or disable_scale_in:
             raise CliError(
                 "--scale-out-cooldown, --scale-in-cooldown and --disable-scale-in go with "
-                "--target-tracking; a step policy sets Cooldown in its file."
+                "--target-tracking; a step policy sets Cooldown in its file.",
+                code=2,
             )
         body = _step_body(step_file)
     chosen = name or body.get("PolicyName")
     if not isinstance(chosen, str) or not chosen:
-        raise CliError("Name the policy with --name (or PolicyName in the step file).")
+        raise CliError("Name the policy with --name (or PolicyName in the step file).", code=2)
     name = chosen
     body = {
         k: v for k, v in body.items() if k not in ("PolicyName", "ServiceNamespace", "ResourceId", "ScalableDimension")

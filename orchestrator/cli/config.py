@@ -89,7 +89,9 @@ def context_named(data: dict[str, Any], name: str) -> Ctx:
         from orchestrator.cli.client import CliError
 
         known = ", ".join(sorted(data["contexts"])) or "none yet"
-        raise CliError(f"No context {name!r} (known: {known}); add it with `orchestrator context add {name} ...`.")
+        raise CliError(
+            f"No context {name!r} (known: {known}); add it with `orchestrator context add {name} ...`.", code=2
+        )
     return Ctx(name, raw.get("server"), raw.get("token"), raw.get("tokenFile"), raw.get("cluster"))
 
 
@@ -116,6 +118,9 @@ class Target:
 def target() -> Target:
     ctx = current()
     server = flag_server or os.environ.get("ORCH_SERVER") or (ctx.server if ctx else None) or DEFAULT_SERVER
+    if ctx is not None and ctx.server and ctx.server.rstrip("/") != server.rstrip("/"):
+        # Another server than the context's: its token must not be sent there, nor its cluster assumed.
+        ctx = None
     cluster = os.environ.get("ORCH_CLUSTER") or (ctx.cluster if ctx else None) or DEFAULT_CLUSTER
     token, source = _token(ctx)
     return Target(server.rstrip("/"), token, source, cluster)
@@ -145,5 +150,4 @@ def _token(ctx: Ctx | None) -> tuple[str | None, str]:
 
 def default_cluster() -> str:
     """The cluster a command uses without --cluster or ORCH_CLUSTER: the context's, else `default`."""
-    ctx = current()
-    return (ctx.cluster if ctx else None) or DEFAULT_CLUSTER
+    return target().cluster

@@ -18,7 +18,7 @@ def parse_strategies(flags: list[str]) -> list[dict[str, Any]] | None:
     for flag in flags:
         kind, _, field = flag.partition(":")
         if kind not in ("spread", "binpack", "random"):
-            raise CliError(f"--strategy {flag!r}: use spread:FIELD, binpack:cpu|memory or random.")
+            raise CliError(f"--strategy {flag!r}: use spread:FIELD, binpack:cpu|memory or random.", code=2)
         item: dict[str, Any] = {"type": kind}
         if field:
             item["field"] = field
@@ -37,5 +37,5 @@ def parse_constraints(flags: list[str]) -> list[dict[str, Any]] | None:
         elif kind == "memberOf" and expression.strip():
             out.append({"type": "memberOf", "expression": expression.strip()})
         else:
-            raise CliError(f"--constraint {flag!r}: use distinctInstance or 'memberOf:EXPRESSION'.")
+            raise CliError(f"--constraint {flag!r}: use distinctInstance or 'memberOf:EXPRESSION'.", code=2)
     return out

@@ -52,7 +52,7 @@ def _check_listen(listen: str) -> None:
     try:
         parse_listen(listen)
     except ValueError as err:
-        raise CliError(str(err)) from None
+        raise CliError(str(err), code=2) from None
 
 
 def _select_context(name: str, url: str, data_dir: Path) -> None:

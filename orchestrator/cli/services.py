@@ -146,7 +146,7 @@ def _deployment_flags(min_healthy: int | None, max_percent: int | None, breaker:
         config["maximumPercent"] = max_percent
     if breaker is not None:
         if breaker not in ("off", "on", "rollback"):
-            raise CliError("--circuit-breaker takes off, on or rollback.")
+            raise CliError("--circuit-breaker takes off, on or rollback.", code=2)
         config["deploymentCircuitBreaker"] = {"enable": breaker != "off", "rollback": breaker == "rollback"}
     return {"deploymentConfiguration": config} if config else {}
 

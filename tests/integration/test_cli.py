@@ -31,6 +31,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 def orch(cluster: LocalCluster, *args: str, expect: int = 0) -> str:
     env = {**os.environ, "ORCH_SERVER": cluster.url, "ORCH_DATA_DIR": str(cluster.data_dir), "COLUMNS": "200"}
+    env["XDG_CONFIG_HOME"] = str(cluster.data_dir / "config")  # never the person's own contexts
     env.pop("ORCH_TOKEN", None)
     proc = subprocess.run([ORCH, *args], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == expect, f"{args} exited {proc.returncode}: {proc.stdout}{proc.stderr}"
@@ -91,6 +92,7 @@ def test_errors_are_one_line_and_exit_non_zero(cluster: LocalCluster, tmp_path: 
     assert "Service not found" in out or "ServiceNotFoundException" in out
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
-    assert "not valid JSON" in orch(cluster, "taskdef", "register", "-f", str(bad), expect=1)
-    out = orch(cluster, "svc", "create", "x", "--taskdef", "cliweb:1", "--strategy", "pack:cpu", expect=1)
+    # What the CLI itself finds wrong before asking the control plane is a usage error: exit 2.
+    assert "not valid JSON" in orch(cluster, "taskdef", "register", "-f", str(bad), expect=2)
+    out = orch(cluster, "svc", "create", "x", "--taskdef", "cliweb:1", "--strategy", "pack:cpu", expect=2)
     assert "--strategy" in out
