@@ -156,6 +156,7 @@ class Client:
         self._token = token if token is not None else found.token
         self._source = "--token" if token is not None else found.source
         self.cluster = found.cluster
+        self._server_source = "the caller" if server else found.server_source
         self.timeout = timeout
         url = urllib.parse.urlsplit(self.server)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -190,9 +191,10 @@ class Client:
                 f"The control plane at {self.server} did not answer within {self.timeout:.0f} s.", code=EXIT_USAGE
             ) from None
         except (OSError, ValueError, IndexError) as err:
+            via = "" if self._server_source in ("default", "the caller") else f", from {self._server_source}"
             raise CliError(
-                f"No control plane at {self.server} ({_reason(err)}): start one with `orchestrator dev`, or point "
-                "--server, ORCH_SERVER or `orchestrator context use NAME` at a running one."
+                f"No control plane at {self.server} ({_reason(err)}{via}): start one with `orchestrator dev`, or "
+                "point --server, ORCH_SERVER or `orchestrator context use NAME` at a running one."
             ) from None
         try:
             answer = _loads(raw)

@@ -113,17 +113,27 @@ class Target:
     token: str | None
     source: str
     cluster: str
+    server_source: str = "default"
 
 
 def target() -> Target:
     ctx = current()
     server = flag_server or os.environ.get("ORCH_SERVER") or (ctx.server if ctx else None) or DEFAULT_SERVER
+    server_source = (
+        "--server"
+        if flag_server
+        else "ORCH_SERVER"
+        if os.environ.get("ORCH_SERVER")
+        else f"context {ctx.name}"
+        if ctx and ctx.server
+        else "default"
+    )
     if ctx is not None and ctx.server and ctx.server.rstrip("/") != server.rstrip("/"):
         # Another server than the context's: its token must not be sent there, nor its cluster assumed.
         ctx = None
     cluster = os.environ.get("ORCH_CLUSTER") or (ctx.cluster if ctx else None) or DEFAULT_CLUSTER
     token, source = _token(ctx)
-    return Target(server.rstrip("/"), token, source, cluster)
+    return Target(server.rstrip("/"), token, source, cluster, server_source)
 
 
 def _read(path: Path) -> str | None:

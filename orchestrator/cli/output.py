@@ -98,6 +98,17 @@ def taskdef_ref(arn: str | None) -> str:
     return arn.split("task-definition/")[-1] if arn else "-"
 
 
+def natural(text: str) -> tuple[Any, ...]:
+    """Sort key that puts agent-2 before agent-10."""
+    import re
+
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: its header, how to read the cell from an item, and whether only -o wide shows it."""

@@ -18,6 +18,7 @@ from orchestrator.cli.output import (
     age,
     emit,
     fields,
+    natural,
     say,
     short,
     table,
@@ -414,6 +415,7 @@ INSTANCE_COLUMNS = [
 
 def _instances_table(data: dict[str, Any]) -> None:
     items = data.get("containerInstances") or ([data["containerInstance"]] if "containerInstance" in data else [])
+    items = sorted(items, key=lambda i: natural(instance_name(i) or short(i["containerInstanceArn"])))
     table(INSTANCE_COLUMNS, items, empty="No container instances.")
     for f in data.get("failures", []):
         say(f"failure {f.get('reason')}: {f.get('detail') or short(f.get('arn'))}")

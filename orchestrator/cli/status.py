@@ -11,7 +11,20 @@ from collections import defaultdict
 from typing import Any
 
 from orchestrator.cli.client import Client, segment
-from orchestrator.cli.output import Column, Output, OutputOpt, WatchOpt, emit, format_table, say, short, watch, when
+from orchestrator.cli.output import (
+    Column,
+    Output,
+    OutputOpt,
+    WatchOpt,
+    emit,
+    format_table,
+    natural,
+    plural,
+    say,
+    short,
+    watch,
+    when,
+)
 from orchestrator.cli.resolve import ClusterOpt, instance_name
 
 EVENTS = 8
@@ -85,12 +98,15 @@ SERVICE_COLUMNS = [
 def render(data: dict[str, Any]) -> None:
     instances, services = data["containerInstances"], data["services"]
     running = sum(int(s.get("runningCount") or 0) for s in services)
-    say(f"Cluster {data['cluster']}: {len(instances)} instances, {len(services)} services, {running} service tasks")
+    say(
+        f"Cluster {data['cluster']}: {plural(len(instances), 'instance')}, {plural(len(services), 'service')}, "
+        f"{plural(running, 'service task')} running"
+    )
     say()
     say(_zones_table(instances) if instances else "No container instances: start agents (`orchestrator agent`).")
     if instances:
         say()
-        ordered = sorted(instances, key=lambda i: (_zone(i), instance_name(i)))
+        ordered = sorted(instances, key=lambda i: (_zone(i), natural(instance_name(i))))
         say(
             format_table(
                 [c.header for c in INSTANCE_COLUMNS], [[c.value(i) for c in INSTANCE_COLUMNS] for i in ordered]

@@ -236,3 +236,35 @@ def test_client_commands_import_neither_server_nor_docker() -> None:
     heavy = {"fastapi", "uvicorn", "docker", "httpx", "pydantic", "rich", "sqlite3", "structlog", "yaml", "jmespath"}
     assert not loaded & heavy, loaded & heavy
     assert not {m for m in loaded if m.startswith(("orchestrator.core", "orchestrator.api", "orchestrator.server"))}
+
+
+@pytest.mark.docker
+def test_dev_adds_and_selects_its_own_context(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    data = tmp_path / "data"
+    argv = [ORCH, "dev", "--agents", "1", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)]
+    dev = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        config = tmp_path / "xdg" / "orchestrator" / "config.json"
+        wait_for(lambda: config.exists() or dev.poll() is not None, 60, what="the dev context")
+        assert dev.poll() is None, dev.stdout.read() if dev.stdout else ""
+        saved = json.loads(config.read_text())
+        assert saved["current"] == "dev"
+        assert saved["contexts"]["dev"] == {
+            "server": f"http://127.0.0.1:{port}",
+            "tokenFile": str(data / "admin.token"),
+        }
+
+        # No ORCH_* variable at all: the context alone reaches the cluster.
+        def listed() -> list[str]:
+            proc = subprocess.run([ORCH, "instance", "list"], capture_output=True, text=True, env=env, timeout=60)
+            return column(proc.stdout, "NAME") if proc.returncode == 0 and proc.stdout.startswith("NAME") else []
+
+        assert wait_for(listed, 60, what="agent-1 listed through the dev context") == ["agent-1"]
+    finally:
+        dev.terminate()
+        dev.wait(timeout=60)

@@ -106,13 +106,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_current_context_applies_when_nothing_overrides_it(home: Path) -> None:
-    assert config.target() == config.Target("http://127.0.0.1:9000", "from-file", str(home / "admin.token"), "blue")
+    assert config.target() == config.Target(
+        "http://127.0.0.1:9000", "from-file", str(home / "admin.token"), "blue", "context dev"
+    )
 
 
 def test_flags_and_variables_win_over_the_context(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCH_CLUSTER", "green")
     monkeypatch.setenv("ORCH_TOKEN", "env-token")
-    assert config.target() == config.Target("http://127.0.0.1:9000", "env-token", "ORCH_TOKEN", "green")
+    assert config.target() == config.Target("http://127.0.0.1:9000", "env-token", "ORCH_TOKEN", "green", "context dev")
     monkeypatch.setattr(config, "flag_context", "prod")
     assert config.target().server == "http://10.0.0.5:8420"
 
