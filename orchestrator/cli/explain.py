@@ -233,54 +233,73 @@ def render_explanation(explanation: Mapping[str, Any], instances: Sequence[Mappi
         say(line)
 
 
-def render_plan(data: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> None:
-    """`svc plan`: what the change would do, then where each new task would go and why.
-
-    All of the plan JSON's shape that this reads is here, in one place.
-    """
+def _plan_header(data: Mapping[str, Any]) -> str:
     what = "a new deployment" if data.get("newDeployment") else "a scale change"
-    say(
+    return (
         f"Plan for service {data.get('service')} ({what}, {short(data.get('taskDefinition'))}, desired "
         f"{data.get('desiredCount')}, profile {data.get('schedulerProfile')}); nothing is changed."
     )
-    placements = list(data.get("placements") or [])
+
+
+def _plan_steps(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The plan as steps of starts and stops. A plan from a server that answers with one list of
+    `placements` and `stops` (ARNs) is read as a single step."""
+    if "steps" in data:
+        return [dict(step) for step in data.get("steps") or []]
+    starts = [dict(p) for p in data.get("placements") or []]
+    stops = [{"taskArn": arn} for arn in data.get("stops") or []]
+    return [{"step": 1, "starts": starts, "stops": stops, "events": []}] if starts or stops else []
+
+
+def render_plan(data: Mapping[str, Any], instances: Sequence[Mapping[str, Any]]) -> None:
+    """`svc plan`: what the change would do, step by step: the tasks each step starts (where, and an
+    explanation table each) and stops. All of the plan JSON's shape that this reads is here."""
+    say(_plan_header(data))
     names = {short(i["containerInstanceArn"]): _name(i) for i in instances}
-    say()
-    say(f"Would start {len(placements)} tasks:")
-    rows = []
-    for k, p in enumerate(placements):
-        ident = short(p.get("containerInstanceArn"))
-        rows.append([k + 1, p.get("name") or names.get(ident) or ident, ident, p.get("availabilityZone")])
-    if rows:
-        say(format_table(["#", "INSTANCE", "ID", "ZONE"], rows))
-    for k, p in enumerate(placements):
-        if p.get("explanation"):
-            say()
-            say(f"Task {k + 1}:")
-            render_explanation(p["explanation"], instances)
+    steps = _plan_steps(data)
+    if not any(step.get("starts") or step.get("stops") for step in steps):
+        say("No task would start or stop.")
+    for step in steps:
+        starts, stops = list(step.get("starts") or []), list(step.get("stops") or [])
+        say()
+        say(f"Step {step.get('step')}: start {len(starts)}, stop {len(stops)}")
+        rows = []
+        for k, x in enumerate(starts):
+            ident = short(x.get("containerInstanceArn"))
+            task = short(x["taskArn"]) if x.get("taskArn") else f"(new {k + 1})"
+            rows.append(["start", task, x.get("name") or names.get(ident) or ident, x.get("availabilityZone"), ""])
+        for x in stops:
+            ident = short(x.get("containerInstanceArn")) if x.get("containerInstanceArn") else ""
+            name = x.get("name") or names.get(ident) or ident
+            rows.append(["stop", short(x.get("taskArn")), name, None, x.get("reason")])
+        if rows:
+            say(format_table(["ACTION", "TASK", "INSTANCE", "ZONE", "WHY"], rows))
+        for event in step.get("events") or []:
+            say(f"  event: {event}")
+        for k, x in enumerate(starts):
+            if x.get("explanation"):
+                say()
+                task = short(x["taskArn"]) if x.get("taskArn") else f"new task {k + 1}"
+                say(f"Why {task} goes to {x.get('name') or short(x.get('containerInstanceArn'))}:")
+                render_explanation(x["explanation"], instances)
     if data.get("unplaced"):
         say()
         say(f"{data['unplaced']} tasks could not be placed: {data.get('failure')}")
-    stops = list(data.get("stops") or [])
-    if stops:
-        say()
-        say(f"Would stop {len(stops)} tasks:")
-        for arn in stops:
-            say(f"  {short(arn)}")
+    if not data.get("converged", True):
+        say("The plan stops here: the change has not finished after its last step.")
 
 
 def render_plan_text(data: Mapping[str, Any]) -> None:
-    """`svc plan -o text`: the plan in sentences, one paragraph per task."""
-    what = "a new deployment" if data.get("newDeployment") else "a scale change"
-    say(
-        f"Plan for service {data.get('service')} ({what}, {short(data.get('taskDefinition'))}, desired "
-        f"{data.get('desiredCount')}, profile {data.get('schedulerProfile')}): nothing is changed."
-    )
-    for k, p in enumerate(data.get("placements") or []):
-        where = p.get("name") or short(p.get("containerInstanceArn"))
-        say(f"{k + 1}. {where} in {p.get('availabilityZone')}: {p.get('reason')}")
+    """`svc plan -o text`: the plan in sentences, one paragraph per task started."""
+    say(_plan_header(data))
+    for step in _plan_steps(data):
+        for k, x in enumerate(step.get("starts") or []):
+            where = x.get("name") or short(x.get("containerInstanceArn"))
+            say(f"step {step.get('step')}, start {k + 1}: {where} in {x.get('availabilityZone')}: {x.get('reason')}")
+        for x in step.get("stops") or []:
+            why = f": {x['reason']}" if x.get("reason") else ""
+            say(f"step {step.get('step')}, stop {short(x.get('taskArn'))}{why}")
+        for event in step.get("events") or []:
+            say(f"step {step.get('step')}, event: {event}")
     if data.get("unplaced"):
         say(f"{data['unplaced']} tasks could not be placed: {data.get('failure')}")
-    stops = list(data.get("stops") or [])
-    if stops:
-        say(f"Would stop {len(stops)} tasks: " + " ".join(short(a) for a in stops))

@@ -141,8 +141,16 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def table(columns: Sequence[Column], items: Iterable[Any], empty: str = "") -> None:
-    """Print items as a table; with -o wide, the wide columns too."""
+def table(columns: Sequence[Column] | str, items: Iterable[Any], empty: Any = "") -> None:
+    """Print items as a table; with -o wide, the wide columns too.
+
+    The older form `table(title, headers, rows)` (headers as strings, rows as lists) still works:
+    it prints the same plain table, headers in capitals, without the title.
+    """
+    if isinstance(columns, str):
+        headers = [str(h).upper() for h in items]
+        say(format_table(headers, list(empty)))
+        return
     shown = [c for c in columns if _wide or not c.wide]
     rows = [[c.value(item) for c in shown] for item in items]
     if not rows and empty:
@@ -156,6 +164,46 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max((len(label) for label, _ in pairs), default=0) + 1
     for label, value in pairs:
         say(f"{(label + ':').ljust(width)}  {cell(value)}")
+
+
+_MARKUP = None
+
+
+class PlainConsole:
+    """What `console.print(...)` callers get: the text without rich markup, no colours, no wrapping.
+
+    Anything that is not a string (a rich renderable) is handed to a real rich console, imported
+    only then, so commands that print only text never pay for rich.
+    """
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def print(self, *objects: Any, markup: bool = True, **_: Any) -> None:
+        global _MARKUP
+        out = sys.stderr if self.stream == "stderr" else sys.stdout
+        if all(isinstance(o, str) for o in objects):
+            text = " ".join(objects)
+            if markup:
+                import re
+
+                _MARKUP = _MARKUP or re.compile(r"\[/?[a-z][a-z0-9 _#.-]*\]")
+                text = _MARKUP.sub("", text)
+            out.write(text + "\n")
+            return
+        from rich.console import Console
+
+        Console(file=out).print(*objects)
+
+    @property
+    def width(self) -> int:
+        import shutil
+
+        return shutil.get_terminal_size().columns
+
+
+console = PlainConsole("stdout")
+err_console = PlainConsole("stderr")
 
 
 def _apply_query(data: Any) -> Any:

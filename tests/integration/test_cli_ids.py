@@ -176,7 +176,7 @@ def test_explain_and_plan_are_tables_with_the_winner_marked(cluster: LocalCluste
     assert "instances considered" in run(cluster, "task", "explain", ident, "-o", "text")
     plan = run(cluster, "svc", "plan", "ids", "--desired", str(TASKS + 2))
     # 2 more tasks: a table of where, then one explanation table each.
-    assert "Would start 2 tasks:" in plan and plan.count("* chosen:") == 2
+    assert "Step 1: start 2, stop 0" in plan and plan.count("* chosen:") == 2
 
 
 def test_errors_say_what_to_do(cluster: LocalCluster) -> None:
