@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.executor.fake import FakeExecutor  # noqa: E402
-from tests.harness import LocalCluster, wait_for  # noqa: E402
+from orchestrator.local import LocalCluster  # noqa: E402
+from tests.harness import wait_for  # noqa: E402
 
 RUNS = 5
 ORCH = str(Path(sys.executable).parent / "orchestrator")
