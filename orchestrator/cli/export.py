@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from orchestrator.cli.client import Client, CliError
+from orchestrator.cli.resolve import ClusterOpt
 
 if TYPE_CHECKING:
     from orchestrator.export.kubernetes import ServiceInput
@@ -59,7 +60,7 @@ def fetch(client: Client, cluster: str, name: str) -> ServiceInput:
 def kubernetes(
     services: list[str] = typer.Argument(..., help="Service names (one or more)."),
     output: Format = typer.Option(Format.yaml, "--output", "-o", help="yaml (multi-document) or json (a v1 List)."),
-    cluster: str = typer.Option("default", "--cluster", "-c", envvar="ORCH_CLUSTER", help="Cluster name."),
+    cluster: str = ClusterOpt,
 ) -> None:
     """A Deployment, a Service and a HorizontalPodAutoscaler per service; what does not translate is listed."""
     client = Client()
