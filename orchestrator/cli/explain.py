@@ -235,6 +235,8 @@ def render_explanation(explanation: Mapping[str, Any], instances: Sequence[Mappi
 
 def _plan_header(data: Mapping[str, Any]) -> str:
     what = "a new deployment" if data.get("newDeployment") else "a scale change"
+    if data.get("drainInstances"):
+        what += ", draining " + " ".join(short(a) for a in data["drainInstances"])
     return (
         f"Plan for service {data.get('service')} ({what}, {short(data.get('taskDefinition'))}, desired "
         f"{data.get('desiredCount')}, profile {data.get('schedulerProfile')}); nothing is changed."
@@ -271,7 +273,7 @@ def render_plan(data: Mapping[str, Any], instances: Sequence[Mapping[str, Any]])
         for x in stops:
             ident = short(x.get("containerInstanceArn")) if x.get("containerInstanceArn") else ""
             name = x.get("name") or names.get(ident) or ident
-            rows.append(["stop", short(x.get("taskArn")), name, None, x.get("reason")])
+            rows.append(["stop", short(x.get("taskArn")), name, x.get("availabilityZone"), x.get("reason")])
         if rows:
             say(format_table(["ACTION", "TASK", "INSTANCE", "ZONE", "WHY"], rows))
         for event in step.get("events") or []:

@@ -422,21 +422,35 @@ def svc_plan(
     name: str = ServiceArg,
     desired: int = typer.Option(None, "--desired", "-d"),
     taskdef_ref_: str = typer.Option(None, "--taskdef", "-t"),
+    force_new_deployment: bool = typer.Option(False, "--force-new-deployment"),
+    min_healthy: int = typer.Option(None, "--min-healthy"),
+    max_percent: int = typer.Option(None, "--max-percent"),
+    circuit_breaker: str = typer.Option(None, "--circuit-breaker", help="off, on or rollback."),
     strategy: list[str] = typer.Option([], "--strategy"),
     constraint: list[str] = typer.Option([], "--constraint"),
     profile: str = typer.Option(None, "--profile", help="ecs or kubernetes: compare how each would place."),
+    drain: list[str] = typer.Option(
+        [], "--drain", help="Also preview draining this instance (name, id, unique id prefix or ARN); repeat."
+    ),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
-    """Where the tasks of a change would go and why (one table per task), without changing anything.
-    `-o text` prints one paragraph per task instead."""
+    """Show, step by step, what `svc update` with the same options would start and stop (an explanation
+    table for each task it starts); nothing is changed. `-o text` prints one paragraph per task."""
+    from orchestrator.cli.resolve import instance_id
+
     body: dict[str, Any] = {}
     if desired is not None:
         body["desiredCount"] = desired
     if taskdef_ref_:
         body["taskDefinition"] = taskdef(taskdef_ref_)
+    if force_new_deployment:
+        body["forceNewDeployment"] = True
+    body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
     client = Client()
+    if drain:
+        body["drainInstances"] = [instance_id(client, cluster, ref) for ref in drain]
     path = f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}/plan"
     data = client.call("POST", path, json=body)
 
