@@ -1,23 +1,47 @@
 """The control plane's background work: the event-driven reconcile loop and the periodic jobs.
 
-This is the only module that imports apscheduler. The service controller runs in its own thread,
-woken by every store commit (the change feed) and at least once a second for its timers; the
-instance controller and any other periodic job (autoscaling) run on apscheduler's intervals.
+This is the only module that imports apscheduler. The service controller runs in its own thread
+and reconciles only what changed: the store's change feed names the keys each commit touched, a
+service key dirties that service and a cluster key (an instance changed, or a task stopped and
+freed its resources) every service of the cluster. Timers need no commit, so services that are
+not steady (rolling out, in a grace period, throttled) are also reconciled every
+`service_timer_s`, and every service every `service_sweep_s` as a safety net. Start-up, or a
+loop so far behind that the feed cannot name the changes, reconciles everything. The instance
+controller and any other periodic job (autoscaling) run on apscheduler's intervals.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from orchestrator.core.context import Context
+from orchestrator.core.models import arn_id
+from orchestrator.core.service_state import KIND as SERVICE_STATE
 from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 
 log = structlog.get_logger("orchestrator.jobs")
+
+ServiceRef = tuple[str, str]  # (cluster, service name)
+RECONCILED = ("ACTIVE", "DRAINING")
+
+
+def dirty_services(keys: Collection[str]) -> tuple[set[ServiceRef], set[str]]:
+    """(services named by the keys, clusters whose every service is concerned)."""
+    services: set[ServiceRef] = set()
+    clusters: set[str] = set()
+    for key in keys:
+        kind, _, rest = key.partition(":")
+        if kind == "service":
+            cluster, _, name = rest.partition("/")
+            services.add((cluster, name))
+        elif kind == "cluster":
+            clusters.add(rest)
+    return services, clusters
 
 
 class Background:
@@ -56,22 +80,61 @@ class Background:
 
     def stop(self) -> None:
         self._stop.set()
-        with self.ctx.store.changed:
-            self.ctx.store.changed.notify_all()
+        self.ctx.store.nudge("background:stop")
         self._thread.join(timeout=5)
         self._scheduler.shutdown(wait=False)
 
     def _loop(self) -> None:
-        store = self.ctx.store
-        seen = [-1]
+        store, clock, settings = self.ctx.store, self.ctx.clock, self.ctx.settings
+        since = -1  # answers at once with "everything": the start-up pass
+        next_timers = next_sweep = clock.monotonic()
         while not self._stop.is_set():
-            store.wait(lambda: store.seq != seen[0] or self._stop.is_set(), timeout=1.0)
+            changes = store.wait_changes(since, timeout=max(0.0, next_timers - clock.monotonic()))
             if self._stop.is_set():
                 return
-            # Read seq before the pass: changes made by the pass itself wake one more pass,
-            # which finds nothing to do (reconcilers are idempotent) and then sleeps.
-            seen[0] = store.seq
+            # Taken before the passes: what the passes write comes back as changes and is looked
+            # at once more (idempotent passes find nothing to do and write nothing).
+            since = changes.seq
+            now = clock.monotonic()
             try:
-                self.services.reconcile_all()
+                if changes.keys is None or now >= next_sweep:
+                    next_sweep = now + settings.service_sweep_s
+                    next_timers = now + settings.service_timer_s
+                    self.services.reconcile_all()
+                    continue
+                due = self._touched(changes.keys)
+                if now >= next_timers:
+                    next_timers = now + settings.service_timer_s
+                    due |= self._timed()
+                for cluster, name in sorted(due):
+                    self._reconcile(cluster, name)
             except Exception:
                 log.exception("service reconcile pass failed")
+
+    def _reconcile(self, cluster: str, name: str) -> None:
+        try:
+            self.services.reconcile(cluster, name)
+        except Exception:  # one broken service must not stop the others
+            log.exception("service reconcile failed", cluster=cluster, service=name)
+
+    def _touched(self, keys: Collection[str]) -> set[ServiceRef]:
+        services, clusters = dirty_services(keys)
+        if clusters:
+            store = self.ctx.store
+            with store.read():
+                for cluster in clusters:
+                    services |= {
+                        (cluster, s.serviceName) for s in store.list_services(cluster) if s.status in RECONCILED
+                    }
+        return services
+
+    def _timed(self) -> set[ServiceRef]:
+        """Services with a timer that may run out: every one that is not steady."""
+        store = self.ctx.store
+        with store.read():
+            steady = {key for key, doc in store.list_docs(SERVICE_STATE) if doc.get("steady")}
+            return {
+                (arn_id(s.clusterArn), s.serviceName)
+                for s in store.list_services()
+                if s.status in RECONCILED and f"{arn_id(s.clusterArn)}/{s.serviceName}" not in steady
+            }

@@ -270,6 +270,6 @@ def place_tasks(
     tasks = []
     for placement in result.placements:
         task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
-        store.put_task(task, explanation=dict(placement.explanation))
+        store.insert_task(task, explanation=dict(placement.explanation))
         tasks.append(task)
     return Placed(tasks, result)

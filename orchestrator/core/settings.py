@@ -25,5 +25,10 @@ class Settings:
     # this many below 90 % of it (ECS creates 3-of-3 and 15-of-15 alarms on one-minute periods).
     autoscaling_high_datapoints: int = 3
     autoscaling_low_datapoints: int = 15
+    # The service controller reconciles a service when a commit touches it; a service that is not
+    # steady (a rollout, a grace period, a throttled retry) is also looked at this often for its
+    # timers, and every service this often whatever happened.
+    service_timer_s: float = 1.0
+    service_sweep_s: float = 5.0
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0

@@ -1,12 +1,23 @@
 """The SQLite store: every ECS object as a JSON row, written in transactions, with a change feed.
 
-One connection guarded by one lock: the control plane is a single process and SQLite serializes
-writers anyway, so a process-wide lock keeps every read-modify-write atomic without optimistic
-retries. WAL mode with `synchronous=FULL` means an acknowledged write survives `kill -9`.
+Writes go through one connection guarded by one lock: the control plane is a single process and
+SQLite serializes writers anyway, so a process-wide lock keeps every read-modify-write atomic.
+WAL mode with `synchronous=FULL` means an acknowledged write survives `kill -9`.
 
-The change feed is a condition variable: every committed write bumps `seq` and wakes waiters
-(reconcilers, agents long-polling for their assignments), naming what it touched so waiters can
-tell whether the change concerns them.
+Reads can never see uncommitted data: inside `write()` they go through the writer's connection
+(a transaction reads its own writes); anywhere else through a read-only connection of the calling
+thread, so a read sees only committed rows and never waits for a writer. `read()` makes several
+reads one snapshot.
+
+Writes are named for what they do (`insert_task` a new row, `update_task` a changed one) and the
+store bumps the ECS `version` of what it updates. An update checks the row still has the version
+it was read with: a read-modify-write split over two transactions fails loudly instead of
+silently losing a change.
+
+The change feed: every committed write gets the next change number and names the keys it touched
+(`service:<cluster>/<name>`, `instance:<arn>`, `cluster:<name>`...). `wait_for` blocks until a
+key of interest changes (agents long-polling for their assignments); `wait_changes` hands the
+background loop the keys touched since it last looked, so it reconciles only what changed.
 """
 
 from __future__ import annotations
@@ -14,8 +25,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections import deque
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,10 +103,43 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 
 EVENTS_KEPT_PER_SERVICE = 100
+# How many commits the change feed remembers by key; a waiter further behind is told "everything".
+CHANGES_KEPT = 4096
 
 
 def _dumps(model: Any) -> str:
     return json.dumps(model.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+
+
+def cluster_key(cluster: str) -> str:
+    """The change-feed key of a change that may concern every service of a cluster (an instance
+    changed, or a task stopped and gave back its resources)."""
+    return f"cluster:{cluster}"
+
+
+def service_key(cluster: str, name: str) -> str:
+    return f"service:{cluster}/{name}"
+
+
+def instance_key(arn: str) -> str:
+    return f"instance:{arn}"
+
+
+class StaleWriteError(RuntimeError):
+    """An update of a row that changed after it was read: the read and the write must share one
+    `store.write()` transaction. A bug in the caller, never bad input."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the change feed says happened after some change number."""
+
+    seq: int  # the latest change number; pass it back as `since` next time
+    keys: frozenset[str] | None  # the keys touched since; None when too far behind to name them
+
+
+class _ReadConnection(sqlite3.Connection):
+    """A per-thread read-only connection (a subclass so the store can hold it weakly)."""
 
 
 class Store:
@@ -104,16 +151,28 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.executescript(SCHEMA)
         self._lock = threading.RLock()
-        self.changed = threading.Condition(self._lock)
-        self.seq = 0
+        self._changed = threading.Condition(self._lock)
+        self._seq = 0
         self._depth = 0
+        self._writer: int | None = None  # the thread inside write(), if any
         self._touched: set[str] = set()
         self._wrote = False
-        # What each change touched, for waiters: key -> seq of its latest change.
-        self.touched_at: dict[str, int] = {}
+        # The change feed: key -> number of its latest change, and the recent commits' keys.
+        self._touched_at: dict[str, int] = {}
+        self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=CHANGES_KEPT)
+        self._local = threading.local()
+        # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
+        self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            with self._readers_lock:
+                readers = list(self._readers)
+            for conn in readers:
+                conn.close()
             self._conn.close()
 
     # -- transactions and the change feed -------------------------------------------------
@@ -129,8 +188,12 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            if getattr(self._local, "depth", 0):
+                # The snapshot of the read would hide this transaction's own writes from the rest of it.
+                raise RuntimeError("store.write() inside store.read(): write in a transaction of its own")
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._writer = threading.get_ident()
             try:
                 yield self
             except BaseException:
@@ -140,46 +203,109 @@ class Store:
                 raise
             finally:
                 self._depth -= 1
+                self._writer = None
             self._conn.execute("COMMIT")
             if not self._wrote:
                 return
             self._wrote = False
-            self.seq += 1
-            for key in self._touched:
-                self.touched_at[key] = self.seq
+            keys = frozenset(self._touched)
             self._touched.clear()
-            self.changed.notify_all()
+            self._committed(keys)
+
+    def _committed(self, keys: frozenset[str]) -> None:
+        self._seq += 1
+        for key in keys:
+            self._touched_at[key] = self._seq
+        self._log.append((self._seq, keys))
+        self._changed.notify_all()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
-        """A consistent view: no writer can interleave while it is held."""
-        with self._lock:
+        """Several reads as one consistent snapshot of committed data; writers carry on meanwhile."""
+        if self._writer == threading.get_ident():
+            yield self  # inside this thread's write(): its reads already are one transaction
+            return
+        local = self._local
+        if getattr(local, "depth", 0):
+            local.depth += 1
+            try:
+                yield self
+            finally:
+                local.depth -= 1
+            return
+        conn = self._reader()
+        conn.execute("BEGIN")
+        local.depth = 1
+        try:
             yield self
+        finally:
+            local.depth = 0
+            conn.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed store.")
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, factory=_ReadConnection)
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.add(conn)
+        return conn
 
     def touch(self, key: str) -> None:
-        """Mark a change-feed key (e.g. 'instance:<arn>', 'service:<cluster>/<name>')."""
+        """Mark a change-feed key as touched by the current write transaction."""
+        assert self._depth, "touch() belongs inside store.write()"
         self._touched.add(key)
 
     def nudge(self, key: str) -> None:
         """Wake whoever waits on `key` without writing anything (e.g. an agent that is leaving)."""
         with self._lock:
-            self.seq += 1
-            self.touched_at[key] = self.seq
-            self.changed.notify_all()
+            self._committed(frozenset((key,)))
 
-    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Block until predicate() holds (checked after every commit) or timeout; returns it."""
+    def wait_for(self, keys: Collection[str], since: int, timeout: float) -> int:
+        """Block until a commit after change number `since` touched one of `keys`, or `timeout`
+        seconds; returns the number of the latest change to any of them (0: none yet). A `since`
+        ahead of the feed (it counts from 0 again in a restarted control plane) answers at once."""
+
+        def latest() -> int:
+            return max((self._touched_at.get(k, 0) for k in keys), default=0)
+
         with self._lock:
-            return self.changed.wait_for(predicate, timeout=timeout)
+            self._changed.wait_for(lambda: latest() > since or since > self._seq, timeout=timeout)
+            return latest()
+
+    def wait_changes(self, since: int, timeout: float) -> Changes:
+        """Block until anything committed after change number `since` (or `timeout` seconds);
+        returns what did. Start with since=-1: that answers at once with keys=None (everything)."""
+        with self._lock:
+            self._changed.wait_for(lambda: self._seq != since, timeout=timeout)
+            return self._changes_since(since)
+
+    def _changes_since(self, since: int) -> Changes:
+        if since == self._seq:
+            return Changes(self._seq, frozenset())
+        if since < 0 or since > self._seq or not self._log or self._log[0][0] > since + 1:
+            return Changes(self._seq, None)
+        keys: set[str] = set()
+        for seq, touched in reversed(self._log):
+            if seq <= since:
+                break
+            keys |= touched
+        return Changes(self._seq, frozenset(keys))
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        cur = self._conn.execute(sql, tuple(args))
-        return cur.fetchall()
+        conn = self._conn if self._writer == threading.get_ident() else self._reader()
+        return conn.execute(sql, tuple(args)).fetchall()
 
-    def _exec(self, sql: str, args: Iterable[Any] = ()) -> None:
-        assert self._depth, "writes need store.write()"
-        self._conn.execute(sql, tuple(args))
+    def _exec(self, sql: str, args: Iterable[Any] = ()) -> int:
+        """Run one write statement in the current transaction; the number of rows it changed."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        cur = self._conn.execute(sql, tuple(args))
         self._wrote = True
+        return cur.rowcount
 
     # -- clusters --------------------------------------------------------------------------
 
@@ -197,10 +323,10 @@ class Store:
         self._exec("DELETE FROM clusters WHERE name=?", (name,))
 
     def ensure_cluster(self, name: str) -> Cluster:
-        cluster = self.get_cluster(name)
-        if cluster is None:
-            cluster = Cluster(clusterArn=cluster_arn(name), clusterName=name)
-            with self.write():
+        with self.write():
+            cluster = self.get_cluster(name)
+            if cluster is None:
+                cluster = Cluster(clusterArn=cluster_arn(name), clusterName=name)
                 self.put_cluster(cluster)
         return cluster
 
@@ -263,11 +389,12 @@ class Store:
             "INSERT OR REPLACE INTO services (cluster, name, status, body) VALUES (?, ?, ?, ?)",
             (cluster, service.serviceName, service.status, _dumps(body)),
         )
-        self.touch(f"service:{cluster}/{service.serviceName}")
+        self.touch(service_key(cluster, service.serviceName))
 
     def delete_service_row(self, cluster: str, name: str) -> None:
         self._exec("DELETE FROM services WHERE cluster=? AND name=?", (cluster, name))
         self._exec("DELETE FROM events WHERE cluster=? AND service=?", (cluster, name))
+        self.touch(service_key(cluster, name))
 
     # -- service events --------------------------------------------------------------------
 
@@ -330,37 +457,63 @@ class Store:
             tasks = [t for t in tasks if t.startedBy == started_by]
         return tasks
 
-    def put_task(self, task: Task, explanation: dict[str, Any] | None = None) -> None:
+    def insert_task(self, task: Task, *, explanation: dict[str, Any] | None = None) -> None:
+        """Write a new task row, with the scheduler's reasons for where it went if there are any."""
         cluster = task.clusterArn.rsplit("/", 1)[-1]
-        args = (
-            task.taskArn,
-            cluster,
-            task.containerInstanceArn,
-            task.group,
-            task.desiredStatus,
-            task.lastStatus,
-            task.createdAt,
-            task.stoppedAt,
-            _dumps(task),
+        self._exec(
+            "INSERT INTO tasks (arn, cluster, instance_arn, grp, desired_status, last_status, created_at,"
+            " stopped_at, body, explanation) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                task.taskArn,
+                cluster,
+                task.containerInstanceArn,
+                task.group,
+                task.desiredStatus,
+                task.lastStatus,
+                task.createdAt,
+                task.stoppedAt,
+                _dumps(task),
+                json.dumps(explanation, separators=(",", ":")) if explanation is not None else None,
+            ),
         )
-        if explanation is None:
-            self._exec(
-                "INSERT INTO tasks (arn, cluster, instance_arn, grp, desired_status, last_status, created_at,"
-                " stopped_at, body) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(arn) DO UPDATE SET"
-                " instance_arn=excluded.instance_arn, desired_status=excluded.desired_status,"
-                " last_status=excluded.last_status, stopped_at=excluded.stopped_at, body=excluded.body",
-                args,
+        self._touch_task(cluster, task)
+
+    def update_task(self, task: Task) -> None:
+        """Write a changed task over its row and bump its version (on `task` too). The row must
+        still be the version `task` was read with (else StaleWriteError, and nothing is written)."""
+        cluster = task.clusterArn.rsplit("/", 1)[-1]
+        read_version = task.version
+        task.version = read_version + 1
+        try:
+            changed = self._exec(
+                "UPDATE tasks SET instance_arn=?, desired_status=?, last_status=?, stopped_at=?, body=?"
+                " WHERE arn=? AND json_extract(body, '$.version')=?",
+                (
+                    task.containerInstanceArn,
+                    task.desiredStatus,
+                    task.lastStatus,
+                    task.stoppedAt,
+                    _dumps(task),
+                    task.taskArn,
+                    read_version,
+                ),
             )
-        else:
-            self._exec(
-                "INSERT OR REPLACE INTO tasks (arn, cluster, instance_arn, grp, desired_status, last_status,"
-                " created_at, stopped_at, body, explanation) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (*args, json.dumps(explanation, separators=(",", ":"))),
-            )
+        except BaseException:
+            task.version = read_version
+            raise
+        if changed != 1:
+            task.version = read_version
+            raise StaleWriteError(f"task {task.taskArn} is not at version {read_version} any more (or is gone)")
+        self._touch_task(cluster, task)
+
+    def _touch_task(self, cluster: str, task: Task) -> None:
         if task.containerInstanceArn:
-            self.touch(f"instance:{task.containerInstanceArn}")
+            self.touch(instance_key(task.containerInstanceArn))
         if task.group.startswith("service:"):
-            self.touch(f"service:{cluster}/{task.group[len('service:') :]}")
+            self.touch(service_key(cluster, task.group[len("service:") :]))
+        if task.lastStatus == "STOPPED":
+            # Its resources are free again: any service of the cluster may now place a task.
+            self.touch(cluster_key(cluster))
 
     def get_explanation(self, arn: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT explanation FROM tasks WHERE arn=?", (arn,))
@@ -368,10 +521,8 @@ class Store:
 
     def purge_stopped_tasks(self, before: float) -> int:
         """Forget tasks stopped before `before`; ECS keeps stopped tasks describable about an hour."""
-        cur = self._conn.execute(
-            "SELECT COUNT(*) FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,)
-        )
-        n = int(cur.fetchone()[0])
+        rows = self._rows("SELECT COUNT(*) FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
+        n = int(rows[0][0])
         if n:
             self._exec("DELETE FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
         return n
@@ -392,27 +543,46 @@ class Store:
         sql += " ORDER BY arn"
         return [ContainerInstance.model_validate_json(r[0]) for r in self._rows(sql, args)]
 
-    def put_instance(self, instance: ContainerInstance, credential_hash: str | None = None) -> None:
+    def insert_instance(self, instance: ContainerInstance, credential_hash: str, heartbeat_at: float) -> None:
+        """Write a newly registered container instance with the hash of its agent's credential."""
         cluster = instance.containerInstanceArn.split("/")[-2]
-        if credential_hash is None:
-            self._exec(
-                "UPDATE container_instances SET status=?, body=? WHERE arn=?",
-                (instance.status, _dumps(instance), instance.containerInstanceArn),
+        self._exec(
+            "INSERT INTO container_instances (arn, cluster, status, credential_hash, last_heartbeat, body)"
+            " VALUES (?,?,?,?,?,?)",
+            (instance.containerInstanceArn, cluster, instance.status, credential_hash, heartbeat_at, _dumps(instance)),
+        )
+        self._touch_instance(cluster, instance)
+
+    def update_instance(self, instance: ContainerInstance) -> None:
+        """Write a changed instance over its row and bump its version (on `instance` too); the row
+        must still be the version `instance` was read with (else StaleWriteError)."""
+        cluster = instance.containerInstanceArn.split("/")[-2]
+        read_version = instance.version
+        instance.version = read_version + 1
+        try:
+            changed = self._exec(
+                "UPDATE container_instances SET status=?, body=? WHERE arn=? AND json_extract(body, '$.version')=?",
+                (instance.status, _dumps(instance), instance.containerInstanceArn, read_version),
             )
-        else:
-            self._exec(
-                "INSERT OR REPLACE INTO container_instances (arn, cluster, status, credential_hash,"
-                " last_heartbeat, body) VALUES (?,?,?,?,?,?)",
-                (
-                    instance.containerInstanceArn,
-                    cluster,
-                    instance.status,
-                    credential_hash,
-                    instance.registeredAt,
-                    _dumps(instance),
-                ),
+        except BaseException:
+            instance.version = read_version
+            raise
+        if changed != 1:
+            instance.version = read_version
+            raise StaleWriteError(
+                f"container instance {instance.containerInstanceArn} is not at version {read_version} any more"
             )
-        self.touch(f"instance:{instance.containerInstanceArn}")
+        self._touch_instance(cluster, instance)
+
+    def replace_credential(self, arn: str, credential_hash: str) -> None:
+        """A re-registering agent's new credential; the old one stops working."""
+        if self._exec("UPDATE container_instances SET credential_hash=? WHERE arn=?", (credential_hash, arn)) != 1:
+            raise KeyError(arn)
+
+    def _touch_instance(self, cluster: str, instance: ContainerInstance) -> None:
+        self.touch(instance_key(instance.containerInstanceArn))
+        # Capacity, attributes, status and connection decide placement for every service there.
+        self.touch(cluster_key(cluster))
 
     def instance_arn_by_id(self, instance_id: str) -> str | None:
         rows = self._rows("SELECT arn FROM container_instances WHERE arn LIKE ?", (f"%/{instance_id}",))
@@ -425,7 +595,7 @@ class Store:
     def heartbeat(self, arn: str, at: float) -> None:
         """Record an agent's sign of life. Committed like any write, but not a change anyone waits
         for: every long-poll is a heartbeat, and waking all waiters for each would be busy work."""
-        assert self._depth, "writes need store.write()"
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
         self._conn.execute("UPDATE container_instances SET last_heartbeat=? WHERE arn=?", (at, arn))
 
     def last_heartbeats(self) -> dict[str, float]:

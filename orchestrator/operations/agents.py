@@ -4,22 +4,20 @@ report task state. An agent only ever sees and reports the tasks of its own inst
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
 from typing import Any
 
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
+from orchestrator.core.lifecycle import apply_report, checked_containers, record_heartbeat
 from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
-    TASK_STATUS_RANK,
     Attribute,
     ContainerInstance,
-    NetworkBinding,
-    Task,
     VersionInfo,
     arn_id,
     instance_arn,
 )
 from orchestrator.core.placing import resources
+from orchestrator.core.store import instance_key
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
 from orchestrator.security.auth import credential_matches, new_instance_credential
@@ -27,60 +25,6 @@ from orchestrator.security.secrets import hash_token
 
 AGENT_VERSION = "0.1.0"
 MAX_WAIT_S = 20.0
-
-
-def task_health(task: Task, essential: Collection[str] | None = None) -> str:
-    """UNHEALTHY over UNKNOWN over HEALTHY across the essential containers that have a health check
-    (as in ECS, a non-essential container's health does not count); every checked container when
-    the essential ones are not known."""
-    states = [
-        c.healthStatus
-        for c in task.containers
-        if c.healthStatus is not None and (essential is None or c.name in essential)
-    ]
-    if not states:
-        return "UNKNOWN"
-    if "UNHEALTHY" in states:
-        return "UNHEALTHY"
-    if "UNKNOWN" in states:
-        return "UNKNOWN"
-    return "HEALTHY"
-
-
-def apply_report(task: Task, report: dict[str, Any], now: float, essential: Collection[str] | None = None) -> bool:
-    """Merge an agent's report into the task; lastStatus only moves forward. True if it changed."""
-    before = task.model_dump()
-    status = report.get("lastStatus")
-    if status in TASK_STATUS_RANK and TASK_STATUS_RANK[status] > TASK_STATUS_RANK.get(task.lastStatus, 0):
-        task.lastStatus = status
-        if status == "RUNNING" and task.startedAt is None:
-            task.startedAt = report.get("startedAt") or now
-        if status == "STOPPED":
-            task.stoppedAt = now
-            task.desiredStatus = "STOPPED"
-            task.stopCode = task.stopCode or report.get("stopCode")
-            task.stoppedReason = task.stoppedReason or report.get("stoppedReason")
-            task.stoppingAt = task.stoppingAt or now
-    by_name = {c.name: c for c in task.containers}
-    for rc in report.get("containers") or []:
-        c = by_name.get(rc.get("name", ""))
-        if c is None:
-            continue
-        st = rc.get("lastStatus")
-        if st in TASK_STATUS_RANK and TASK_STATUS_RANK[st] >= TASK_STATUS_RANK.get(c.lastStatus, 0):
-            c.lastStatus = st
-        for key in ("runtimeId", "exitCode", "reason"):
-            if rc.get(key) is not None:
-                setattr(c, key, rc[key])
-        if rc.get("healthStatus") in ("HEALTHY", "UNHEALTHY", "UNKNOWN") and c.healthStatus is not None:
-            c.healthStatus = rc["healthStatus"]
-        if rc.get("networkBindings") is not None:
-            c.networkBindings = [NetworkBinding(**b) for b in rc["networkBindings"]]
-    task.healthStatus = task_health(task, essential)  # type: ignore[assignment]
-    changed = task.model_dump() != before
-    if changed:
-        task.version += 1
-    return changed
 
 
 class AgentOps:
@@ -119,6 +63,7 @@ class AgentOps:
                 inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))
             ):
                 inst = None
+            resumed = inst is not None
             if inst is None:
                 instance_id = secrets.token_hex(16)
                 arn = instance_arn(cluster.clusterName, instance_id)
@@ -136,8 +81,12 @@ class AgentOps:
                 agentVersion=opt_str(req, "agentVersion") or AGENT_VERSION, dockerVersion=opt_str(req, "dockerVersion")
             )
             credential = new_instance_credential(instance_id)
-            s.put_instance(inst, credential_hash=hash_token(credential))
-            s.heartbeat(inst.containerInstanceArn, now)
+            if resumed:
+                s.update_instance(inst)
+                s.replace_credential(inst.containerInstanceArn, hash_token(credential))
+                s.heartbeat(inst.containerInstanceArn, now)
+            else:
+                s.insert_instance(inst, hash_token(credential), heartbeat_at=now)
         return {
             "containerInstanceArn": inst.containerInstanceArn,
             "credential": credential,
@@ -146,23 +95,16 @@ class AgentOps:
 
     def heartbeat(self, arn: str) -> None:
         with self.ctx.store.write() as s:
-            s.heartbeat(arn, self.ctx.clock.now())
-            inst = s.get_instance(arn)
-            if inst is not None and not inst.agentConnected and inst.status != "INACTIVE":
-                inst.agentConnected = True
-                inst.version += 1
-                s.put_instance(inst)
+            record_heartbeat(s, arn, self.ctx.clock.now())
 
     def assignments(self, arn: str, since: int, wait_s: float) -> dict[str, Any]:
         """The tasks this instance must run or stop, once something changed after `since`."""
         self.heartbeat(arn)
         store = self.ctx.store
-        key = f"instance:{arn}"
         wait_s = max(0.0, min(wait_s, MAX_WAIT_S))
-        # A restarted control plane starts its change counter again: answer at once then.
-        store.wait(lambda: store.touched_at.get(key, 0) > since or since > store.seq, wait_s)
+        # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
+        seq = store.wait_for([instance_key(arn)], since, wait_s)
         with store.read() as s:
-            seq = store.touched_at.get(key, 0)
             inst = s.get_instance(arn)
             tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]
             tds = {}
@@ -188,10 +130,9 @@ class AgentOps:
                     continue
                 if task.containerInstanceArn != arn:
                     raise AccessDeniedException("An agent may only report the tasks of its own container instance.")
-                td = s.get_task_definition_by_arn(task.taskDefinitionArn)
-                essential = {c.name for c in td.containerDefinitions if c.essential} if td else None
-                if apply_report(task, report, now, essential):
-                    s.put_task(task)
+                checked = checked_containers(s.get_task_definition_by_arn(task.taskDefinitionArn))
+                if apply_report(task, report, now, checked):
+                    s.update_task(task)
                 accepted += 1
             s.heartbeat(arn, now)
         return {"accepted": accepted}

@@ -103,8 +103,7 @@ class InstanceOps:
                     continue
                 if inst.status != status:
                     inst.status = "DRAINING" if status == "DRAINING" else "ACTIVE"
-                    inst.version += 1
-                    s.put_instance(inst)
+                    s.update_instance(inst)
                     if status == "DRAINING":
                         self._stop_pending_service_tasks(inst)
                 found.append(inst)
@@ -121,7 +120,7 @@ class InstanceOps:
                 and task.lastStatus != "RUNNING"
                 and stop_task_row(task, now, "ServiceSchedulerInitiated", "Container instance is draining")
             ):
-                self.ctx.store.put_task(task)
+                self.ctx.store.update_task(task)
 
     def deregister_container_instance(self, req: dict[str, Any]) -> dict[str, Any]:
         ref = req_str(req, "containerInstance")
@@ -142,11 +141,10 @@ class InstanceOps:
             now = self.ctx.clock.now()
             for task in tasks:
                 if stop_task_row(task, now, "ServiceSchedulerInitiated", "Container instance deregistered"):
-                    s.put_task(task)
+                    s.update_task(task)
             inst.status = "INACTIVE"
             inst.agentConnected = False
-            inst.version += 1
-            s.put_instance(inst)
+            s.update_instance(inst)
             described = with_usage(s, [inst])[0].wire()
         return {"containerInstance": described}
 
@@ -175,6 +173,5 @@ class InstanceOps:
                 kept = [x for x in current.attributes if x.name != a["name"]]
                 kept.append(Attribute(name=a["name"], value=a.get("value")))
                 current.attributes = kept
-                current.version += 1
-                s.put_instance(current)
+                s.update_instance(current)
         return {"attributes": attrs}

@@ -150,7 +150,7 @@ class TaskOps:
             if task is None:
                 raise InvalidParameterException(f"The referenced task was not found: {ref}.")
             if stop_task_row(task, self.ctx.clock.now(), "UserInitiated", reason):
-                s.put_task(task)
+                s.update_task(task)
         return {"task": task.wire()}
 
     def explain_task(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from orchestrator.core.context import Context
-from orchestrator.core.lifecycle import stop_tasks_on
+from orchestrator.core.lifecycle import give_up_lost, judge_silence, silence
 from orchestrator.core.models import ContainerInstance, arn_id
 from orchestrator.core.settings import Settings
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
-
-LOST_REASON = "Task stopped due to container instance lost"
 
 
 @dataclass
@@ -47,14 +45,14 @@ def decide_instances(
     out = InstanceActions(purge_before=now - settings.stopped_task_retention_s)
     for inst in instances:
         arn = inst.containerInstanceArn
-        silent = now - max(heartbeats.get(arn, now), started_at)
-        if inst.agentConnected and silent > settings.disconnected_after_s:
+        silent = silence(now, heartbeats.get(arn), started_at)
+        verdict = judge_silence(inst.agentConnected, silent, settings)
+        if verdict.disconnect:
             row = inst.model_copy(deep=True)
-            row.agentConnected = False
-            row.version += 1
+            row.agentConnected = False  # the store bumps its version when it is written
             out.disconnected.append(row)
             out.silent_s[arn] = silent
-        if silent > settings.lost_after_s:
+        if verdict.lost:
             out.lost.append(arn)
     return out
 
@@ -69,14 +67,14 @@ class InstanceController:
         with self.ctx.store.write() as s:
             actions = decide_instances(s.list_instances(), s.last_heartbeats(), now, self.started_at, self.ctx.settings)
             for row in actions.disconnected:
-                s.put_instance(row)
+                s.update_instance(row)
                 log.warning(
                     "agent disconnected",
                     instance=arn_id(row.containerInstanceArn),
                     silent_s=round(actions.silent_s[row.containerInstanceArn]),
                 )
             for arn in actions.lost:
-                lost = stop_tasks_on(s, arn, now, "ServiceSchedulerInitiated", LOST_REASON)
+                lost = give_up_lost(s, arn, now)
                 if lost:
                     log.warning("instance lost; its tasks are stopped", instance=arn_id(arn), tasks=lost)
             s.purge_stopped_tasks(actions.purge_before)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orchestrator.core.lifecycle import stop_task_row
+from orchestrator.core.lifecycle import checked_containers, stop_task_row, task_health
 from orchestrator.core.models import ContainerInstance, Deployment, Service, Task, TaskDefinition, arn_id
 from orchestrator.core.placement_input import to_scheduler
 from orchestrator.core.placing import InstanceUsage, instance_views, new_task, placement_request, usage_of
@@ -191,18 +191,6 @@ class Actions:
 # -- the decision ------------------------------------------------------------------------------------
 
 
-def checked_containers(td: TaskDefinition | None) -> frozenset[str] | None:
-    """A task definition's essential containers with a health check (they alone decide a task's
-    health, as in ECS), or None when the task definition cannot be read."""
-    if td is None:
-        return None
-    return frozenset(
-        c.name
-        for c in td.containerDefinitions
-        if c.essential and c.healthCheck is not None and c.healthCheck.command[0] != "NONE"
-    )
-
-
 def decide(snap: ServiceSnapshot, rules: Rules, new_task_id: Callable[[], str]) -> Actions:
     """One pass over one service: what to start, stop and record. `new_task_id` names new tasks."""
     return _Pass(snap, rules, new_task_id).run()
@@ -263,19 +251,8 @@ class _Pass:
         self.out.events.append(f"(service {self.name}) {message}")
 
     def health(self, task: Task) -> str | None:
-        """UNHEALTHY over UNKNOWN over HEALTHY across the essential containers with a health
-        check; None when there are none (then only the grace time decides)."""
-        names = self.checked.get(task.taskDefinitionArn)
-        if names is None:
-            states = [c.healthStatus for c in task.containers if c.healthStatus is not None]
-        else:
-            states = [c.healthStatus or "UNKNOWN" for c in task.containers if c.name in names]
-        if not states:
-            return None
-        for worst in ("UNHEALTHY", "UNKNOWN"):
-            if worst in states:
-                return worst
-        return "HEALTHY"
+        """None when no container's health counts (then only the grace time decides)."""
+        return task_health(task, self.checked.get(task.taskDefinitionArn))
 
     def in_grace(self, task: Task, grace_s: float) -> bool:
         return task.startedAt is None or self.now - task.startedAt < grace_s

@@ -72,9 +72,9 @@ def load_snapshot(store: Store, cluster: str, name: str, tds: TaskDefinitions, n
 def apply(store: Store, snap: ServiceSnapshot, actions: Actions) -> None:
     """Write one pass's Actions (call inside the store transaction the snapshot was read in)."""
     for start in actions.starts:
-        store.put_task(start.task, explanation=dict(start.explanation))
+        store.insert_task(start.task, explanation=dict(start.explanation))
     for stop in actions.stops:
-        store.put_task(stop.task)
+        store.update_task(stop.task)
     for message in actions.events:
         store.add_event(snap.cluster, snap.name, message, snap.now)
         log.info("service event", cluster=snap.cluster, service=snap.name, message=message)

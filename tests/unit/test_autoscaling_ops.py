@@ -547,7 +547,7 @@ def test_tick_closes_metrics_and_scales_from_reported_samples(tmp_path: Path) ->
         createdAt=w.clock.now(),
     )
     with w.store.write() as s:
-        s.put_task(task)
+        s.insert_task(task)
     w.set_service(runningCount=1)
     for _ in range(2):
         # One busy core on 256 reserved units: 100 x 1024 / 256 = 400 %.

@@ -108,7 +108,11 @@ class World:
             createdAt=self.clock.now(),
         )
         with self.store.write() as s:
-            s.put_task(task)
+            existing = s.get_task(task.taskArn)
+            if existing is None:
+                s.insert_task(task)
+            else:  # the same task seen again later, e.g. stopped
+                s.update_task(task.model_copy(update={"version": existing.version}))
 
     def report(self, *samples: dict[str, Any], instance: str = INSTANCE_A) -> None:
         self.collector.sink(instance, list(samples))
