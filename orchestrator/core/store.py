@@ -143,7 +143,7 @@ class _ReadConnection(sqlite3.Connection):
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, changes_kept: int = CHANGES_KEPT) -> None:
         self.path = str(path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -159,7 +159,7 @@ class Store:
         self._wrote = False
         # The change feed: key -> number of its latest change, and the recent commits' keys.
         self._touched_at: dict[str, int] = {}
-        self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=CHANGES_KEPT)
+        self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
         self._local = threading.local()
         # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
