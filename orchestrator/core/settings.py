@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -27,3 +27,5 @@ class Settings:
     autoscaling_low_datapoints: int = 15
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0
+    # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.
+    allow: frozenset[str] = field(default_factory=frozenset)
