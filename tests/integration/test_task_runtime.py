@@ -192,15 +192,18 @@ def test_a_failing_sidecar_leaves_the_task_running(cluster: LocalCluster, docker
             ],
         },
     )
-    task = wait_for(
-        lambda: (
-            (t := describe(cluster, tid))["lastStatus"] == "RUNNING"
-            and t["containers"][1]["lastStatus"] == "STOPPED"
-            and t
-        ),
-        60,
-        what="the task RUNNING with its sidecar STOPPED",
-    )
+    last: list[dict[str, Any]] = []
+
+    def sidecar_stopped() -> dict[str, Any] | None:
+        t = describe(cluster, tid)
+        last[:] = [t]
+        ok = t["lastStatus"] == "RUNNING" and t["containers"][1]["lastStatus"] == "STOPPED"
+        return t if ok else None
+
+    try:
+        task = wait_for(sidecar_stopped, 90, what="the task RUNNING with its sidecar STOPPED")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; the task: {last}") from None
     assert "CannotStartContainerError" in task["containers"][1]["reason"]
     time.sleep(3)  # a few agent passes later the task is still running (not a timing assertion: a hold)
     assert describe(cluster, tid)["lastStatus"] == "RUNNING"
