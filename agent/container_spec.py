@@ -40,10 +40,13 @@ def task_cgroup(task_arn: str) -> str:
 
 
 def task_limits(task: Mapping[str, Any], td: Mapping[str, Any] | None) -> TaskLimits | None:
-    """Task-level cpu and memory (from the task, else its definition) as the task cgroup's limits."""
+    """The task definition's task-level cpu and memory as the task cgroup's limits.
+
+    Only the definition's own values count: the task's `cpu`/`memory` are also filled in from the
+    sum of its containers (what placement reserved), and container cpu is a share, not a cap.
+    """
     source = td or {}
-    cpu = task.get("cpu") or source.get("cpu")
-    memory = task.get("memory") or source.get("memory")
+    cpu, memory = source.get("cpu"), source.get("memory")
     if not cpu and not memory:
         return None
     return TaskLimits(

@@ -108,11 +108,12 @@ def test_task_level_limits_live_in_the_task_cgroup(
     docker_executor: DockerExecutor, test_labels: dict[str, str]
 ) -> None:
     tid = test_labels["orch.test"]
-    task = {"taskArn": f"arn:aws:ecs:us-east-1:000000000000:task/default/{tid}", "cpu": "512", "memory": "96"}
+    task = {"taskArn": f"arn:aws:ecs:us-east-1:000000000000:task/default/{tid}"}
+    td = {"cpu": "512", "memory": "96"}
     ids = []
     for name in ("a", "b"):
         cdef = {"name": name, "image": BUSYBOX, "command": ["sleep", "300"], "dockerLabels": test_labels}
-        state = docker_executor.run(container_spec(task, cdef, "default", "i-test", 30, {}))
+        state = docker_executor.run(container_spec(task, cdef, "default", "i-test", 30, td))
         assert state.running, state.error
         ids.append(state.id)
     cgroup = f"orch-task-{tid}"

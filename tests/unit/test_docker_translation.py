@@ -129,7 +129,8 @@ def test_every_container_definition_member_reaches_docker() -> None:
     from agent.container_spec import container_spec
     from agent.executor.docker import create_arguments
 
-    task = {"taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/abc", "cpu": "512", "memory": "256"}
+    # the task's own cpu/memory are what placement reserved (sums of the containers), not limits
+    task = {"taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/abc", "cpu": "64", "memory": "64"}
     cdef = {
         "name": "app",
         "image": "orch/busybox",
@@ -160,7 +161,9 @@ def test_every_container_definition_member_reaches_docker() -> None:
         "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}},
         "stopTimeout": 7,
     }
-    spec = container_spec(task, cdef, "default", "i-1", 30, {"pidMode": "host", "ipcMode": "none"})
+    td = {"pidMode": "host", "ipcMode": "none", "cpu": "512", "memory": "256"}
+    spec = container_spec(task, cdef, "default", "i-1", 30, td)
+    assert container_spec(task, cdef, "default", "i-1", 30, {}).task_limits is None  # no task-level values
     _, host, create = create_arguments(spec)
     assert host["ulimits"] == [{"name": "nofile", "soft": 1024, "hard": 2048}]
     assert host["init"] is True

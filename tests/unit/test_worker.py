@@ -40,8 +40,9 @@ class Rig:
         self.td = td
         for tid in task_ids:
             arn = f"arn:aws:ecs:us-east-1:000000000000:task/{CLUSTER}/{tid}"
+            # cpu/memory as the control plane fills them in: what placement reserved, not limits
             self.tasks[tid] = {"taskArn": arn, "taskDefinitionArn": TD_ARN, "desiredStatus": desired,
-                               "lastStatus": "PROVISIONING"}  # fmt: skip
+                               "lastStatus": "PROVISIONING", "cpu": "0", "memory": "32"}  # fmt: skip
         self._push()
 
     def want(self, tid: str, desired: str) -> None:
@@ -101,6 +102,7 @@ def test_a_task_starts_reports_running_and_is_not_reported_twice(rig: Rig) -> No
     assert report["lastStatus"] == "RUNNING" and report["containers"][0]["lastStatus"] == "RUNNING"
     assert rig.step() == []  # nothing changed: nothing sent
     assert len(rig.fake.runs) == 1  # and nothing started again
+    assert rig.fake.runs[0].task_limits is None  # no task-level cpu/memory in the definition: no task cgroup
 
 
 def test_healthy_dependency_delays_the_dependent(rig: Rig) -> None:
