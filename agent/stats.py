@@ -30,6 +30,7 @@ _V1_CPU_DIRS = (
     "cpu,cpuacct/system.slice/docker-{id}.scope",
     "cpuacct,cpu/system.slice/docker-{id}.scope",
 )
+TASK_CGROUP_GLOB = "orch-task-*"
 _V1_MEMORY_DIRS = ("memory/docker/{id}", "memory/system.slice/docker-{id}.scope")
 
 
@@ -70,8 +71,20 @@ def locate(root: Path, container_id: str) -> CgroupFiles | None:
     cpu = _first_file(root, _V1_CPU_DIRS, container_id, "cpuacct.usage")
     mem_dir = _first_file(root, _V1_MEMORY_DIRS, container_id, "memory.usage_in_bytes")
     if cpu is None or mem_dir is None:
-        return None
+        return _in_task_cgroup(root, container_id)
     return CgroupFiles(1, cpu, mem_dir, mem_dir.with_name("memory.stat"))
+
+
+def _in_task_cgroup(root: Path, container_id: str) -> CgroupFiles | None:
+    """A container of a task with task-level limits lives under the task's cgroup (orch-task-<id>)."""
+    for d in root.glob(f"{TASK_CGROUP_GLOB}/{container_id}"):
+        if (d / "memory.current").is_file() and (d / "cpu.stat").is_file():
+            return CgroupFiles(2, d / "cpu.stat", d / "memory.current", d / "memory.stat")
+    mem = next(iter(root.glob(f"memory/{TASK_CGROUP_GLOB}/{container_id}/memory.usage_in_bytes")), None)
+    cpu = next(iter(root.glob(f"cpuacct*/{TASK_CGROUP_GLOB}/{container_id}/cpuacct.usage")), None)
+    if mem is None or cpu is None:
+        return None
+    return CgroupFiles(1, cpu, mem, mem.with_name("memory.stat"))
 
 
 def _first_file(root: Path, templates: Iterable[str], container_id: str, name: str) -> Path | None:

@@ -1,16 +1,18 @@
 """Makes the container runtime match the tasks assigned to this instance, and reports back.
 
-A pass compares the assignment (tasks the control plane wants RUNNING or STOPPED here) with the
-labelled containers that exist, and acts: start the containers of new tasks, stop what should
-stop, stop a whole task when an essential container exits, remove containers no task claims.
-Container names are derived from the task id and `run` is idempotent by name, so one task never
-gets two containers, and a restarted agent adopts what it finds instead of starting it again.
-Slow work (starts, stops) runs in thread pools; passes are cheap and run on every change.
+A pass gathers the inputs of each assigned task (its assignment, its definition, its labelled
+containers, what is in flight), asks `agent.task_decision` what to do, and carries the actions
+out: starts and stops in thread pools, reports in one batch, cleanup once a STOPPED report is out.
+The decision is pure and tested by tables; this module only executes it. Container names are
+derived from the task id and `run` is idempotent by name, so one task never gets two containers,
+and a restarted agent adopts what it finds instead of starting it again.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,101 +20,46 @@ from typing import Any
 
 import structlog
 
+from agent.container_spec import container_name, container_spec, task_id
 from agent.executor.base import (
-    LABEL_CLUSTER,
     LABEL_CONTAINER,
     LABEL_INSTANCE,
     LABEL_MANAGED,
     LABEL_TASK,
-    ContainerSpec,
     ContainerState,
     Executor,
     ExecutorError,
-    HealthCheckSpec,
-    PortMapping,
 )
+from agent.task_decision import (
+    DEFAULT_STOP_TIMEOUT_S,
+    Action,
+    FinishTask,
+    RemoveContainers,
+    Report,
+    StartContainers,
+    StopContainers,
+    TaskInputs,
+    container_report,
+    decide_orphans,
+    decide_task,
+    start_order,
+)
+
+__all__ = ["Worker", "container_name", "container_report", "container_spec", "task_id"]
 
 log = structlog.get_logger("agent.worker")
 
-DEFAULT_STOP_TIMEOUT_S = 30
-HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY", "starting": "UNKNOWN"}
+
+class _Inline(concurrent.futures.Executor):
+    """A pool that runs each job at once on the caller's thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
-def task_id(task_arn: str) -> str:
-    return task_arn.rsplit("/", 1)[-1]
-
-
-def container_name(task_arn: str, name: str) -> str:
-    return f"orch-{task_id(task_arn)}-{name}"
-
-
-def container_spec(
-    task: dict[str, Any], cdef: dict[str, Any], cluster: str, instance_id: str, default_stop_timeout: int
-) -> ContainerSpec:
-    """The Docker container for one container definition of one task, as ECS maps the fields."""
-    hc = cdef.get("healthCheck")
-    health = None
-    if hc and hc.get("command") and hc["command"][0] != "NONE":
-        health = HealthCheckSpec(
-            command=tuple(hc["command"]),
-            interval_s=int(hc.get("interval", 30)),
-            timeout_s=int(hc.get("timeout", 5)),
-            retries=int(hc.get("retries", 3)),
-            start_period_s=int(hc.get("startPeriod") or 0),
-        )
-    return ContainerSpec(
-        name=container_name(task["taskArn"], cdef["name"]),
-        image=cdef["image"],
-        labels={
-            LABEL_MANAGED: "true",
-            LABEL_CLUSTER: cluster,
-            LABEL_INSTANCE: instance_id,
-            LABEL_TASK: task_id(task["taskArn"]),
-            LABEL_CONTAINER: cdef["name"],
-        },
-        command=tuple(cdef["command"]) if cdef.get("command") else None,
-        entrypoint=tuple(cdef["entryPoint"]) if cdef.get("entryPoint") else None,
-        environment={e["name"]: e.get("value", "") for e in cdef.get("environment") or []},
-        cpu_shares=int(cdef.get("cpu") or 0),
-        memory_mib=cdef.get("memory"),
-        memory_reservation_mib=cdef.get("memoryReservation"),
-        port_mappings=tuple(
-            PortMapping(int(pm["containerPort"]), int(pm.get("hostPort") or 0), pm.get("protocol", "tcp"))
-            for pm in cdef.get("portMappings") or []
-        ),
-        health_check=health,
-        stop_timeout_s=int(cdef["stopTimeout"]) if cdef.get("stopTimeout") is not None else default_stop_timeout,
-        working_directory=cdef.get("workingDirectory"),
-        user=cdef.get("user"),
-    )
-
-
-def container_report(cdef: dict[str, Any], state: ContainerState | None) -> dict[str, Any]:
-    report: dict[str, Any] = {"name": cdef["name"]}
-    if state is None:
-        report["lastStatus"] = "PENDING"
-        return report
-    report["runtimeId"] = state.id
-    if state.running:
-        report["lastStatus"] = "RUNNING"
-    elif state.status in ("exited", "dead") or state.error:
-        report["lastStatus"] = "STOPPED"
-        if state.exit_code is not None and state.status != "created":
-            report["exitCode"] = state.exit_code
-        if state.error:
-            report["reason"] = f"CannotStartContainerError: {state.error}"
-        elif state.oom_killed:
-            report["reason"] = "OutOfMemoryError: Container killed due to memory usage"
-    else:
-        report["lastStatus"] = "PENDING"
-    if state.health is not None and cdef.get("healthCheck"):
-        report["healthStatus"] = HEALTH.get(state.health, "UNKNOWN")
-    if state.host_ports:
-        report["networkBindings"] = [
-            {"bindIP": "0.0.0.0", "containerPort": p.container_port, "hostPort": p.host_port, "protocol": p.protocol}
-            for p in state.host_ports
-        ]
-    return report
+Executor_ = concurrent.futures.Executor
 
 
 class Worker:
@@ -125,21 +72,32 @@ class Worker:
         *,
         start_concurrency: int = 8,
         default_stop_timeout: int = DEFAULT_STOP_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+        inline: bool = False,
     ) -> None:
+        """inline: do starts and stops on the calling thread, so a test sees each pass complete."""
         self.executor = executor
         self._report = report
         self.cluster = cluster
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
+        self._clock = clock
         self._lock = threading.Lock()
         self._tasks: dict[str, dict[str, Any]] | None = None  # None until the first assignment
         self._tds: dict[str, dict[str, Any]] = {}
-        self._busy: set[str] = set()  # tasks with a start or stop in flight
-        self._start_errors: dict[str, str] = {}
+        self._busy: set[str] = set()  # tasks (and orphan/cleanup keys) with a start or stop in flight
+        self._start_errors: dict[str, dict[str, str]] = {}  # task -> container name -> why run raised
+        self._seen_at: dict[str, float] = {}  # task -> when this agent first saw it
         self._sent: dict[str, Any] = {}  # last report sent per task
         self._finished: set[str] = set()  # tasks reported STOPPED and cleaned up
-        self._starts = ThreadPoolExecutor(start_concurrency, thread_name_prefix=f"start-{instance_id[:6]}")
-        self._stops = ThreadPoolExecutor(16, thread_name_prefix=f"stop-{instance_id[:6]}")
+        self._starts: Executor_ = (
+            _Inline()
+            if inline
+            else ThreadPoolExecutor(start_concurrency, thread_name_prefix=f"start-{instance_id[:6]}")
+        )
+        self._stops: Executor_ = (
+            _Inline() if inline else ThreadPoolExecutor(16, thread_name_prefix=f"stop-{instance_id[:6]}")
+        )
         self.wake = threading.Event()
         self.log = log.bind(instance=instance_id, cluster=cluster)
 
@@ -154,7 +112,24 @@ class Worker:
             self._tasks = {t["taskArn"]: t for t in assignment.get("tasks", [])}
             self._tds.update(assignment.get("taskDefinitions", {}))
             self._finished &= set(self._tasks)
+            now = self._clock()
+            for arn in self._tasks:
+                self._seen_at.setdefault(arn, now)
+            for arn in set(self._seen_at) - set(self._tasks):
+                del self._seen_at[arn]
         self.wake.set()
+
+    def inputs(self, task: dict[str, Any], existing: dict[str, ContainerState]) -> TaskInputs:
+        arn = task["taskArn"]
+        return TaskInputs(
+            task=task,
+            definition=self._tds.get(task["taskDefinitionArn"]),
+            containers=existing,
+            busy=arn in self._busy,
+            finished=arn in self._finished,
+            start_errors=dict(self._start_errors.get(arn, {})),
+            seen_at=self._seen_at.get(arn),
+        )
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -167,150 +142,91 @@ class Worker:
         by_task: dict[str, dict[str, ContainerState]] = defaultdict(dict)
         for c in containers:
             by_task[c.labels.get(LABEL_TASK, "")][c.labels.get(LABEL_CONTAINER, "")] = c
-        reports = []
+        now = self._clock()
+        actions: list[Action] = []
         for arn, task in tasks.items():
-            report = self._reconcile_task(task, by_task.get(task_id(arn), {}))
-            if report is not None and report != self._sent.get(arn):
-                reports.append(report)
-        known = {task_id(a) for a in tasks}
-        for tid, cs in by_task.items():
-            if tid not in known:
-                for c in cs.values():
-                    self._submit_stop(f"orphan:{c.id}", [c], remove=True)
-        if reports:
-            self._report(reports)
-            for r in reports:
-                self._sent[r["taskArn"]] = r
-                if r["lastStatus"] == "STOPPED":
-                    self._cleanup(r["taskArn"], by_task.get(task_id(r["taskArn"]), {}))
+            actions += decide_task(self.inputs(task, by_task.get(task_id(arn), {})), now, self.default_stop_timeout)
+        actions += decide_orphans({task_id(a) for a in tasks}, by_task, DEFAULT_STOP_TIMEOUT_S)
+        self.apply(actions, tasks)
 
-    def _reconcile_task(self, task: dict[str, Any], existing: dict[str, ContainerState]) -> dict[str, Any] | None:
-        arn = task["taskArn"]
-        if arn in self._finished:
-            return None
-        td = self._tds.get(task["taskDefinitionArn"])
-        if td is None:
-            return None
-        cdefs = td["containerDefinitions"]
-        if arn in self._busy:
-            return self._task_report(task, cdefs, existing, None)
-        if task["desiredStatus"] == "STOPPED":
-            running = [c for c in existing.values() if c.running]
-            if running:
-                self._submit_stop(arn, running, remove=False, timeout=self._stop_timeout(cdefs))
-                return self._task_report(task, cdefs, existing, None)
-            return self._task_report(task, cdefs, existing, "STOPPED")
-        missing = [c for c in cdefs if c["name"] not in existing]
-        error = self._start_errors.get(arn) or next((c.error for c in existing.values() if c.error), "")
-        if error:
-            self._stop_all(arn, existing, cdefs)
-            return self._task_report(
-                task, cdefs, existing, "STOPPED", "TaskFailedToStart", f"CannotStartContainerError: {error}"
-            )
-        essential_exited = [
-            c
-            for c in cdefs
-            if c.get("essential", True) and c["name"] in existing and existing[c["name"]].status in ("exited", "dead")
-        ]
-        if essential_exited:
-            self._stop_all(arn, existing, cdefs)
-            return self._task_report(
-                task, cdefs, existing, "STOPPED", "EssentialContainerExited", "Essential container in task exited"
-            )
-        if missing:
-            if task.get("lastStatus") in ("RUNNING", "DEACTIVATING", "STOPPING") and not existing:
-                # It ran here before and its containers are gone (removed by hand): stopped.
-                return self._task_report(
-                    task,
-                    cdefs,
-                    existing,
-                    "STOPPED",
-                    "EssentialContainerExited",
-                    "Essential container in task exited (container removed)",
-                )
-            self._submit_start(task, missing)
-            return self._task_report(task, cdefs, existing, "PENDING")
-        all_up = all(existing[c["name"]].running for c in cdefs if c.get("essential", True))
-        return self._task_report(task, cdefs, existing, "RUNNING" if all_up else "PENDING")
-
-    def _task_report(
-        self,
-        task: dict[str, Any],
-        cdefs: list[dict[str, Any]],
-        existing: dict[str, ContainerState],
-        status: str | None,
-        stop_code: str | None = None,
-        reason: str | None = None,
-    ) -> dict[str, Any]:
-        report: dict[str, Any] = {
-            "taskArn": task["taskArn"],
-            "lastStatus": status or ("PENDING" if task.get("lastStatus") == "PROVISIONING" else task.get("lastStatus")),
-            "containers": [container_report(c, existing.get(c["name"])) for c in cdefs],
-        }
-        if status == "STOPPED":
-            for c in report["containers"]:
-                c["lastStatus"] = "STOPPED"
-        if stop_code:
-            report["stopCode"] = stop_code
-        if reason:
-            report["stoppedReason"] = reason
-        starts = [c.started_at for c in existing.values() if c.started_at]
-        if status == "RUNNING" and starts:
-            report["startedAt"] = max(starts)
-        return report
-
-    def _stop_timeout(self, cdefs: list[dict[str, Any]]) -> int:
-        return max(
-            (int(c["stopTimeout"]) if c.get("stopTimeout") is not None else self.default_stop_timeout) for c in cdefs
-        )
-
-    def _stop_all(self, arn: str, existing: dict[str, ContainerState], cdefs: list[dict[str, Any]]) -> None:
-        running = [c for c in existing.values() if c.running]
-        if running:
-            self._submit_stop(arn, running, remove=False, timeout=self._stop_timeout(cdefs))
-
-    def _cleanup(self, arn: str, existing: dict[str, ContainerState]) -> None:
-        self._finished.add(arn)
-        self._start_errors.pop(arn, None)
-        if existing:
-            self._submit_stop(f"cleanup:{arn}", list(existing.values()), remove=True, timeout=0)
+    def apply(self, actions: list[Action], tasks: dict[str, dict[str, Any]]) -> None:
+        """Carry out one pass's actions: slow ones go to the pools, reports go out in one batch."""
+        reports = []
+        finishes: list[FinishTask] = []
+        for action in actions:
+            if isinstance(action, StartContainers):
+                self._submit_start(tasks[action.task_arn], action.containers)
+            elif isinstance(action, StopContainers):
+                self._submit_stop(action.task_arn, [(cid, t) for cid, t in action.containers], remove=False)
+            elif isinstance(action, RemoveContainers):
+                self._submit_stop(action.key, list(action.containers), remove=True)
+            elif isinstance(action, Report):
+                if action.report != self._sent.get(action.report["taskArn"]):
+                    reports.append(action.report)
+            elif isinstance(action, FinishTask):
+                finishes.append(action)
+        if not reports:
+            return
+        self._report(reports)
+        sent = set()
+        for r in reports:
+            self._sent[r["taskArn"]] = r
+            if r["lastStatus"] == "STOPPED":
+                sent.add(r["taskArn"])
+        for finish in finishes:
+            # Only once the control plane has heard the task stopped: otherwise a crash in between
+            # would leave it RUNNING there with nothing left here to show what happened.
+            if finish.task_arn in sent:
+                self._finished.add(finish.task_arn)
+                self._start_errors.pop(finish.task_arn, None)
+                if finish.containers:
+                    self._submit_stop(f"cleanup:{finish.task_arn}", list(finish.containers), remove=True)
 
     # -- slow work in pools ------------------------------------------------------------------
 
-    def _submit_start(self, task: dict[str, Any], cdefs: list[dict[str, Any]]) -> None:
+    def _submit_start(self, task: dict[str, Any], names: tuple[str, ...]) -> None:
         arn = task["taskArn"]
+        td = self._tds[task["taskDefinitionArn"]]
+        by_name = {c["name"]: c for c in td["containerDefinitions"]}
+        essential = {n: bool(c.get("essential", True)) for n, c in by_name.items()}
+        order = [n for n in start_order(td["containerDefinitions"]) if n in names]
         self._busy.add(arn)
 
         def start() -> None:
             try:
-                for cdef in cdefs:
-                    spec = container_spec(task, cdef, self.cluster, self.instance_id, self.default_stop_timeout)
-                    state = self.executor.run(spec)
-                    if state.error:
+                for name in order:
+                    spec = container_spec(
+                        task, by_name[name], self.cluster, self.instance_id, self.default_stop_timeout, td
+                    )
+                    try:
+                        state = self.executor.run(spec)
+                    except ExecutorError as err:
+                        self._start_errors.setdefault(arn, {})[name] = str(err)
+                        self.log.warning("container failed to start", task=task_id(arn), container=name, error=str(err))
+                        if essential[name]:
+                            break
+                        continue
+                    if state.error and essential[name]:
                         break
-            except ExecutorError as err:
-                self._start_errors[arn] = str(err)
-                self.log.warning("task failed to start", task=task_id(arn), error=str(err))
             finally:
                 self._busy.discard(arn)
                 self.wake.set()
 
         self._starts.submit(start)
 
-    def _submit_stop(
-        self, key: str, containers: list[ContainerState], *, remove: bool, timeout: int = DEFAULT_STOP_TIMEOUT_S
-    ) -> None:
+    def _submit_stop(self, key: str, containers: list[tuple[str, int | None]], *, remove: bool) -> None:
+        """Stop each container (timeout None: it is not running) one after the other; then remove."""
         if key in self._busy:
             return
         self._busy.add(key)
 
         def stop() -> None:
             try:
-                for c in containers:
-                    if c.running:
-                        self.executor.stop(c.id, timeout)
+                for cid, timeout in containers:
+                    if timeout is not None:
+                        self.executor.stop(cid, timeout)
                     if remove:
-                        self.executor.remove(c.id)
+                        self.executor.remove(cid)
             except ExecutorError as err:
                 self.log.warning("stop failed", key=key, error=str(err))
             finally:

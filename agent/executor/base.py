@@ -35,6 +35,36 @@ class HealthCheckSpec:
 
 
 @dataclass(frozen=True)
+class Ulimit:
+    name: str  # nofile, nproc, core, ... (Docker's and ECS's names are the same)
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Device:
+    host_path: str
+    container_path: str
+    permissions: str = "rwm"  # any of r, w, m
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    container_path: str
+    size_mib: int
+    options: tuple[str, ...] = ()  # mount options: ro, noexec, nosuid, ...
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """Limits for the whole task, not one container: the agent's cgroup of the task (as ECS's agent)."""
+
+    cgroup: str  # the task's cgroup name, the parent of each of its containers' cgroups
+    cpu_units: int | None = None  # 1024 = one CPU, a hard quota over all the task's containers
+    memory_mib: int | None = None  # hard limit over all the task's containers
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str  # deterministic Docker container name, derived from the task id
     image: str
@@ -50,6 +80,31 @@ class ContainerSpec:
     stop_timeout_s: int = 30
     working_directory: str | None = None
     user: str | None = None
+    # The rest of ECS's container definition, as Docker names it; None/empty leaves Docker's default.
+    ulimits: tuple[Ulimit, ...] = ()
+    init: bool | None = None  # linuxParameters.initProcessEnabled
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    shm_size_mib: int | None = None
+    tmpfs: tuple[Tmpfs, ...] = ()
+    devices: tuple[Device, ...] = ()
+    max_swap_mib: int | None = None  # swap on top of memory_mib (0: no swap)
+    swappiness: int | None = None
+    hostname: str | None = None
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)  # hostname -> IP address
+    dns_servers: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    read_only_root: bool = False
+    privileged: bool = False
+    network_disabled: bool = False
+    interactive: bool = False  # keep stdin open
+    tty: bool = False
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    pid_mode: str | None = None  # "host" or None
+    ipc_mode: str | None = None  # "host", "none" or None
+    log_driver: str | None = None  # only json-file (Docker's default) today
+    log_options: Mapping[str, str] = field(default_factory=dict)
+    task_limits: TaskLimits | None = None
 
 
 @dataclass(frozen=True)

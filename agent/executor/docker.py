@@ -25,6 +25,7 @@ import docker.errors
 import requests
 
 from agent import stats
+from agent.executor import task_cgroup
 from agent.executor.base import (
     ContainerSpec,
     ContainerState,
@@ -53,6 +54,9 @@ _STATS_THREADS = 16
 _BIND_IP = "0.0.0.0"
 # A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
 _NAME_RACE_TRIES = 22
+
+# Task cgroups are named orch-task-<task id> (agent.container_spec.task_cgroup).
+TASK_CGROUP_PREFIX = "orch-task-"
 
 _SETUP_HINT = (
     "Run `make setup` (scripts/ensure-docker.sh) to start a local Docker engine, "
@@ -86,6 +90,7 @@ class DockerExecutor:
         self._cgroups: dict[str, stats.CgroupFiles] = {}
         self._inspected: dict[str, tuple[tuple[str, str], ContainerState]] = {}
         self._cache_lock = threading.Lock()
+        self._cgroup_driver: str | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -186,44 +191,33 @@ class DockerExecutor:
 
     def _create_once(self, spec: ContainerSpec) -> str:
         api = self._api
-        exposed: list[int | tuple[int, str]] = []
-        bindings: dict[str, list[tuple[str] | tuple[str, int]]] = {}
-        for pm in spec.port_mappings:
-            key = f"{pm.container_port}/{pm.protocol}"
-            if key not in bindings:
-                port = pm.container_port
-                exposed.append(port if pm.protocol == "tcp" else (port, pm.protocol))
-                bindings[key] = []
-            # IPv4 only: where the host has IPv6, Docker would otherwise also bind [::] and pick a
-            # different dynamic port there, so one containerPort would have two host ports.
-            bindings[key].append((_BIND_IP, pm.host_port) if pm.host_port else (_BIND_IP,))
-        host_config = api.create_host_config(
-            port_bindings={k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
-            cpu_shares=max(MIN_CPU_SHARES, spec.cpu_shares) if spec.cpu_shares > 0 else None,
-            mem_limit=spec.memory_mib * _MIB if spec.memory_mib else None,
-            mem_reservation=spec.memory_reservation_mib * _MIB if spec.memory_reservation_mib else None,
-        )
+        if spec.task_limits is not None:
+            self._task_cgroup(spec)
+        exposed, host_kwargs, create_kwargs = create_arguments(spec)
+        host_config = api.create_host_config(**host_kwargs)
         try:
             created = api.create_container(
-                image=spec.image,
-                name=spec.name,
-                command=list(spec.command) if spec.command is not None else None,
-                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
-                environment=dict(spec.environment) or None,
-                labels=dict(spec.labels),
-                ports=exposed or None,
-                host_config=host_config,
-                healthcheck=_healthcheck(spec.health_check) if spec.health_check else None,
-                stop_timeout=spec.stop_timeout_s,
-                working_dir=spec.working_directory,
-                user=spec.user,
-                detach=True,
+                image=spec.image, name=spec.name, ports=exposed or None, host_config=host_config, **create_kwargs
             )
         except docker.errors.APIError as err:
             if err.status_code == 409:
                 raise _NameTaken(spec.name) from err
             raise
         return str(created["Id"])
+
+    def _task_cgroup(self, spec: ContainerSpec) -> None:
+        assert spec.task_limits is not None
+        if self._cgroup_driver is None:
+            self._cgroup_driver = str(self._api.info().get("CgroupDriver") or "")
+        if self._cgroup_driver != "cgroupfs":
+            raise ExecutorError(
+                f"task-level cpu/memory need Docker's cgroupfs cgroup driver; this engine uses "
+                f"{self._cgroup_driver or 'an unknown driver'}. Set the limits per container instead."
+            )
+        try:
+            task_cgroup.ensure(self._cgroup_root, spec.task_limits)
+        except task_cgroup.CgroupError as err:
+            raise ExecutorError(str(err)) from err
 
     def _pull(self, image: str) -> None:
         repository, tag = docker.utils.parse_repository_tag(image)
@@ -241,6 +235,11 @@ class DockerExecutor:
 
     def remove(self, container_id: str) -> None:
         with _engine_errors(f"remove {container_id}"):
+            parent = ""
+            with contextlib.suppress(docker.errors.NotFound):
+                parent = str(
+                    (self._api.inspect_container(container_id).get("HostConfig") or {}).get("CgroupParent") or ""
+                )
             try:
                 self._api.remove_container(container_id, force=True, v=True)
             except docker.errors.NotFound:
@@ -250,6 +249,9 @@ class DockerExecutor:
                 if err.status_code != 409 or "in progress" not in _explain(err):
                     raise
         self._cgroups.pop(container_id, None)
+        if parent.startswith(f"/{TASK_CGROUP_PREFIX}"):
+            # The last container of the task takes the task's cgroup with it (a busy one stays).
+            task_cgroup.remove(self._cgroup_root, parent.lstrip("/"))
 
     # -- observation --------------------------------------------------------------------------
 
@@ -403,6 +405,72 @@ class _EventSubscription:
 
 
 # -- translation helpers (pure) ---------------------------------------------------------------
+
+
+def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], dict[str, Any], dict[str, Any]]:
+    """ContainerSpec -> (exposed ports, create_host_config kwargs, create_container kwargs).
+
+    Every ContainerSpec field lands in one of them; a field left at its default adds nothing, so
+    Docker's own default applies.
+    """
+    exposed: list[int | tuple[int, str]] = []
+    bindings: dict[str, list[tuple[str] | tuple[str, int]]] = {}
+    for pm in spec.port_mappings:
+        key = f"{pm.container_port}/{pm.protocol}"
+        if key not in bindings:
+            port = pm.container_port
+            exposed.append(port if pm.protocol == "tcp" else (port, pm.protocol))
+            bindings[key] = []
+        # IPv4 only: where the host has IPv6, Docker would otherwise also bind [::] and pick a
+        # different dynamic port there, so one containerPort would have two host ports.
+        bindings[key].append((_BIND_IP, pm.host_port) if pm.host_port else (_BIND_IP,))
+    host: dict[str, Any] = {
+        "port_bindings": {k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
+        "cpu_shares": max(MIN_CPU_SHARES, spec.cpu_shares) if spec.cpu_shares > 0 else None,
+        "mem_limit": spec.memory_mib * _MIB if spec.memory_mib else None,
+        "mem_reservation": spec.memory_reservation_mib * _MIB if spec.memory_reservation_mib else None,
+    }
+    optional: dict[str, Any] = {
+        "ulimits": [{"name": u.name, "soft": u.soft, "hard": u.hard} for u in spec.ulimits],
+        "init": spec.init,
+        "cap_add": list(spec.cap_add),
+        "cap_drop": list(spec.cap_drop),
+        "shm_size": spec.shm_size_mib * _MIB if spec.shm_size_mib is not None else None,
+        "tmpfs": {t.container_path: ",".join([*t.options, f"size={t.size_mib}m"]) for t in spec.tmpfs},
+        "devices": [f"{d.host_path}:{d.container_path}:{d.permissions}" for d in spec.devices],
+        # Docker's MemorySwap is memory + swap; ECS's maxSwap is the swap alone (0: none at all).
+        "memswap_limit": (spec.memory_mib + spec.max_swap_mib) * _MIB
+        if spec.max_swap_mib is not None and spec.memory_mib
+        else None,
+        "mem_swappiness": spec.swappiness,
+        "extra_hosts": dict(spec.extra_hosts),
+        "dns": list(spec.dns_servers),
+        "dns_search": list(spec.dns_search),
+        "read_only": spec.read_only_root or None,
+        "privileged": spec.privileged or None,
+        "sysctls": dict(spec.sysctls),
+        "pid_mode": spec.pid_mode,
+        "ipc_mode": spec.ipc_mode,
+        "log_config": {"Type": spec.log_driver, "Config": dict(spec.log_options)} if spec.log_driver else None,
+        "cgroup_parent": f"/{spec.task_limits.cgroup}" if spec.task_limits is not None else None,
+    }
+    host.update({k: v for k, v in optional.items() if v not in (None, [], {})})
+    create: dict[str, Any] = {
+        "command": list(spec.command) if spec.command is not None else None,
+        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "environment": dict(spec.environment) or None,
+        "labels": dict(spec.labels),
+        "healthcheck": _healthcheck(spec.health_check) if spec.health_check else None,
+        "stop_timeout": spec.stop_timeout_s,
+        "working_dir": spec.working_directory,
+        "user": spec.user,
+        "hostname": spec.hostname,
+        "network_disabled": spec.network_disabled,
+        "stdin_open": spec.interactive,
+        "tty": spec.tty,
+        "detach": True,
+    }
+    return exposed, host, create
 
 
 def _health_word(status: str) -> str:

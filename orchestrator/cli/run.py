@@ -30,17 +30,34 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
 
 
 def _settings(
-    health_grace: float, lost_after: float, metric_period: float, high_datapoints: int, low_datapoints: int
+    health_grace: float,
+    lost_after: float,
+    metric_period: float,
+    high_datapoints: int,
+    low_datapoints: int,
+    allow: list[str] | None = None,
 ) -> Settings:
     from orchestrator.core.settings import Settings
+    from orchestrator.operations.workload_policy import parse_allow
 
+    try:
+        allowed = parse_allow(allow or [])
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     return Settings(
         health_grace_s=health_grace,
         lost_after_s=lost_after,
         metric_period_s=metric_period,
         autoscaling_high_datapoints=high_datapoints,
         autoscaling_low_datapoints=low_datapoints,
+        allow=allowed,
     )
+
+
+_ALLOW_HELP = (
+    "Workload policy rules to allow, comma-separated or repeated: privileged, host-pid, host-ipc, capabilities, "
+    "devices, host-bind-mounts, docker-socket. Without it task definitions using them are refused."
+)
 
 
 DEV_STOPPED_REASON = "Local cluster stopped (orchestrator dev exited without --keep)"
@@ -94,6 +111,7 @@ def server(
         min=1,
         help="Target tracking scales in after this many datapoints below 90 % of the target (ECS: 15).",
     ),
+    allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run the control plane."""
@@ -102,7 +120,7 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow)
     _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
     say(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
@@ -177,6 +195,7 @@ def dev(
     context: str = typer.Option(
         "dev", "--context", help="Add (or update) this CLI context for the cluster and select it; '' for none."
     ),
+    allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
@@ -191,7 +210,7 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow)
     _check_listen(listen)
     cluster = LocalCluster(
         data_dir,

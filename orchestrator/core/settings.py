@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -32,3 +32,5 @@ class Settings:
     service_sweep_s: float = 5.0
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0
+    # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.
+    allow: frozenset[str] = field(default_factory=frozenset)

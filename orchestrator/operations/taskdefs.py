@@ -1,7 +1,9 @@
 """Task definition actions: Register, Describe, List, Deregister; and resolving a reference.
 
 Registration takes exactly the JSON that `aws ecs register-task-definition --cli-input-json`
-takes. Fields we do not act on (volumes, logConfiguration, ...) are kept and returned as given.
+takes, and holds to the one rule: every member is honoured or refused by name
+(`taskdef_fields` says which, `taskdef_values` which values, `workload_policy` what the server
+allows tasks to do to their host). What passes is stored and returned as given.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from orchestrator.core.models import (
     TaskDefinition,
     task_definition_arn,
 )
+from orchestrator.operations import workload_policy
 from orchestrator.operations.common import Context, opt_str, paginate, req_str
+from orchestrator.operations.taskdef_fields import check_members
+from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
 
 FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 MAX_TASK_DEFINITION_CONSTRAINTS = 10
@@ -66,21 +71,29 @@ def resolve_task_definition(ctx: Context, ref: str) -> TaskDefinition:
     return td
 
 
-def validate_registration(req: dict[str, Any]) -> tuple[str, list[ContainerDefinition], dict[str, Any]]:
+def validate_registration(
+    req: dict[str, Any], allowed: frozenset[str] = frozenset()
+) -> tuple[str, list[ContainerDefinition], dict[str, Any]]:
+    """allowed: the workload policy rules this server allows (Settings.allow)."""
     family = req_str(req, "family")
     if not FAMILY_RE.match(family):
         raise ClientException("family may contain up to 255 letters, numbers, hyphens and underscores.")
     raw = req.get("containerDefinitions")
     if not isinstance(raw, list) or not raw:
         raise ClientException("containerDefinitions is required: a list of at least one container.")
-    containers = []
     for i, c in enumerate(raw):
         if not isinstance(c, dict):
             raise ClientException(f"containerDefinitions[{i}] must be an object.")
+    check_members(req)
+    check_task_values(req)
+    containers = []
+    members = []
+    for i, c in enumerate(raw):
         if not c.get("image"):
             raise ClientException(f"containerDefinitions[{i}].image: Container.image should not be null or empty.")
         try:
             containers.append(ContainerDefinition.model_validate(c))
+            members.append(ContainerMembers.model_validate(c))
         except ValidationError as err:
             raise ClientException(pydantic_message(err, f"containerDefinitions[{i}]")) from None
     names = [c.name for c in containers]
@@ -104,6 +117,8 @@ def validate_registration(req: dict[str, Any]) -> tuple[str, list[ContainerDefin
             )
         if c.healthCheck and c.healthCheck.command[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ClientException(f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL.")
+    check_container_values(containers, members, task_cpu, task_memory)
+    workload_policy.check(req, allowed)
     constraints = req.get("placementConstraints") or []
     if not isinstance(constraints, list):
         raise ClientException("placementConstraints must be a list.")
@@ -160,7 +175,7 @@ class TaskDefinitionOps:
     ctx: Context
 
     def register_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
-        family, containers, extra = validate_registration(req)
+        family, containers, extra = validate_registration(req, self.ctx.settings.allow)
         with self.ctx.store.write() as s:
             revision = s.latest_revision(family) + 1
             body: dict[str, Any] = {

@@ -123,3 +123,96 @@ def test_ping_without_an_engine_says_what_to_do(tmp_path: Path) -> None:
         executor.ping()
     with pytest.raises(ExecutorError, match="make setup"):
         executor.list({})
+
+
+def test_every_container_definition_member_reaches_docker() -> None:
+    from agent.container_spec import container_spec
+    from agent.executor.docker import create_arguments
+
+    # the task's own cpu/memory are what placement reserved (sums of the containers), not limits
+    task = {"taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/abc", "cpu": "64", "memory": "64"}
+    cdef = {
+        "name": "app",
+        "image": "orch/busybox",
+        "memory": 64,
+        "dockerLabels": {"team": "core", "orch.managed": "false"},
+        "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}],
+        "linuxParameters": {
+            "initProcessEnabled": True,
+            "capabilities": {"add": ["NET_ADMIN"], "drop": ["NET_RAW"]},
+            "sharedMemorySize": 128,
+            "tmpfs": [{"containerPath": "/scratch", "size": 64, "mountOptions": ["noexec"]}],
+            "devices": [{"hostPath": "/dev/fuse", "permissions": ["read", "write"]}],
+            "maxSwap": 32,
+            "swappiness": 10,
+        },
+        "hostname": "app1",
+        "extraHosts": [{"hostname": "db", "ipAddress": "10.0.0.5"}],
+        "dnsServers": ["10.0.0.2"],
+        "dnsSearchDomains": ["corp"],
+        "readonlyRootFilesystem": True,
+        "privileged": True,
+        "user": "1000:1000",
+        "workingDirectory": "/srv",
+        "disableNetworking": True,
+        "interactive": True,
+        "pseudoTerminal": True,
+        "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
+        "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}},
+        "stopTimeout": 7,
+    }
+    td = {"pidMode": "host", "ipcMode": "none", "cpu": "512", "memory": "256"}
+    spec = container_spec(task, cdef, "default", "i-1", 30, td)
+    assert container_spec(task, cdef, "default", "i-1", 30, {}).task_limits is None  # no task-level values
+    _, host, create = create_arguments(spec)
+    assert host["ulimits"] == [{"name": "nofile", "soft": 1024, "hard": 2048}]
+    assert host["init"] is True
+    assert (host["cap_add"], host["cap_drop"]) == (["NET_ADMIN"], ["NET_RAW"])
+    assert host["shm_size"] == 128 * 1024 * 1024
+    assert host["tmpfs"] == {"/scratch": "noexec,size=64m"}
+    assert host["devices"] == ["/dev/fuse:/dev/fuse:rw"]  # containerPath defaults to hostPath
+    assert host["memswap_limit"] == (64 + 32) * 1024 * 1024  # Docker counts memory + swap
+    assert host["mem_swappiness"] == 10
+    assert host["extra_hosts"] == {"db": "10.0.0.5"}
+    assert (host["dns"], host["dns_search"]) == (["10.0.0.2"], ["corp"])
+    assert host["read_only"] is True and host["privileged"] is True
+    assert host["sysctls"] == {"net.core.somaxconn": "1024"}
+    assert (host["pid_mode"], host["ipc_mode"]) == ("host", "none")
+    assert host["log_config"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
+    assert host["cgroup_parent"] == "/orch-task-abc"  # task-level cpu/memory: the task's cgroup
+    assert create["labels"]["team"] == "core" and create["labels"]["orch.managed"] == "true"  # ours win
+    assert (create["hostname"], create["user"], create["working_dir"]) == ("app1", "1000:1000", "/srv")
+    assert create["network_disabled"] and create["stdin_open"] and create["tty"]
+    assert create["stop_timeout"] == 7
+    assert spec.task_limits is not None and (spec.task_limits.cpu_units, spec.task_limits.memory_mib) == (512, 256)
+
+
+def test_defaults_add_nothing_to_docker() -> None:
+    from agent.executor.base import ContainerSpec
+    from agent.executor.docker import create_arguments
+
+    _, host, create = create_arguments(ContainerSpec(name="x", image="orch/busybox", labels={}))
+    assert host == {"port_bindings": None, "cpu_shares": None, "mem_limit": None, "mem_reservation": None}
+    assert not create["tty"] and not create["network_disabled"] and create["hostname"] is None
+
+
+def test_task_cgroup_limits_on_v1_and_v2(tmp_path: Path) -> None:
+    from agent.executor import task_cgroup
+    from agent.executor.base import TaskLimits
+
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "cpu").mkdir()
+    task_cgroup.ensure(v1, TaskLimits("orch-task-t", cpu_units=512, memory_mib=256))
+    assert (v1 / "memory/orch-task-t/memory.limit_in_bytes").read_text() == str(256 * 1024 * 1024)
+    # 512 units = half a CPU: 50 000 us of every 100 000 us
+    assert (v1 / "cpu/orch-task-t/cpu.cfs_quota_us").read_text() == "50000"
+    task_cgroup.remove(v1, "orch-task-t")  # a plain directory with files cannot go: left, no error
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cgroup.controllers").write_text("cpu memory")
+    task_cgroup.ensure(v2, TaskLimits("orch-task-t", cpu_units=2048))
+    assert (v2 / "orch-task-t/cpu.max").read_text() == "200000 100000"
+    assert not (v2 / "orch-task-t/memory.max").exists()
+    with pytest.raises(task_cgroup.CgroupError, match="Run the agent as root"):
+        task_cgroup.ensure(tmp_path / "missing", TaskLimits("orch-task-t", memory_mib=1))

@@ -1,0 +1,153 @@
+"""ECS container definition -> ContainerSpec: every member the control plane accepted, as Docker names it.
+
+Registration (orchestrator/operations/taskdefs.py) refuses what the agent cannot honour, so this
+translation can assume a valid definition; it must not drop anything registration let through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.executor.base import (
+    LABEL_CLUSTER,
+    LABEL_CONTAINER,
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    LABEL_TASK,
+    ContainerSpec,
+    Device,
+    HealthCheckSpec,
+    PortMapping,
+    TaskLimits,
+    Tmpfs,
+    Ulimit,
+)
+
+DEFAULT_STOP_TIMEOUT_S = 30  # the ECS agent default (ECS_CONTAINER_STOP_TIMEOUT)
+
+
+def task_id(task_arn: str) -> str:
+    return task_arn.rsplit("/", 1)[-1]
+
+
+def container_name(task_arn: str, name: str) -> str:
+    return f"orch-{task_id(task_arn)}-{name}"
+
+
+def task_cgroup(task_arn: str) -> str:
+    return f"orch-task-{task_id(task_arn)}"
+
+
+def task_limits(task: Mapping[str, Any], td: Mapping[str, Any] | None) -> TaskLimits | None:
+    """The task definition's task-level cpu and memory as the task cgroup's limits.
+
+    Only the definition's own values count: the task's `cpu`/`memory` are also filled in from the
+    sum of its containers (what placement reserved), and container cpu is a share, not a cap.
+    """
+    source = td or {}
+    cpu, memory = source.get("cpu"), source.get("memory")
+    if not cpu and not memory:
+        return None
+    return TaskLimits(
+        cgroup=task_cgroup(str(task["taskArn"])),
+        cpu_units=int(cpu) if cpu else None,
+        memory_mib=int(memory) if memory else None,
+    )
+
+
+def container_spec(
+    task: Mapping[str, Any],
+    cdef: Mapping[str, Any],
+    cluster: str,
+    instance_id: str,
+    default_stop_timeout: int = DEFAULT_STOP_TIMEOUT_S,
+    td: Mapping[str, Any] | None = None,
+) -> ContainerSpec:
+    """The Docker container for one container definition of one task, as ECS maps the fields."""
+    hc = cdef.get("healthCheck")
+    health = None
+    if hc and hc.get("command") and hc["command"][0] != "NONE":
+        health = HealthCheckSpec(
+            command=tuple(hc["command"]),
+            interval_s=int(hc.get("interval", 30)),
+            timeout_s=int(hc.get("timeout", 5)),
+            retries=int(hc.get("retries", 3)),
+            start_period_s=int(hc.get("startPeriod") or 0),
+        )
+    lp: Mapping[str, Any] = cdef.get("linuxParameters") or {}
+    caps: Mapping[str, Any] = lp.get("capabilities") or {}
+    log_config: Mapping[str, Any] = cdef.get("logConfiguration") or {}
+    definition = td or {}
+    # Ours last: a user's dockerLabels can never pass for (or hide) the agent's own labels.
+    labels = {
+        **{str(k): str(v) for k, v in (cdef.get("dockerLabels") or {}).items()},
+        LABEL_MANAGED: "true",
+        LABEL_CLUSTER: cluster,
+        LABEL_INSTANCE: instance_id,
+        LABEL_TASK: task_id(task["taskArn"]),
+        LABEL_CONTAINER: cdef["name"],
+    }
+    return ContainerSpec(
+        name=container_name(task["taskArn"], cdef["name"]),
+        image=cdef["image"],
+        labels=labels,
+        command=tuple(cdef["command"]) if cdef.get("command") else None,
+        entrypoint=tuple(cdef["entryPoint"]) if cdef.get("entryPoint") else None,
+        environment={e["name"]: e.get("value", "") for e in cdef.get("environment") or []},
+        cpu_shares=int(cdef.get("cpu") or 0),
+        memory_mib=cdef.get("memory"),
+        memory_reservation_mib=cdef.get("memoryReservation"),
+        port_mappings=tuple(
+            PortMapping(int(pm["containerPort"]), int(pm.get("hostPort") or 0), pm.get("protocol", "tcp"))
+            for pm in cdef.get("portMappings") or []
+        ),
+        health_check=health,
+        stop_timeout_s=int(cdef["stopTimeout"]) if cdef.get("stopTimeout") is not None else default_stop_timeout,
+        working_directory=cdef.get("workingDirectory"),
+        user=cdef.get("user"),
+        ulimits=tuple(
+            Ulimit(str(u["name"]), int(u["softLimit"]), int(u["hardLimit"])) for u in cdef.get("ulimits") or []
+        ),
+        init=bool(lp["initProcessEnabled"]) if lp.get("initProcessEnabled") is not None else None,
+        cap_add=tuple(str(c) for c in caps.get("add") or []),
+        cap_drop=tuple(str(c) for c in caps.get("drop") or []),
+        shm_size_mib=int(lp["sharedMemorySize"]) if lp.get("sharedMemorySize") is not None else None,
+        tmpfs=tuple(
+            Tmpfs(str(t["containerPath"]), int(t["size"]), tuple(str(o) for o in t.get("mountOptions") or []))
+            for t in lp.get("tmpfs") or []
+        ),
+        devices=tuple(
+            Device(
+                str(d["hostPath"]),
+                str(d.get("containerPath") or d["hostPath"]),
+                _permissions(d.get("permissions")),
+            )
+            for d in lp.get("devices") or []
+        ),
+        max_swap_mib=int(lp["maxSwap"]) if lp.get("maxSwap") is not None else None,
+        swappiness=int(lp["swappiness"]) if lp.get("swappiness") is not None else None,
+        hostname=cdef.get("hostname"),
+        extra_hosts={str(h["hostname"]): str(h["ipAddress"]) for h in cdef.get("extraHosts") or []},
+        dns_servers=tuple(cdef.get("dnsServers") or ()),
+        dns_search=tuple(cdef.get("dnsSearchDomains") or ()),
+        read_only_root=bool(cdef.get("readonlyRootFilesystem")),
+        privileged=bool(cdef.get("privileged")),
+        network_disabled=bool(cdef.get("disableNetworking")),
+        interactive=bool(cdef.get("interactive")),
+        tty=bool(cdef.get("pseudoTerminal")),
+        sysctls={str(s["namespace"]): str(s["value"]) for s in cdef.get("systemControls") or []},
+        pid_mode=definition.get("pidMode") or None,
+        ipc_mode=definition.get("ipcMode") or None,
+        log_driver=log_config.get("logDriver"),
+        log_options={str(k): str(v) for k, v in (log_config.get("options") or {}).items()},
+        task_limits=task_limits(task, td),
+    )
+
+
+def _permissions(values: Any) -> str:
+    """ECS's ["read", "write", "mknod"] -> Docker's "rwm"; none listed means all three, as Docker."""
+    if not values:
+        return "rwm"
+    letters = {"read": "r", "write": "w", "mknod": "m"}
+    return "".join(letters[p] for p in ("read", "write", "mknod") if p in values)

@@ -1,0 +1,187 @@
+"""Which RegisterTaskDefinition members we honour, which we refuse, and why: the one rule as two tables.
+
+Every member of botocore's RegisterTaskDefinition input (task level, `containerDefinitions[]`
+and the structures inside honoured members) is a key of HONOURED (with where it takes effect) or
+of REFUSED (with the sentence the ClientException gives: what to do instead). A unit test walks
+botocore's shape and fails on any member in neither table, so a new botocore member cannot slip
+through unnoticed. `check_members` applies the tables to a request; value-level rules (a member
+we honour only for some values, e.g. `networkMode`) live in `check_values`; what the server's
+workload policy forbids lives in `workload_policy`.
+
+Paths name members as the JSON nests them, list items without an index:
+`containerDefinitions.linuxParameters.capabilities.add`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.core.errors import ClientException
+
+_NOT_YET = "is not supported yet"
+
+HONOURED: dict[str, str] = {
+    # -- task level ----------------------------------------------------------------------------
+    "family": "the task definition's family",
+    "containerDefinitions": "one Docker container each",
+    "cpu": "the task's cgroup cpu quota (all its containers together); placement reserves it",
+    "memory": "the task's cgroup memory limit (all its containers together); placement reserves it",
+    "placementConstraints": "memberOf expressions, applied by the scheduler",
+    "placementConstraints.type": "memberOf only",
+    "placementConstraints.expression": "the cluster query language",
+    "tags": "returned by RegisterTaskDefinition",
+    "tags.key": "returned by RegisterTaskDefinition",
+    "tags.value": "returned by RegisterTaskDefinition",
+    "networkMode": "bridge (Docker's default bridge); other modes are refused by value",
+    "requiresCompatibilities": "EC2 only",
+    "pidMode": "host (workload policy host-pid); task is refused by value",
+    "ipcMode": "host (workload policy host-ipc) or none; task is refused by value",
+    "runtimePlatform": "operatingSystemFamily LINUX (every agent runs Linux containers)",
+    "runtimePlatform.operatingSystemFamily": "LINUX only",
+    # -- container level -----------------------------------------------------------------------
+    "containerDefinitions.name": "part of the Docker container name orch-<task id>-<name>",
+    "containerDefinitions.image": "pulled if missing",
+    "containerDefinitions.cpu": "Docker CPU shares; placement reserves it",
+    "containerDefinitions.memory": "Docker hard memory limit; placement reserves it",
+    "containerDefinitions.memoryReservation": "Docker soft memory limit; placement reserves it",
+    "containerDefinitions.portMappings": "Docker port bindings (hostPort 0 or absent: dynamic)",
+    "containerDefinitions.portMappings.containerPort": "the container side of the binding",
+    "containerDefinitions.portMappings.hostPort": "the host side of the binding",
+    "containerDefinitions.portMappings.protocol": "tcp or udp",
+    "containerDefinitions.essential": "an essential container's exit or failed start stops the task",
+    "containerDefinitions.entryPoint": "Docker entrypoint",
+    "containerDefinitions.command": "Docker command",
+    "containerDefinitions.environment": "Docker environment",
+    "containerDefinitions.environment.name": "variable name",
+    "containerDefinitions.environment.value": "variable value",
+    "containerDefinitions.linuxParameters": "Docker host config, member by member",
+    "containerDefinitions.linuxParameters.capabilities": "Docker CapAdd / CapDrop",
+    "containerDefinitions.linuxParameters.capabilities.add": "Docker CapAdd (beyond Docker's defaults: policy)",
+    "containerDefinitions.linuxParameters.capabilities.drop": "Docker CapDrop",
+    "containerDefinitions.linuxParameters.devices": "Docker Devices (workload policy devices)",
+    "containerDefinitions.linuxParameters.devices.hostPath": "the host device",
+    "containerDefinitions.linuxParameters.devices.containerPath": "where it appears (default: hostPath)",
+    "containerDefinitions.linuxParameters.devices.permissions": "read/write/mknod -> rwm",
+    "containerDefinitions.linuxParameters.initProcessEnabled": "Docker Init (tini as PID 1)",
+    "containerDefinitions.linuxParameters.sharedMemorySize": "Docker ShmSize (MiB)",
+    "containerDefinitions.linuxParameters.tmpfs": "Docker Tmpfs",
+    "containerDefinitions.linuxParameters.tmpfs.containerPath": "mount point",
+    "containerDefinitions.linuxParameters.tmpfs.size": "size=<MiB>m",
+    "containerDefinitions.linuxParameters.tmpfs.mountOptions": "mount options",
+    "containerDefinitions.linuxParameters.maxSwap": "Docker MemorySwap = memory + maxSwap",
+    "containerDefinitions.linuxParameters.swappiness": "Docker MemorySwappiness",
+    "containerDefinitions.dependsOn": "start order and conditions, enforced by the agent",
+    "containerDefinitions.dependsOn.containerName": "a container of the same task",
+    "containerDefinitions.dependsOn.condition": "START, COMPLETE, SUCCESS or HEALTHY",
+    "containerDefinitions.startTimeout": "how long the agent waits for its dependencies",
+    "containerDefinitions.stopTimeout": "SIGTERM, then SIGKILL after this many seconds",
+    "containerDefinitions.hostname": "Docker Hostname",
+    "containerDefinitions.user": "Docker User",
+    "containerDefinitions.workingDirectory": "Docker WorkingDir",
+    "containerDefinitions.disableNetworking": "Docker NetworkDisabled",
+    "containerDefinitions.privileged": "Docker Privileged (workload policy privileged)",
+    "containerDefinitions.readonlyRootFilesystem": "Docker ReadonlyRootfs",
+    "containerDefinitions.dnsServers": "Docker Dns",
+    "containerDefinitions.dnsSearchDomains": "Docker DnsSearch",
+    "containerDefinitions.extraHosts": "Docker ExtraHosts",
+    "containerDefinitions.extraHosts.hostname": "the name",
+    "containerDefinitions.extraHosts.ipAddress": "its address",
+    "containerDefinitions.interactive": "Docker OpenStdin",
+    "containerDefinitions.pseudoTerminal": "Docker Tty",
+    "containerDefinitions.dockerLabels": "Docker labels beside ours (orch.* are ours and refused)",
+    "containerDefinitions.ulimits": "Docker Ulimits",
+    "containerDefinitions.ulimits.name": "the limit",
+    "containerDefinitions.ulimits.softLimit": "soft",
+    "containerDefinitions.ulimits.hardLimit": "hard",
+    "containerDefinitions.logConfiguration": "Docker LogConfig, json-file driver only",
+    "containerDefinitions.logConfiguration.logDriver": "json-file (Docker's default)",
+    "containerDefinitions.logConfiguration.options": "json-file options (max-size, max-file, ...)",
+    "containerDefinitions.healthCheck": "Docker Healthcheck; the task's health",
+    "containerDefinitions.healthCheck.command": "CMD or CMD-SHELL",
+    "containerDefinitions.healthCheck.interval": "seconds",
+    "containerDefinitions.healthCheck.timeout": "seconds",
+    "containerDefinitions.healthCheck.retries": "count",
+    "containerDefinitions.healthCheck.startPeriod": "seconds",
+    "containerDefinitions.systemControls": "Docker Sysctls",
+    "containerDefinitions.systemControls.namespace": "the sysctl",
+    "containerDefinitions.systemControls.value": "its value",
+}
+
+REFUSED: dict[str, str] = {
+    # -- task level ----------------------------------------------------------------------------
+    "taskRoleArn": f"{_NOT_YET}: tasks get no role credentials here; pass what the task needs in its environment",
+    "executionRoleArn": f"{_NOT_YET}: the agent pulls local images and keeps logs with Docker; remove it",
+    "volumes": f"{_NOT_YET}: tasks get no volumes; remove volumes and mountPoints",
+    "proxyConfiguration": f"{_NOT_YET}: there is no App Mesh here; run the proxy as a container of the task",
+    "inferenceAccelerators": f"{_NOT_YET}: there are no Elastic Inference accelerators here; remove it",
+    "ephemeralStorage": f"{_NOT_YET}: it applies to Fargate only; containers use the Docker host's disk",
+    "enableFaultInjection": f"{_NOT_YET}: there is no fault injection endpoint here; remove it",
+    "trustedExecutionConfiguration": f"{_NOT_YET}: there is no trusted execution here; remove it",
+    "runtimePlatform.cpuArchitecture": f"{_NOT_YET}: instances do not report their architecture, so it "
+    "could not be placed by; remove it (containers run on the agents' own architecture)",
+    # -- container level -----------------------------------------------------------------------
+    "containerDefinitions.repositoryCredentials": f"{_NOT_YET}: images come from the local engine; "
+    "`docker login` on the agent's host instead",
+    "containerDefinitions.links": f"{_NOT_YET}: containers of a task cannot reach each other by name yet",
+    "containerDefinitions.portMappings.name": f"{_NOT_YET}: there is no Service Connect here; remove it",
+    "containerDefinitions.portMappings.appProtocol": f"{_NOT_YET}: there is no Service Connect here; remove it",
+    "containerDefinitions.portMappings.containerPortRange": f"{_NOT_YET}: list each port in its own mapping",
+    "containerDefinitions.restartPolicy": f"{_NOT_YET}: an exited container is not restarted in place; "
+    "a service replaces a stopped task instead",
+    "containerDefinitions.environmentFiles": f"{_NOT_YET}: there is no S3 here; list the variables in environment",
+    "containerDefinitions.mountPoints": f"{_NOT_YET}: tasks get no volumes; remove volumes and mountPoints",
+    "containerDefinitions.volumesFrom": f"{_NOT_YET}: tasks get no volumes; remove it",
+    "containerDefinitions.secrets": f"{_NOT_YET}: pass the value in environment for now",
+    "containerDefinitions.versionConsistency": f"{_NOT_YET}: the image tag is resolved when the container "
+    "starts; pin a digest in image instead (versionConsistency disabled is accepted)",
+    "containerDefinitions.dockerSecurityOptions": f"{_NOT_YET}: remove it (Docker's default seccomp and "
+    "AppArmor profiles apply)",
+    "containerDefinitions.resourceRequirements": f"{_NOT_YET}: there are no GPUs or accelerators to place by; "
+    "remove it",
+    "containerDefinitions.firelensConfiguration": f"{_NOT_YET}: read container output with Docker's json-file "
+    "logs; remove it",
+    "containerDefinitions.credentialSpecs": f"{_NOT_YET}: there is no Active Directory here; remove it",
+    "containerDefinitions.logConfiguration.secretOptions": f"{_NOT_YET}: the json-file driver takes no secrets; "
+    "remove it",
+}
+
+# Refused members that one value still leaves honoured, because it is what we do anyway.
+_HARMLESS: dict[str, Any] = {"containerDefinitions.versionConsistency": "disabled"}
+
+
+def _is_absent(path: str, value: Any) -> bool:
+    """None, an empty list/map/string or false is as good as absent (CLI skeletons send them)."""
+    if value is None or value is False or (isinstance(value, list | dict | str) and not value):
+        return True
+    return path in _HARMLESS and _HARMLESS[path] == value
+
+
+def check_members(req: Mapping[str, Any]) -> None:
+    """Refuse, naming it, the first member that is refused or that the model does not have."""
+    _walk(req, "", "")
+
+
+def _walk(value: Any, path: str, where: str) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, path, f"{where}[{i}]")
+        return
+    if not isinstance(value, dict):
+        return
+    for key, child in value.items():
+        member = f"{path}.{key}" if path else str(key)
+        shown = f"{where}.{key}" if where else str(key)
+        if member in REFUSED:
+            if not _is_absent(member, child):
+                raise ClientException(f"{shown} {REFUSED[member]}.")
+            continue
+        if member not in HONOURED:
+            raise ClientException(f"{shown} is not a member of RegisterTaskDefinition's request; remove it.")
+        if not _is_map(member):
+            _walk(child, member, shown)
+
+
+def _is_map(member: str) -> bool:
+    """Members whose keys are the user's own (labels, driver options), not model members."""
+    return member in ("containerDefinitions.dockerLabels", "containerDefinitions.logConfiguration.options")
