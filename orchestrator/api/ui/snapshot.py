@@ -51,11 +51,13 @@ def _instance(inst: ContainerInstance) -> dict[str, Any]:
 
 
 def _task(task: Task) -> dict[str, Any]:
-    ports = [
-        {"hostPort": b.hostPort, "containerPort": b.containerPort, "protocol": b.protocol}
-        for c in task.containers
-        for b in c.networkBindings
-    ]
+    # Docker may bind a dynamic port twice (IPv4 and IPv6, each its own host port): one per
+    # container port is what a reader needs, the IPv4 one when there is one.
+    ports: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for c in task.containers:
+        for b in sorted(c.networkBindings, key=lambda b: ":" in b.bindIP):
+            key = (c.name, b.containerPort, b.protocol)
+            ports.setdefault(key, {"hostPort": b.hostPort, "containerPort": b.containerPort, "protocol": b.protocol})
     return {
         "arn": task.taskArn,
         "id": arn_id(task.taskArn),
@@ -70,7 +72,7 @@ def _task(task: Task) -> dict[str, Any]:
         "healthStatus": task.healthStatus,
         "cpu": task.cpu,
         "memory": task.memory,
-        "ports": ports,
+        "ports": list(ports.values()),
         "startedAt": task.startedAt,
     }
 

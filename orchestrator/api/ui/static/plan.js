@@ -97,7 +97,7 @@ async function runPlan(form) {
   result.dataset.planFor = JSON.stringify({ service: name, ...body });
 }
 
-let planService = null;
+let planFor = null; // "service@revision" the form's defaults were filled for
 
 function planFormInit() {
   const form = document.getElementById("plan-form");
@@ -107,7 +107,7 @@ function planFormInit() {
 
 function planServiceChanged(form) {
   const s = ui.view && ui.view.services.find((x) => x.name === form.service.value);
-  planService = s ? s.name : null;
+  planFor = s ? `${s.name}@${s.taskDefinition}` : null;
   if (!s) return;
   form.desiredCount.value = s.desiredCount;
   const family = s.taskDefinition.split(":")[0];
@@ -127,5 +127,7 @@ function planFormRefresh(v) {
     form.service.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
     if (names.includes(keep)) form.service.value = keep;
   }
-  if (form.service.value && form.service.value !== planService) planServiceChanged(form);
+  const s = v.services.find((x) => x.name === form.service.value);
+  // A new revision (a rollout) changes what "current" means: fill the defaults again.
+  if (s && `${s.name}@${s.taskDefinition}` !== planFor) planServiceChanged(form);
 }
