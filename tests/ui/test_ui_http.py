@@ -7,14 +7,15 @@ containers (test_dashboard.py drives a real browser over real Docker).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from agent.executor.fake import FakeExecutor
-from orchestrator.api.ui import session
+from orchestrator.api.ui import feed, session
 from orchestrator.local import LocalCluster
 
 
@@ -139,3 +140,26 @@ def test_plan_route_is_the_plan_operation(cluster: LocalCluster) -> None:
     assert len(via_ui["placements"]) == 3
     bad = client.post("/ui/api/services/planned/plan", json={"desiredCount": -1})
     assert bad.status_code == 400
+
+
+def test_streams_end_when_their_clients_go_and_do_not_starve_the_api(cluster: LocalCluster) -> None:
+    """More open pages than the feed's limiter has slots (32): the REST API still answers, every
+    page still gets its first frame, and closing them ends their streams on the server."""
+    client = signed_in(cluster)
+    pages = [read_state_frames(client, 1) for _ in range(feed.WAITERS + 8)]
+    firsts = [next(p) for p in pages]
+    assert all(f["cluster"] == "default" for f in firsts)
+    feeds = cluster.plane.app.state.ui_feeds
+    assert feeds.open == len(pages)
+    assert len(cluster.api("GET", "/v1/clusters/default/container-instances")["containerInstances"]) == 3
+    for p in pages:
+        p.close()
+    wait_until(lambda: feeds.open == 0, 3 * feed.WAIT_SLICE_S + 5, f"{feeds.open} streams still open")
+
+
+def wait_until(cond: Callable[[], bool], seconds: float, what: str) -> None:
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > end:
+            pytest.fail(f"after {seconds:g} s: {what}", pytrace=False)
+        time.sleep(0.1)

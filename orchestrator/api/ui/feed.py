@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,6 +25,15 @@ WAIT_SLICE_S = 2.0
 FRAMES_PER_S = 5
 # Open pages waiting at once; more pages still work, their waits queue for a slot.
 WAITERS = 32
+
+
+@dataclass
+class Feeds:
+    """One application's streams: the limiter their blocking calls run on (a limiter belongs to the
+    event loop that made it, so each application has its own) and how many are open."""
+
+    waiters: anyio.CapacityLimiter
+    open: int = 0
 
 
 def wait_for_change(store: Store, since: int, timeout: float) -> int:
@@ -45,12 +55,23 @@ async def cluster_stream(
     store: Store,
     view: Callable[[], dict[str, Any]],
     disconnected: Callable[[], Awaitable[bool]],
+    feeds: Feeds,
+) -> AsyncIterator[str]:
+    """`state` frames of `view()` each time it changes, keep-alives between; ends on disconnect."""
+    feeds.open += 1
+    try:
+        async for message in _frames(store, view, disconnected, feeds.waiters):
+            yield message
+    finally:
+        feeds.open -= 1
+
+
+async def _frames(
+    store: Store,
+    view: Callable[[], dict[str, Any]],
+    disconnected: Callable[[], Awaitable[bool]],
     waiters: anyio.CapacityLimiter,
 ) -> AsyncIterator[str]:
-    """`state` frames of `view()` each time it changes, keep-alives between; ends on disconnect.
-
-    `waiters` is the limiter the blocking calls run on (one per application: a limiter belongs to
-    the event loop that made it)."""
     yield "retry: 2000\n\n"
     sent: str | None = None
     seen = -1

@@ -130,10 +130,10 @@ def state(cluster: str | None = None, ops: Operations = Depends(_ops)) -> dict[s
 def events(request: Request, cluster: str | None = None, ops: Operations = Depends(_ops)) -> StreamingResponse:
     name = _cluster(ops, cluster)
     app_state = request.app.state
-    if getattr(app_state, "ui_waiters", None) is None:
-        app_state.ui_waiters = anyio.CapacityLimiter(feed.WAITERS)
+    if getattr(app_state, "ui_feeds", None) is None:
+        app_state.ui_feeds = feed.Feeds(anyio.CapacityLimiter(feed.WAITERS))
     stream = feed.cluster_stream(
-        ops.ctx.store, lambda: cluster_view(ops.ctx.store, name), request.is_disconnected, app_state.ui_waiters
+        ops.ctx.store, lambda: cluster_view(ops.ctx.store, name), request.is_disconnected, app_state.ui_feeds
     )
     headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)

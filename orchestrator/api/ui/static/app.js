@@ -424,5 +424,11 @@ document.addEventListener("DOMContentLoaded", () => {
     connect();
   });
   if (typeof planFormInit === "function") planFormInit();
+  // Metric datapoints change nothing the stream draws, so the open service's chart polls.
+  setInterval(() => {
+    const sel = ui.selected;
+    const s = sel && sel.kind === "service" && ui.view && ui.view.services.find((x) => x.arn === sel.arn);
+    if (s) refreshScaling(s);
+  }, 5000);
   connect();
 });
