@@ -72,11 +72,13 @@ function instanceName(arnOrId) {
   return inst ? inst.name || shortId(inst.id) : shortId(arnOrId.split("/").pop());
 }
 
-function bar(label, used, total) {
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function bar(label, used, total, unit) {
   const pct = total > 0 ? Math.min(100, (100 * used) / total) : 0;
   return h("div", { class: "bar", title: `${label}: ${used} of ${total} reserved` },
     h("span", { class: pct > 85 ? "high" : "", style: `width:${pct.toFixed(1)}%` }),
-    h("label", {}, `${label} ${used} / ${total}`));
+    h("label", {}, `${label} ${used} / ${total} ${unit}`));
 }
 
 // -- the live feed ---------------------------------------------------------------------------
@@ -168,8 +170,8 @@ function instanceBox(inst, tasks) {
     h("span", { class: "iname" }, inst.name || shortId(inst.id)),
     h("span", { class: "itype" }, inst.instanceType),
     h("span", { class: `badge ${status}`, title: inst.statusReason || "" }, lost ? "agent disconnected" : inst.status)),
-  bar("CPU", inst.cpu.used, inst.cpu.registered),
-  bar("MiB", inst.memory.used, inst.memory.registered),
+  bar("CPU", inst.cpu.used, inst.cpu.registered, "units"),
+  bar("memory", inst.memory.used, inst.memory.registered, "MiB"),
   attrs.length ? h("div", { class: "attrs" }, attrs.map(([k, val]) => h("span", { class: "attr" }, val ? `${k}=${val}` : k))) : null,
   h("div", { class: "chips" }, tasks.length ? tasks.map(taskChip) : h("span", { class: "empty" }, "no tasks")));
 }
@@ -223,7 +225,7 @@ function renderTaskDetail(root, arn) {
   }
   const head = [
     h("h2", {}, "Task ", h("span", { class: "mono" }, shortId(arn.split("/").pop()))),
-    h("div", { class: "mono", "data-task-arn-detail": arn }, arn),
+    h("div", { class: "mono arn" }, arn),
     t ? h("p", {}, `${t.service ? "service " + t.service : t.group} · ${t.taskDefinition} · ${t.lastStatus} on `,
       h("b", {}, instanceName(t.containerInstanceArn)), ` in ${t.zone || "?"}`)
       : h("p", { class: "hint" }, "This task has stopped; its placement is still explained below while its row is kept."),
@@ -243,7 +245,7 @@ function explanationPanel(ex) {
   const parts = [];
   const considered = ex.considered ?? "?";
   const filters = ex.filters || [];
-  parts.push(h("p", {}, `${considered} instances considered, ${ex.eligible ?? "?"} eligible (profile ${ex.profile || "ecs"}).`));
+  parts.push(h("p", {}, `${plural(considered, "instance")} considered, ${ex.eligible ?? "?"} eligible (profile ${ex.profile || "ecs"}).`));
   parts.push(h("table", {},
     h("tr", {}, h("th", {}, "filter"), h("th", {}, "verdict")),
     filters.length ? filters.map((f) => h("tr", {},
@@ -279,9 +281,9 @@ function explanationPanel(ex) {
 
 function rankedEntry(r, group) {
   const of = group ? ` of ${group}` : "";
-  if ("value" in r) return `${r.value ?? "(no attribute)"}: ${r.tasks} tasks${of} already`;
+  if ("value" in r) return `${r.value ?? "(no attribute)"}: ${plural(r.tasks, "task")}${of} already`;
   const name = instanceName(r.instance);
-  if ("tasks" in r) return `${name}: ${r.tasks} tasks${of} already`;
+  if ("tasks" in r) return `${name}: ${plural(r.tasks, "task")}${of} already`;
   if ("remaining_memory" in r) return `${name}: ${r.remaining_memory} MiB left`;
   if ("remaining_cpu" in r) return `${name}: ${r.remaining_cpu} CPU units left`;
   return name;
