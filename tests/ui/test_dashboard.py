@@ -93,8 +93,15 @@ def page(browser: WebDriver, web: LocalCluster) -> WebDriver:
     return browser
 
 
+def click(d: WebDriver, selector: str) -> None:
+    """Find and click in one step: the page redraws on every frame, so a found element may go stale."""
+    assert d.execute_script(
+        "const e = document.querySelector(arguments[0]); if (e) e.click(); return !!e;", selector
+    ), f"nothing on the page matches {selector}"
+
+
 def show_cluster(d: WebDriver) -> None:
-    d.find_element(By.CSS_SELECTOR, "button[data-tab=cluster]").click()
+    click(d, "button[data-tab=cluster]")
 
 
 def test_the_cluster_zones_instances_and_task_chips(page: WebDriver, web: LocalCluster, artifacts: Path) -> None:
@@ -129,10 +136,7 @@ def test_the_cluster_zones_instances_and_task_chips(page: WebDriver, web: LocalC
 def test_a_click_on_a_task_explains_its_placement(page: WebDriver, web: LocalCluster, artifacts: Path) -> None:
     show_cluster(page)
     task = web.running("web")[0]
-    page.execute_script(
-        "[...document.querySelectorAll('[data-task-arn]')].find(e => e.dataset.taskArn === arguments[0]).click()",
-        task["taskArn"],
-    )
+    click(page, f".chip[data-task-arn='{task['taskArn']}']")
     panel = wait_for(
         "the explanation panel names a winner",
         lambda: page.find_elements(By.CSS_SELECTOR, "#detail .winner"),
@@ -186,8 +190,7 @@ def test_a_rollout_moves_the_chips_to_the_new_deployment(page: WebDriver, web: L
     web.api("PATCH", "/v1/clusters/default/services/web", {"taskDefinition": "web:2"})
     new = web.service("web")["deployments"][0]["id"]
     assert new != old
-    card = page.find_element(By.CSS_SELECTOR, f"[data-service-arn='{web.service('web')['serviceArn']}']")
-    card.click()
+    click(page, f".service[data-service-arn='{web.service('web')['serviceArn']}']")
     wait_for("the service panel lists the new deployment", lambda: visible(page, "data-deployment-id"), 10)
     mixed = False
 
@@ -214,6 +217,12 @@ def test_the_plan_view_matches_the_plan_api(page: WebDriver, web: LocalCluster, 
     form = page.find_element(By.ID, "plan-form")
     wait_for("the plan form lists service web", lambda: form.find_elements(By.CSS_SELECTOR, "option[value=web]"), 10)
     form.find_element(By.CSS_SELECTOR, "option[value=web]").click()
+    # The form fills its defaults for the current revision; wait for them before changing one.
+    wait_for(
+        "the plan form knows web's current revision is web:2",
+        lambda: "current: web:2" in form.find_element(By.NAME, "taskDefinition").text,
+        10,
+    )
     desired = form.find_element(By.NAME, "desiredCount")
     desired.clear()
     desired.send_keys(str(DESIRED + 4))
