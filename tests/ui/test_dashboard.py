@@ -165,6 +165,8 @@ def test_a_docker_kill_shows_and_its_replacement_appears(
     containers = docker_executor.list({LABEL_TASK: victim.rsplit("/", 1)[-1]})
     assert containers, f"no container is labelled with task {victim}"
     assert chip(page, victim) is not None
+    click(page, f".chip[data-task-arn='{victim}']")
+    wait_for("the victim's explanation is open", lambda: page.find_elements(By.CSS_SELECTOR, "#detail .winner"), 10)
     subprocess.run(["docker", "kill", containers[0].id], check=True, capture_output=True)
     # Gone, or no longer RUNNING, without reloading the page.
     wait_for(
@@ -172,6 +174,14 @@ def test_a_docker_kill_shows_and_its_replacement_appears(
         lambda: (c := chip(page, victim)) is None or c["status"] != "RUNNING" or "stopping" in c["cls"],
         15,
     )
+    # The open panel says that it stopped, and why, as DescribeTasks does.
+    stopped = wait_for(
+        "the open task panel says the task is STOPPED",
+        lambda: [e.text for e in page.find_elements(By.CSS_SELECTOR, "#detail .stopped") if "STOPPED" in e.text],
+        30,
+    )
+    described = web.api("GET", f"/v1/clusters/default/tasks/{victim.rsplit('/', 1)[-1]}")["tasks"][0]
+    assert described["stoppedReason"] in stopped[0]
     page.save_screenshot(str(artifacts / "3-killed.png"))
     new = wait_for("a chip for the replacement task", lambda: set(visible(page, "data-task-arn")) - before, 60)
     assert new <= {t["taskArn"] for t in web.tasks("web")}

@@ -139,6 +139,12 @@ def events(request: Request, cluster: str | None = None, ops: Operations = Depen
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
+@api.get("/tasks/{task}")
+def task(task: str, cluster: str | None = None, ops: Operations = Depends(_ops)) -> dict[str, Any]:
+    """DescribeTasks for one task: what the page shows of a task that has left the live view."""
+    return ops.describe_tasks({"cluster": _cluster(ops, cluster), "tasks": [task]})
+
+
 @api.get("/tasks/{task}/explanation")
 def explanation(task: str, cluster: str | None = None, ops: Operations = Depends(_ops)) -> dict[str, Any]:
     return ops.explain_task({"cluster": _cluster(ops, cluster), "task": task})

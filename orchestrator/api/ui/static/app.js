@@ -217,18 +217,29 @@ function renderDetail() {
 function renderTaskDetail(root, arn) {
   const t = ui.view.tasks.find((x) => x.arn === arn);
   const known = ui.explained[arn];
+  const id = encodeURIComponent(arn.split("/").pop());
   if (!known) {
     ui.explained[arn] = { pending: true };
-    api(`/tasks/${encodeURIComponent(arn.split("/").pop())}/explanation`)
+    api(`/tasks/${id}/explanation`)
       .then((r) => { ui.explained[arn] = r; renderDetail(); })
       .catch((err) => { ui.explained[arn] = { error: err.message }; renderDetail(); });
   }
+  // A task that left the live view has stopped: say why, once, from DescribeTasks.
+  if (!t && known && !known.pending && !known.stopped) {
+    known.stopped = { pending: true };
+    api(`/tasks/${id}`)
+      .then((r) => { known.stopped = (r.tasks || [])[0] || { stoppedReason: "no longer known to the control plane" }; renderDetail(); })
+      .catch((err) => { known.stopped = { stoppedReason: err.message }; renderDetail(); });
+  }
+  const gone = known && known.stopped && !known.stopped.pending ? known.stopped : null;
   const head = [
     h("h2", {}, "Task ", h("span", { class: "mono" }, shortId(arn.split("/").pop()))),
     h("div", { class: "mono arn" }, arn),
     t ? h("p", {}, `${t.service ? "service " + t.service : t.group} · ${t.taskDefinition} · ${t.lastStatus} on `,
       h("b", {}, instanceName(t.containerInstanceArn)), ` in ${t.zone || "?"}`)
-      : h("p", { class: "hint" }, "This task has stopped; its placement is still explained below while its row is kept."),
+      : h("p", { class: "stopped" }, h("b", {}, gone && gone.lastStatus ? gone.lastStatus : "Stopped"),
+        gone && gone.stopCode ? ` (${gone.stopCode})` : "", gone && gone.stoppedReason ? `: ${gone.stoppedReason}` : "",
+        gone && gone.containers ? gone.containers.filter((c) => c.exitCode !== undefined).map((c) => ` · container ${c.name} exited ${c.exitCode}`) : ""),
   ];
   let body;
   if (!known || known.pending) body = h("p", { class: "hint" }, "Loading the placement explanation…");
