@@ -246,7 +246,9 @@ function renderTaskDetail(root, arn) {
   else if (known.error) body = h("p", { class: "plan-failure" }, known.error);
   else if (!known.explanation) body = h("p", { class: "hint" }, "No explanation was recorded for this task (it was placed on an instance named by StartTask, or by an older version).");
   else body = explanationPanel(known.explanation);
-  root.replaceChildren(...head, h("h3", {}, "Why there?"), body);
+  const compare = t && t.service ? h("p", {}, h("button", { onclick: () => planOneMore(t.service) },
+    `Plan one more ${t.service} task: ECS beside the kubernetes profile`)) : null;
+  root.replaceChildren(...head, h("h3", {}, "Why there?"), body, compare);
 }
 
 /* One explanation as the scheduler recorded it: filters (each one's verdict), then the ECS

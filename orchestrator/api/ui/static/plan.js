@@ -110,10 +110,13 @@ function planServiceChanged(form) {
   planFor = s ? `${s.name}@${s.taskDefinition}` : null;
   if (!s) return;
   form.desiredCount.value = s.desiredCount;
+  // At once, so no revision of the service picked before can ride along with this one's plan.
+  const current = () => h("option", { value: "" }, `(current: ${s.taskDefinition})`);
+  form.taskDefinition.replaceChildren(current());
   const family = s.taskDefinition.split(":")[0];
   api(`/task-definitions?family=${encodeURIComponent(family)}`).then((r) => {
     const refs = r.taskDefinitionArns.map((a) => a.split("/").pop());
-    form.taskDefinition.replaceChildren(h("option", { value: "" }, `(current: ${s.taskDefinition})`),
+    form.taskDefinition.replaceChildren(current(),
       ...refs.filter((ref) => ref !== s.taskDefinition).map((ref) => h("option", { value: ref }, ref)));
   }).catch(() => {});
 }
@@ -130,4 +133,16 @@ function planFormRefresh(v) {
   const s = v.services.find((x) => x.name === form.service.value);
   // A new revision (a rollout) changes what "current" means: fill the defaults again.
   if (s && `${s.name}@${s.taskDefinition}` !== planFor) planServiceChanged(form);
+}
+
+/* From a task's panel: the plan tab, filled for one more task of its service, and run. */
+function planOneMore(name) {
+  const form = document.getElementById("plan-form");
+  const s = ui.view.services.find((x) => x.name === name);
+  if (!s) return;
+  showTab("plan");
+  form.service.value = name;
+  planServiceChanged(form);
+  form.desiredCount.value = s.desiredCount + 1;
+  runPlan(form);
 }
