@@ -218,7 +218,8 @@ def test_a_rollout_moves_the_chips_to_the_new_deployment(page: WebDriver, web: L
 
 
 def plan_counts(plan: dict[str, Any]) -> Counter[str]:
-    return Counter(p["containerInstanceArn"] for p in plan["placements"])
+    """Tasks the plan starts per instance, over all its steps."""
+    return Counter(s["containerInstanceArn"] for step in plan["steps"] for s in step["starts"])
 
 
 def test_the_plan_view_matches_the_plan_api(page: WebDriver, web: LocalCluster, artifacts: Path) -> None:

@@ -25,6 +25,7 @@ from orchestrator.core.context import cluster_name
 from orchestrator.core.errors import UnauthorizedError
 from orchestrator.operations import Operations
 from orchestrator.operations.common import require_cluster
+from orchestrator.reconcile.plan import preview
 from orchestrator.security.auth import Tokens
 from orchestrator.security.secrets import check_token
 
@@ -178,7 +179,9 @@ def plan(
     name: str, cluster: str | None = None, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)
 ) -> dict[str, Any]:
     """The same dry run as POST /v1/clusters/{c}/services/{name}/plan: nothing changes."""
-    return ops.plan_service({**body, "cluster": _cluster(ops, cluster), "service": name})
+    req = ops.plan_request({**body, "cluster": _cluster(ops, cluster), "service": name})
+    c = req.change
+    return preview(ops.ctx, c.cluster, c.service, c.state, c.new_deployment, draining=req.draining)
 
 
 router.include_router(api)

@@ -2,7 +2,7 @@
 
 It is a projection, not a second API: every object keeps its ARN and ECS names, and the figures it
 adds are the ones the controllers themselves use (the rollout bounds and the circuit breaker's
-threshold come from `orchestrator.reconcile.services`, the used CPU and memory from the same usage
+threshold come from `orchestrator.reconcile.service_decide`, the used CPU and memory from the same usage
 count as DescribeContainerInstances), so the picture never disagrees with `orchestrator` or boto3.
 """
 
@@ -14,7 +14,7 @@ from orchestrator.core.models import ContainerInstance, Service, Task, arn_id
 from orchestrator.core.placing import with_usage
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import Store
-from orchestrator.reconcile.services import HEALTHY_COUNT, bounds, breaker_threshold
+from orchestrator.reconcile.service_decide import HEALTHY_COUNT, bounds, breaker_threshold
 
 ZONE_ATTRIBUTE = "ecs.availability-zone"
 TYPE_ATTRIBUTE = "ecs.instance-type"

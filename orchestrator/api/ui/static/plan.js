@@ -4,31 +4,35 @@
    `planMoves` is the only code that knows the plan's JSON shape. */
 "use strict";
 
-/* What a plan would start and stop: {starts: [{instanceArn, zone, reason}], stops: [taskArn],
-   unplaced, failure}. Reads `placements` / `stops` (the dry run's first shape) or `steps`
-   (a list of actions such as {action: "StartTask", containerInstanceArn} / {action: "StopTask",
-   taskArn}), whichever is there, and ignores what it does not know. */
+/* What a plan would start and stop, over all its steps: {starts: [{instanceArn, zone, reason}],
+   stops: [{taskArn, instanceArn}], steps, unplaced, failure}. Reads the step-by-step shape
+   (`steps: [{starts: [...], stops: [...]}]`), the single-step one (`placements`, `stops`), or
+   steps that are actions ({action: "StartTask", containerInstanceArn} / {action: "StopTask",
+   taskArn}), whichever is there, and skips what it does not know. */
 function planMoves(plan) {
   const p = plan || {};
   const starts = [];
   const stops = [];
-  for (const pl of Array.isArray(p.placements) ? p.placements : []) {
-    if (pl && pl.containerInstanceArn) starts.push({ instanceArn: pl.containerInstanceArn, zone: pl.availabilityZone, reason: pl.reason });
+  const start = (s) => {
+    const at = s && (s.containerInstanceArn || (s.placement || {}).containerInstanceArn);
+    if (at) starts.push({ instanceArn: at, zone: s.availabilityZone, reason: s.reason, taskArn: s.taskArn });
+  };
+  const stop = (s) => {
+    if (typeof s === "string") stops.push({ taskArn: s });
+    else if (s && s.taskArn) stops.push({ taskArn: s.taskArn, instanceArn: s.containerInstanceArn });
+  };
+  (Array.isArray(p.placements) ? p.placements : []).forEach(start);
+  (Array.isArray(p.stops) ? p.stops : []).forEach(stop);
+  const steps = Array.isArray(p.steps) ? p.steps : [];
+  for (const step of steps) {
+    if (!step || typeof step !== "object") continue;
+    (Array.isArray(step.starts) ? step.starts : []).forEach(start);
+    (Array.isArray(step.stops) ? step.stops : []).forEach(stop);
+    const kind = String(step.action || step.type || step.kind || "");
+    if (kind && /stop/i.test(kind)) stop(step);
+    else if (kind) start(step);
   }
-  for (const s of Array.isArray(p.stops) ? p.stops : []) stops.push(typeof s === "string" ? s : s && s.taskArn);
-  if (!starts.length && !stops.length && Array.isArray(p.steps)) {
-    for (const step of p.steps) {
-      if (!step || typeof step !== "object") continue;
-      const kind = String(step.action || step.type || step.kind || "");
-      const instanceArn = step.containerInstanceArn || (step.placement || {}).containerInstanceArn;
-      if (/stop/i.test(kind) && step.taskArn) stops.push(step.taskArn);
-      else if (instanceArn && !/stop/i.test(kind)) {
-        const count = Number.isInteger(step.count) && step.count > 0 ? step.count : 1;
-        for (let i = 0; i < count; i++) starts.push({ instanceArn, zone: step.availabilityZone || (step.placement || {}).availabilityZone, reason: step.reason });
-      }
-    }
-  }
-  return { starts, stops: stops.filter(Boolean), unplaced: p.unplaced || 0, failure: p.failure || null };
+  return { starts, stops, steps: steps.length, unplaced: p.unplaced || 0, failure: p.failure || null };
 }
 
 function planSide(title, subtitle, plan, error) {
@@ -42,11 +46,13 @@ function planSide(title, subtitle, plan, error) {
   const started = {};
   for (const s of moves.starts) started[s.instanceArn] = (started[s.instanceArn] || 0) + 1;
   const stoppedOn = {};
-  for (const arn of moves.stops) {
-    const t = v.tasks.find((x) => x.arn === arn);
-    if (t) stoppedOn[t.containerInstanceArn] = (stoppedOn[t.containerInstanceArn] || 0) + 1;
+  for (const s of moves.stops) {
+    const t = v.tasks.find((x) => x.arn === s.taskArn);
+    const at = s.instanceArn || (t && t.containerInstanceArn);
+    if (at) stoppedOn[at] = (stoppedOn[at] || 0) + 1;
   }
   side.append(h("p", {}, `${moves.starts.length} to start, ${moves.stops.length} to stop`,
+    moves.steps > 1 ? ` in ${moves.steps} steps` : "",
     plan.newDeployment ? " (a new deployment: every task is replaced)" : "",
     plan.desiredCount !== undefined ? ` · desired ${plan.desiredCount}` : ""));
   if (moves.failure || moves.unplaced) side.append(h("p", { class: "plan-failure" }, `${moves.unplaced} unplaced. ${moves.failure || ""}`));
