@@ -32,7 +32,9 @@ function planMoves(plan) {
     if (kind && /stop/i.test(kind)) stop(step);
     else if (kind) start(step);
   }
-  return { starts, stops, steps: steps.length, unplaced: p.unplaced || 0, failure: p.failure || null };
+  // Steps that only say something (an event) are no moves.
+  const moving = steps.filter((st) => st && ((st.starts || []).length || (st.stops || []).length || st.action)).length;
+  return { starts, stops, steps: moving, unplaced: p.unplaced || 0, failure: p.failure || null };
 }
 
 function planSide(title, subtitle, plan, error) {
