@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup install docker images demo test test-unit test-docker lint bench clean
+.PHONY: setup install docker images chromium demo test test-unit test-docker lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## setup: the virtual environment, a Docker engine and the example images
-setup: $(STAMP) docker images
+## setup: the virtual environment, a Docker engine, the example images and Chromium (for the dashboard tests)
+setup: $(STAMP) docker images chromium
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ docker:
 ## images: build the example images locally (no registry needed)
 images: docker
 	@bash scripts/build-images.sh
+
+## chromium: Debian's chromium and chromium-driver, which the dashboard's tests drive
+chromium:
+	@bash scripts/ensure-chromium.sh
 
 ## demo: a local cluster of 3 agents in 3 zones running examples/01-web as a service of 6
 demo: setup

@@ -66,5 +66,6 @@ cat <<TXT
   .venv/bin/orchestrator task explain <task id>       # why the scheduler chose that instance
   .venv/bin/orchestrator svc update web --desired 3   # or docker kill a container and watch it come back
   .venv/bin/orchestrator svc events web --follow
+The live dashboard: $ORCH_SERVER/ui (sign in with the token in $DATA/admin.token)
 Stop the cluster (and remove its containers): bash scripts/demo.sh stop
 TXT

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator.api import agents, openapi, rest
+from orchestrator.api.ui import routes as ui
 from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
 from orchestrator.security.auth import Tokens
@@ -44,6 +45,7 @@ def create_app(
     app.state.tokens = tokens
     app.include_router(rest.router)
     app.include_router(agents.router)
+    app.include_router(ui.router)
     for router in extra_routers or []:
         app.include_router(router)
 

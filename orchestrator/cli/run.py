@@ -235,6 +235,7 @@ def dev(
         say(f"  CLI context {context!r} selected: `orchestrator` commands in any shell reach this cluster")
     else:
         say(f"  export ORCH_SERVER={url} ORCH_DATA_DIR={data_dir}")
+    say(f"  dashboard: {url}/ui  (sign in with the token in {data_dir}/admin.token)")
     say("  orchestrator status    # Ctrl-C stops the cluster" + ("" if keep else " and removes its task containers"))
     stop.wait()
     say("stopping ...")
