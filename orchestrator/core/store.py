@@ -265,6 +265,12 @@ class Store:
         with self._lock:
             self._committed(frozenset((key,)))
 
+    @property
+    def position(self) -> int:
+        """The number of the latest change: a `since` for the waits below that means "from now"."""
+        with self._lock:
+            return self._seq
+
     def wait_for(self, keys: Collection[str], since: int, timeout: float) -> int:
         """Block until a commit after change number `since` touched one of `keys`, or `timeout`
         seconds; returns the number of the latest change to any of them (0: none yet). A `since`

@@ -42,8 +42,7 @@ def wait_for_change(store: Store, since: int, timeout: float) -> int:
     The only place that knows how to wait on the store, so a narrower wait (say, for the keys of
     one cluster) replaces this body and nothing else.
     """
-    store.wait(lambda: store.seq != since, timeout)
-    return store.seq
+    return store.wait_changes(since, timeout).seq
 
 
 def frame(event: str, seq: int, body: str) -> str:
@@ -76,7 +75,7 @@ async def _frames(
     sent: str | None = None
     seen = -1
     while not await disconnected():
-        seq = store.seq
+        seq = store.position
         if seq != seen:
             seen = seq
             state = await anyio.to_thread.run_sync(view, limiter=waiters)
