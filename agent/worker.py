@@ -31,6 +31,7 @@ from agent.executor.base import (
     HealthCheckSpec,
     PortMapping,
 )
+from agent.overrides import with_overrides
 
 log = structlog.get_logger("agent.worker")
 
@@ -50,6 +51,7 @@ def container_spec(
     task: dict[str, Any], cdef: dict[str, Any], cluster: str, instance_id: str, default_stop_timeout: int
 ) -> ContainerSpec:
     """The Docker container for one container definition of one task, as ECS maps the fields."""
+    cdef = with_overrides(task, cdef)
     hc = cdef.get("healthCheck")
     health = None
     if hc and hc.get("command") and hc["command"][0] != "NONE":

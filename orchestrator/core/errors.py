@@ -56,6 +56,10 @@ class ServiceNotFoundException(ApiError):
     code = "ServiceNotFoundException"
 
 
+class ResourceNotFoundException(ApiError):
+    code = "ResourceNotFoundException"
+
+
 class ServiceNotActiveException(ApiError):
     rest_status = 409
     code = "ServiceNotActiveException"

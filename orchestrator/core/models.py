@@ -118,10 +118,12 @@ class TaskDefinition(EcsModel):
     memory: str | None = None
     networkMode: str = "bridge"
     placementConstraints: list[PlacementConstraintModel] = Field(default_factory=list)
-    requiresCompatibilities: list[str] = Field(default_factory=lambda: ["EC2"])
+    # Only what the caller asked for: ECS leaves it out when registration named none.
+    requiresCompatibilities: list[str] | None = None
     compatibilities: list[str] = Field(default_factory=lambda: ["EC2"])
     registeredAt: float | None = None
     deregisteredAt: float | None = None
+    deleteRequestedAt: float | None = None
 
     def family_revision(self) -> str:
         return f"{self.family}:{self.revision}"
@@ -176,6 +178,15 @@ class Service(EcsModel):
     placementStrategy: list[PlacementStrategyModel] = Field(default_factory=list)
     schedulingStrategy: str = "REPLICA"
     healthCheckGracePeriodSeconds: int | None = None
+    # Kept and returned as given (load balancing and service discovery act on them when they exist).
+    loadBalancers: list[dict[str, Any]] = Field(default_factory=list)
+    serviceRegistries: list[dict[str, Any]] = Field(default_factory=list)
+    roleArn: str | None = None
+    networkConfiguration: dict[str, Any] | None = None
+    deploymentController: dict[str, Any] = Field(default_factory=lambda: {"type": "ECS"})
+    propagateTags: str = "NONE"
+    enableECSManagedTags: bool = False
+    enableExecuteCommand: bool = False
     createdAt: float
     createdBy: str = f"arn:aws:iam::{ACCOUNT}:root"
 
@@ -224,6 +235,9 @@ class Task(EcsModel):
     stoppedAt: float | None = None
     stopCode: str | None = None
     stoppedReason: str | None = None
+    enableExecuteCommand: bool = False
+    overrides: dict[str, Any] | None = None
+    networkConfiguration: dict[str, Any] | None = None
     version: int = 1
 
 
@@ -282,3 +296,5 @@ class Cluster(EcsModel):
     runningTasksCount: int = 0
     pendingTasksCount: int = 0
     activeServicesCount: int = 0
+    # UpdateClusterSettings' settings; containerInsights is the only one ECS defines.
+    settings: list[dict[str, str]] = Field(default_factory=lambda: [{"name": "containerInsights", "value": "disabled"}])

@@ -13,11 +13,24 @@ from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.services import ServiceOps
+from orchestrator.operations.tags import TagOps
+from orchestrator.operations.taskdef_families import TaskDefinitionFamilyOps
 from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
 
-class Operations(ClusterOps, TaskDefinitionOps, PlanOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
+class Operations(
+    ClusterOps,
+    TaskDefinitionOps,
+    PlanOps,
+    ServiceOps,
+    TaskOps,
+    InstanceOps,
+    AgentOps,
+    AutoscalingOps,
+    TagOps,
+    TaskDefinitionFamilyOps,
+):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

@@ -20,6 +20,7 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
+from orchestrator.operations.tags import wants_tags, with_tags
 from scheduler.constraints import parse
 from scheduler.types import PlacementError
 
@@ -74,6 +75,7 @@ class InstanceOps:
 
     def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", 100, "container instances")
+        include_tags = wants_tags(req, ("TAGS", "CONTAINER_INSTANCE_HEALTH"))
         found: list[ContainerInstance] = []
         failures = []
         with self.ctx.store.read() as s:
@@ -85,6 +87,8 @@ class InstanceOps:
                 else:
                     found.append(inst)
             described = [i.wire() for i in with_usage(s, found)]
+            if include_tags:
+                described = [with_tags(s, d["containerInstanceArn"], d) for d in described]
         return {"containerInstances": described, "failures": failures}
 
     def update_container_instances_state(self, req: dict[str, Any]) -> dict[str, Any]:
