@@ -68,7 +68,8 @@ class ControlPlane:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / DB_FILE)
-        self.store.ensure_cluster("default")
+        # No `default` cluster until something creates it (CreateCluster, or the first agent to
+        # join it), as on ECS.
         self.tokens = Tokens.load_or_create(self.data_dir)
         self.metrics = MetricsCollector(self.store, self.clock, self.settings.metric_period_s)
         self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings, metrics_sink=self.metrics.sink)

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Collection
 from typing import Any
 
+from orchestrator.core.context import DEFAULT_CLUSTER
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
@@ -20,6 +21,7 @@ from orchestrator.core.models import (
     instance_arn,
 )
 from orchestrator.core.placing import resources
+from orchestrator.operations.clusters import ensure_active_cluster
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
 from orchestrator.security.auth import credential_matches, new_instance_credential
@@ -113,7 +115,12 @@ class AgentOps:
         previous = opt_str(req, "containerInstanceArn")
         now = self.ctx.clock.now()
         with self.ctx.store.write() as s:
-            cluster = require_cluster(self.ctx, cluster_name(req.get("cluster")))
+            wanted = cluster_name(req.get("cluster"))
+            if wanted == DEFAULT_CLUSTER:
+                # As with the ECS agent: the first instance to join `default` creates it; any
+                # other cluster must have been created first.
+                ensure_active_cluster(s, wanted)
+            cluster = require_cluster(self.ctx, wanted)
             inst = s.get_instance(previous) if previous else None
             if inst is not None and (
                 inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))

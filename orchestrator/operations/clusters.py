@@ -17,6 +17,7 @@ from orchestrator.core.errors import (
     InvalidParameterException,
 )
 from orchestrator.core.models import Cluster, cluster_arn
+from orchestrator.core.store import Store
 from orchestrator.operations.common import Context, cluster_name, opt_list, paginate, require_cluster
 from orchestrator.operations.tags import with_tags
 
@@ -78,6 +79,16 @@ def _counts(ctx: Context, cluster: Cluster) -> Cluster:
     )
 
 
+def ensure_active_cluster(store: Store, name: str) -> Cluster:
+    """The ACTIVE cluster `name`, created (or brought back from INACTIVE) if need be; inside store.write()."""
+    cluster = store.get_cluster(name)
+    if cluster is None or cluster.status != "ACTIVE":
+        cluster = Cluster(clusterArn=cluster_arn(name), clusterName=name)
+        store.put_cluster(cluster)
+        store.delete_doc(tags.DOC_KIND, cluster.clusterArn)
+    return cluster
+
+
 class ClusterOps:
     ctx: Context
 
@@ -90,10 +101,7 @@ class ClusterOps:
         _refuse_unsupported(req)
         given_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
-            cluster = s.get_cluster(name)
-            if cluster is None or cluster.status != "ACTIVE":
-                cluster = Cluster(clusterArn=cluster_arn(name), clusterName=name)
-                s.delete_doc(tags.DOC_KIND, cluster.clusterArn)
+            cluster = ensure_active_cluster(s, name)
             # Creating an existing cluster is idempotent in ECS; its settings and tags are applied.
             if req.get("settings") is not None:
                 cluster.settings = _settings(req["settings"], cluster.settings)

@@ -115,7 +115,8 @@ class TaskOps:
                 if earlier is not None:
                     # The same request again (a client retry): the tasks it started, not new ones.
                     again = [t for t in (s.get_task(arn) for arn in earlier["taskArns"]) if t is not None]
-                    return {"tasks": [t.wire() for t in again], "failures": earlier.get("failures", [])}
+                    tasks_again = [with_tags(s, t.taskArn, t.wire()) for t in again]
+                    return {"tasks": tasks_again, "failures": earlier.get("failures", [])}
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
                 raise ClientException("TaskDefinition is inactive")
@@ -144,7 +145,9 @@ class TaskOps:
                     f"{cluster.clusterName}/{token}",
                     {"taskArns": [t.taskArn for t in placed.tasks], "failures": failures},
                 )
-        return {"tasks": [t.wire() for t in placed.tasks], "failures": failures}
+            # RunTask answers with each task's tags, as ECS does.
+            started = [with_tags(s, t.taskArn, t.wire()) for t in placed.tasks]
+        return {"tasks": started, "failures": failures}
 
     def start_task(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", MAX_RUN_COUNT, "container instances")

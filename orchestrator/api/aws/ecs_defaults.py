@@ -151,7 +151,12 @@ def _task(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _container(value: dict[str, Any]) -> dict[str, Any]:
-    return _with(value, {"networkBindings": list, "networkInterfaces": list})
+    return _with(value, {"networkBindings": list, "networkInterfaces": list, "healthStatus": "UNKNOWN"})
+
+
+def _resource(value: dict[str, Any]) -> dict[str, Any]:
+    # ECS writes all three numbers on every resource, the unused ones as zero.
+    return _with(value, {"doubleValue": 0.0, "longValue": 0, "integerValue": 0})
 
 
 def _cluster(value: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +185,7 @@ FILLERS: dict[str, Filler] = {
     "Container": _container,
     "Cluster": _cluster,
     "ContainerInstance": _container_instance,
+    "Resource": _resource,
 }
 
 
