@@ -60,6 +60,10 @@ class ResourceNotFoundException(ApiError):
     code = "ResourceNotFoundException"
 
 
+class TargetNotFoundException(ApiError):
+    code = "TargetNotFoundException"
+
+
 class ServiceNotActiveException(ApiError):
     rest_status = 409
     code = "ServiceNotActiveException"

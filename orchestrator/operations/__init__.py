@@ -7,7 +7,9 @@ everything before it writes, and raises `orchestrator.core.errors.ApiError` subc
 from __future__ import annotations
 
 from orchestrator.core.context import Context
+from orchestrator.operations.account_settings import AccountSettingOps
 from orchestrator.operations.agents import AgentOps
+from orchestrator.operations.attributes import AttributeOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.instances import InstanceOps
@@ -30,6 +32,8 @@ class Operations(
     AutoscalingOps,
     TagOps,
     TaskDefinitionFamilyOps,
+    AccountSettingOps,
+    AttributeOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -18,6 +18,7 @@ from orchestrator.core.errors import (
 )
 from orchestrator.core.models import Cluster, cluster_arn
 from orchestrator.core.store import Store
+from orchestrator.operations.account_settings import effective_setting
 from orchestrator.operations.common import Context, cluster_name, opt_list, paginate, require_cluster
 from orchestrator.operations.tags import with_tags
 
@@ -101,7 +102,12 @@ class ClusterOps:
         _refuse_unsupported(req)
         given_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
+            existing = s.get_cluster(name)
+            fresh = existing is None or existing.status != "ACTIVE"
             cluster = ensure_active_cluster(s, name)
+            if fresh:
+                # The account's containerInsights setting is the default of a new cluster, as on ECS.
+                cluster.settings = [{"name": "containerInsights", "value": effective_setting(s, "containerInsights")}]
             # Creating an existing cluster is idempotent in ECS; its settings and tags are applied.
             if req.get("settings") is not None:
                 cluster.settings = _settings(req["settings"], cluster.settings)

@@ -386,3 +386,79 @@ def test_task_definitions_keep_only_the_compatibilities_the_caller_named(ops: Op
         {"family": "ec2", "containerDefinitions": [container()], "requiresCompatibilities": ["EC2"]}
     )
     assert out["taskDefinition"]["requiresCompatibilities"] == ["EC2"]
+
+
+# -- account settings and attributes ----------------------------------------------------------------
+
+ROOT = "arn:aws:iam::000000000000:root"
+USER = "arn:aws:iam::000000000000:user/dev"
+
+
+def test_account_settings_per_principal_with_effective_values(ops: Operations) -> None:
+    user = ops.put_account_setting({"name": "containerInsights", "value": "enhanced", "principalArn": USER})
+    assert user["setting"] == {"name": "containerInsights", "value": "enhanced", "principalArn": USER, "type": "user"}
+    default = ops.put_account_setting_default({"name": "containerInsights", "value": "enabled"})
+    assert default["setting"]["principalArn"] == ROOT
+    assert ops.list_account_settings({"principalArn": USER})["settings"] == [user["setting"]]
+    # effectiveSettings: the user's own value, else the account default, else ECS's default.
+    effective = ops.list_account_settings({"principalArn": USER, "effectiveSettings": True, "maxResults": 10})
+    values = {s["name"]: s["value"] for s in effective["settings"]}
+    assert values["containerInsights"] == "enhanced" and values["taskLongArnFormat"] == "enabled"
+    # The account default is what a new cluster starts with.
+    created = ops.create_cluster({"clusterName": "insights"})["cluster"]
+    assert created["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    deleted = ops.delete_account_setting({"name": "containerInsights", "principalArn": USER})
+    assert deleted["setting"]["value"] == "enhanced"
+    assert ops.list_account_settings({"principalArn": USER})["settings"] == []
+    refused(
+        lambda: ops.delete_account_setting({"name": "containerInsights", "principalArn": USER}),
+        "InvalidParameterException",
+    )
+
+
+@pytest.mark.parametrize(
+    ("req", "named"),
+    [
+        ({"name": "taskLongArnFormat", "value": "disabled"}, "long ARN"),
+        ({"name": "awsvpcTrunking", "value": "enabled"}, "awsvpcTrunking"),
+        ({"name": "containerInsights", "value": "maybe"}, "containerInsights"),
+        ({"name": "nope", "value": "x"}, "name"),
+        (
+            {"name": "containerInsights", "value": "enabled", "principalArn": "arn:aws:iam::111111111111:root"},
+            "account",
+        ),
+    ],
+)
+def test_account_settings_we_cannot_honour_are_refused_by_name(
+    ops: Operations, req: dict[str, str], named: str
+) -> None:
+    refused(lambda: ops.put_account_setting(req), "InvalidParameterException", named)
+    assert ops.list_account_settings({})["settings"] == []
+
+
+def test_list_and_delete_attributes(ops: Operations) -> None:
+    arn = ops.list_container_instances({})["containerInstanceArns"][0]
+    ops.put_attributes({"attributes": [{"name": "stack", "value": "blue", "targetId": arn}]})
+    listed = ops.list_attributes({"targetType": "container-instance", "attributeName": "stack"})["attributes"]
+    assert listed == [{"name": "stack", "value": "blue", "targetType": "container-instance", "targetId": arn}]
+    assert (
+        ops.list_attributes({"targetType": "container-instance", "attributeName": "stack", "attributeValue": "red"})[
+            "attributes"
+        ]
+        == []
+    )
+    zones = ops.list_attributes({"targetType": "container-instance", "attributeName": "ecs.availability-zone"})
+    assert len(zones["attributes"]) == 2
+    refused(lambda: ops.list_attributes({}), "InvalidParameterException", "targetType")
+    refused(
+        lambda: ops.delete_attributes({"attributes": [{"name": "ecs.availability-zone", "targetId": arn}]}),
+        "InvalidParameterException",
+        "built-in",
+    )
+    refused(
+        lambda: ops.delete_attributes({"attributes": [{"name": "stack", "targetId": "ghost"}]}),
+        "TargetNotFoundException",
+    )
+    out = ops.delete_attributes({"attributes": [{"name": "stack", "targetId": arn}]})
+    assert out["attributes"] == [{"name": "stack", "targetType": "container-instance", "targetId": arn}]
+    assert ops.list_attributes({"targetType": "container-instance", "attributeName": "stack"})["attributes"] == []
