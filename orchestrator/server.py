@@ -20,6 +20,7 @@ from orchestrator.api.aws import ecs
 from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.models import set_region
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
 from orchestrator.jobs import Background
@@ -67,6 +68,7 @@ class ControlPlane:
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        set_region(self.settings.region)
         self.store = Store(self.data_dir / DB_FILE)
         # No `default` cluster until something creates it (CreateCluster, or the first agent to
         # join it), as on ECS.

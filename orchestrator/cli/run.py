@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from pathlib import Path
@@ -28,15 +29,29 @@ def _attributes(pairs: list[str]) -> dict[str, str]:
 
 
 def _settings(
-    health_grace: float, lost_after: float, metric_period: float, high_datapoints: int, low_datapoints: int
+    health_grace: float,
+    lost_after: float,
+    metric_period: float,
+    high_datapoints: int,
+    low_datapoints: int,
+    region: str | None = None,
 ) -> Settings:
-    return Settings(
+    settings = Settings(
         health_grace_s=health_grace,
         lost_after_s=lost_after,
         metric_period_s=metric_period,
         autoscaling_high_datapoints=high_datapoints,
         autoscaling_low_datapoints=low_datapoints,
     )
+    if region:
+        if not REGION_RE.match(region):
+            raise typer.BadParameter(f"--region {region!r} is not a region name such as us-east-1.")
+        settings.region = region
+    return settings
+
+
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+REGION_HELP = "The region this control plane serves, in every ARN (default: AWS_DEFAULT_REGION or us-east-1)."
 
 
 DEV_STOPPED_REASON = "Local cluster stopped (orchestrator dev exited without --keep)"
@@ -82,13 +97,14 @@ def server(
         help="Target tracking scales in after this many datapoints below 90 % of the target (ECS: 15).",
     ),
     log_level: str = typer.Option("info", "--log-level"),
+    region: str = typer.Option(None, "--region", help=REGION_HELP),
 ) -> None:
     """Run the control plane."""
     from orchestrator.server import ControlPlane
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, region)
     _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
     console.print(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
@@ -160,6 +176,7 @@ def dev(
     low_datapoints: int = typer.Option(15, "--low-datapoints", min=1),
     keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
     log_level: str = typer.Option("warning", "--log-level"),
+    region: str = typer.Option(None, "--region", help=REGION_HELP),
 ) -> None:
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
     from agent.executor.docker import DockerExecutor
@@ -170,7 +187,7 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, region)
     _check_listen(listen)
     cluster = LocalCluster(
         data_dir,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
 
 
 @dataclass
@@ -27,3 +32,5 @@ class Settings:
     autoscaling_low_datapoints: int = 15
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0
+    # The region this control plane serves: in every ARN, and the only one requests may be signed for.
+    region: str = field(default_factory=default_region)

@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.core import tags
 from orchestrator.core.errors import InvalidParameterException, ResourceNotFoundException
-from orchestrator.core.models import ARN_PREFIX
+from orchestrator.core.models import arn_prefix
 from orchestrator.core.store import Store
 from orchestrator.operations.common import Context, opt_list, req_str
 
@@ -18,9 +18,10 @@ INCLUDE_VALUES = ("TAGS",)
 
 
 def resource_exists(store: Store, arn: str) -> bool:
-    if not arn.startswith(ARN_PREFIX + ":"):
+    prefix = arn_prefix() + ":"
+    if not arn.startswith(prefix):
         return False
-    kind, _, rest = arn[len(ARN_PREFIX) + 1 :].partition("/")
+    kind, _, rest = arn[len(prefix) :].partition("/")
     if kind == "cluster":
         cluster = store.get_cluster(rest)
         return cluster is not None and cluster.status == "ACTIVE"

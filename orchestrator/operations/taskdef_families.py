@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.core.errors import InvalidParameterException
-from orchestrator.core.models import ARN_PREFIX
+from orchestrator.core.models import arn_prefix
 from orchestrator.operations.common import Context, id_list, opt_str, paginate
 from orchestrator.operations.taskdefs import parse_reference
 
@@ -47,7 +47,7 @@ class TaskDefinitionFamilyOps:
         deleted, failures = [], []
         with self.ctx.store.write() as s:
             for ref in refs:
-                if ref.startswith("arn:") and not ref.startswith(f"{ARN_PREFIX}:task-definition/"):
+                if ref.startswith("arn:") and not ref.startswith(f"{arn_prefix()}:task-definition/"):
                     failures.append({"arn": ref, "reason": "The specified task definition does not exist."})
                     continue
                 family, revision = parse_reference(ref)

@@ -6,18 +6,30 @@ Driven through the operations over a real SQLite store and a fake clock (no Dock
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from agent.overrides import with_overrides
+from orchestrator.api.aws.awsjson import CONTENT_TYPE, target_for
+from orchestrator.api.aws.ecs import EcsEndpoint
 from orchestrator.core.clock import FakeClock
 from orchestrator.core.errors import ApiError
-from orchestrator.core.models import ARN_PREFIX
+from orchestrator.core.models import DEFAULT_REGION, arn_prefix, set_region
 from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
+from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 from tests.builders import container, control_plane, instance, task_definition
+
+START = 1_700_000_000.0
 
 OTHER_ACCOUNT = "arn:aws:ecs:us-east-1:111111111111"
 OTHER_REGION = "arn:aws:ecs:eu-west-1:000000000000"
@@ -143,9 +155,9 @@ def test_tag_untag_and_list_on_every_kind_of_resource(ops: Operations) -> None:
     ops.create_service({"serviceName": "s", "taskDefinition": "web:1"})
     task = ops.run_task({"taskDefinition": "web"})["tasks"][0]
     arns = [
-        f"{ARN_PREFIX}:cluster/default",
-        f"{ARN_PREFIX}:service/default/s",
-        f"{ARN_PREFIX}:task-definition/web:1",
+        f"{arn_prefix()}:cluster/default",
+        f"{arn_prefix()}:service/default/s",
+        f"{arn_prefix()}:task-definition/web:1",
         task["taskArn"],
         task["containerInstanceArn"],
     ]
@@ -157,7 +169,7 @@ def test_tag_untag_and_list_on_every_kind_of_resource(ops: Operations) -> None:
 
 
 def test_tag_limits_and_the_reserved_prefix(ops: Operations) -> None:
-    arn = f"{ARN_PREFIX}:cluster/default"
+    arn = f"{arn_prefix()}:cluster/default"
     fifty = [{"key": f"k{i}", "value": "v"} for i in range(50)]
     ops.tag_resource({"resourceArn": arn, "tags": fifty})
     # 50 + 1 new key = 51 > 50; overwriting an existing key keeps 50.
@@ -201,12 +213,12 @@ def test_an_arn_of_another_account_or_region_is_not_ours(ops: Operations, prefix
     services = ops.describe_services({"services": [f"{prefix}:service/default/s"]})
     assert services["failures"] == [{"arn": f"{prefix}:service/default/s", "reason": "MISSING"}]
     task = ops.run_task({"taskDefinition": "web"})["tasks"][0]
-    foreign = task["taskArn"].replace(ARN_PREFIX, prefix)
+    foreign = task["taskArn"].replace(arn_prefix(), prefix)
     assert ops.describe_tasks({"tasks": [foreign]})["failures"] == [{"arn": foreign, "reason": "MISSING"}]
 
 
 def test_service_tasks_get_propagated_and_managed_tags(ops: Operations) -> None:
-    ops.tag_resource({"resourceArn": f"{ARN_PREFIX}:task-definition/web:1", "tags": [{"key": "from", "value": "td"}]})
+    ops.tag_resource({"resourceArn": f"{arn_prefix()}:task-definition/web:1", "tags": [{"key": "from", "value": "td"}]})
     ops.create_service(
         {
             "serviceName": "s",
@@ -230,7 +242,7 @@ def test_service_tasks_get_propagated_and_managed_tags(ops: Operations) -> None:
 
 
 def test_run_task_tags_propagation_and_managed_tags(ops: Operations) -> None:
-    ops.tag_resource({"resourceArn": f"{ARN_PREFIX}:task-definition/web:1", "tags": [{"key": "from", "value": "td"}]})
+    ops.tag_resource({"resourceArn": f"{arn_prefix()}:task-definition/web:1", "tags": [{"key": "from", "value": "td"}]})
     out = ops.run_task(
         {
             "taskDefinition": "web",
@@ -308,12 +320,12 @@ def test_the_default_cluster_exists_only_once_something_creates_it(tmp_path: Pat
     refused(lambda: ops.run_task({"taskDefinition": "web"}), "ClusterNotFoundException")
     refused(lambda: ops.create_service({"serviceName": "s", "taskDefinition": "web"}), "ClusterNotFoundException")
     missing = ops.describe_clusters({})
-    assert missing["failures"] == [{"arn": f"{ARN_PREFIX}:cluster/default", "reason": "MISSING"}]
+    assert missing["failures"] == [{"arn": f"{arn_prefix()}:cluster/default", "reason": "MISSING"}]
     # Another cluster is not created by an agent joining it; `default` is.
     other = {"cluster": "other", "zone": "us-east-1a", "cpu": 1024, "memory": 1024}
     refused(lambda: ops.register_instance(other), "ClusterNotFoundException")
     instance(ops, "i1", "us-east-1a")
-    assert ops.list_clusters({})["clusterArns"] == [f"{ARN_PREFIX}:cluster/default"]
+    assert ops.list_clusters({})["clusterArns"] == [f"{arn_prefix()}:cluster/default"]
     store.close()
 
 
@@ -462,3 +474,51 @@ def test_list_and_delete_attributes(ops: Operations) -> None:
     out = ops.delete_attributes({"attributes": [{"name": "stack", "targetId": arn}]})
     assert out["attributes"] == [{"name": "stack", "targetType": "container-instance", "targetId": arn}]
     assert ops.list_attributes({"targetType": "container-instance", "attributeName": "stack"})["attributes"] == []
+
+
+# -- one region per control plane ------------------------------------------------------------------
+
+
+@pytest.fixture
+def eu_west_1() -> Iterator[str]:
+    set_region("eu-west-1")
+    try:
+        yield "eu-west-1"
+    finally:
+        set_region(DEFAULT_REGION)
+
+
+def _signed_call(endpoint: EcsEndpoint, operation: str, body: dict[str, Any], pair: Credentials, region: str) -> Any:
+    request = AWSRequest(
+        method="POST",
+        url="http://127.0.0.1:8420/",
+        data=json.dumps(body).encode(),
+        headers={"X-Amz-Target": target_for("ecs", operation), "Content-Type": CONTENT_TYPE},
+    )
+    when = dt.datetime.fromtimestamp(START, dt.UTC).replace(tzinfo=None)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        SigV4Auth(pair, "ecs", region).add_auth(request)
+    prepared = request.prepare()
+    headers = {**dict(prepared.headers.items()), "Host": "127.0.0.1:8420"}
+    response = endpoint.handle("POST", "/", "", headers, request.body)
+    return response.status, json.loads(response.body)
+
+
+def test_every_arn_names_the_region_and_other_regions_signatures_are_refused(tmp_path: Path, eu_west_1: str) -> None:
+    store = Store(tmp_path / "eu.db")
+    clock = FakeClock(START)
+    ops = Operations(Context(store=store, clock=clock))
+    keys = AccessKeys(store, tmp_path / MASTER_KEY_FILE, clock)
+    created, _ = keys.create("region tests")
+    pair = Credentials(created.access_key_id, created.secret_access_key)
+    endpoint = EcsEndpoint(ops, keys, clock)
+    status, out = _signed_call(endpoint, "CreateCluster", {"clusterName": "eu"}, pair, eu_west_1)
+    assert status == 200 and out["cluster"]["clusterArn"] == "arn:aws:ecs:eu-west-1:000000000000:cluster/eu"
+    status, out = _signed_call(endpoint, "ListClusters", {}, pair, "us-east-1")
+    assert (status, out["__type"]) == (400, "IncompleteSignatureException")
+    assert "Credential should be scoped to a valid region" in out["message"]
+    # An ARN of the default region is another region's now: not ours.
+    us = "arn:aws:ecs:us-east-1:000000000000:cluster/eu"
+    status, out = _signed_call(endpoint, "DescribeClusters", {"clusters": [us]}, pair, eu_west_1)
+    assert out["failures"] == [{"arn": us, "reason": "MISSING"}]
+    store.close()

@@ -40,6 +40,7 @@ from orchestrator.api.aws.awsjson import (
 from orchestrator.api.credentials import credentials_router
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import ApiError, UnknownOperationException
+from orchestrator.core.models import region
 from orchestrator.operations import Context, Operations
 from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 
@@ -170,6 +171,8 @@ class EcsEndpoint:
                 self.keys.secret_for,
                 self.clock.now(),
                 service=_signing_name(service),
+                # One region per endpoint, as on AWS: a request signed for another is refused.
+                region=region(),
             )
             access_key_id = identity.access_key_id
             service, operation = parse_target(target)
