@@ -14,6 +14,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from orchestrator.core.context import Context
+from orchestrator.reconcile.daemons import DaemonController
 from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 
@@ -24,6 +25,7 @@ class Background:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.services = ServiceController(ctx)
+        self.daemons = DaemonController(ctx)
         self.instances = InstanceController(ctx)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
@@ -75,3 +77,7 @@ class Background:
                 self.services.reconcile_all()
             except Exception:
                 log.exception("service reconcile pass failed")
+            try:
+                self.daemons.reconcile_all()
+            except Exception:
+                log.exception("daemon reconcile pass failed")

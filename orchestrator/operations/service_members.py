@@ -62,14 +62,19 @@ def check_deployment_configuration_members(raw: Any) -> None:
 
 def scheduling_strategy(req: dict[str, Any]) -> str:
     value = opt_str(req, "schedulingStrategy", "REPLICA") or "REPLICA"
-    if value == "DAEMON":
-        raise InvalidParameterException(
-            "schedulingStrategy DAEMON is not supported by this endpoint yet; use REPLICA with a "
-            "distinctInstance placement constraint and a desiredCount equal to the number of instances."
-        )
-    if value != "REPLICA":
+    if value not in ("REPLICA", "DAEMON"):
         raise InvalidParameterException(f"schedulingStrategy must be REPLICA or DAEMON, got {value!r}.")
     return value
+
+
+def check_daemon(req: dict[str, Any]) -> None:
+    """What ECS refuses for a DAEMON service: a desired count (it is one per instance) and placement strategies."""
+    if req.get("desiredCount") is not None:
+        raise InvalidParameterException(
+            "desiredCount is not supported with the DAEMON scheduling strategy: it runs one task per instance."
+        )
+    if req.get("placementStrategy"):
+        raise InvalidParameterException("placementStrategy is not supported with the DAEMON scheduling strategy.")
 
 
 def deployment_controller(raw: Any) -> dict[str, Any]:

@@ -127,7 +127,12 @@ class ServiceOps:
                 "serviceName may contain up to 255 letters, numbers, hyphens and underscores."
             )
         desired = opt_int(req, "desiredCount", 0, lo=0, hi=10000) or 0
-        config = _deployment_configuration(req.get("deploymentConfiguration"))
+        daemon = req.get("schedulingStrategy") == "DAEMON"
+        if daemon:
+            members.check_daemon(req)
+        # ECS's defaults for a daemon: nothing kept running during a rollout, no surge.
+        base = DeploymentConfiguration(maximumPercent=100, minimumHealthyPercent=0) if daemon else None
+        config = _deployment_configuration(req.get("deploymentConfiguration"), base)
         strategies = strategies_from(req.get("placementStrategy"))
         constraints = constraints_from(req.get("placementConstraints"))
         checked(strategies, constraints)
@@ -263,6 +268,8 @@ class ServiceOps:
             svc = self._get_service(cluster.clusterName, req.get("service"))
             if svc.status != "ACTIVE":
                 raise ServiceNotActiveException("Service was not ACTIVE.")
+            if svc.schedulingStrategy == "DAEMON":
+                members.check_daemon(req)
             config = _deployment_configuration(req.get("deploymentConfiguration"), svc.deploymentConfiguration)
             checked(
                 strategies if strategies is not None else svc.placementStrategy,

@@ -93,7 +93,10 @@ class ServiceController:
     def reconcile_all(self) -> None:
         store = self.ctx.store
         with store.read():
-            services = [s for s in store.list_services() if s.status in ("ACTIVE", "DRAINING")]
+            # DAEMON services have their own controller (reconcile/daemons.py).
+            services = [
+                s for s in store.list_services() if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
+            ]
         for svc in services:
             try:
                 self.reconcile(arn_id(svc.clusterArn), svc.serviceName)

@@ -96,7 +96,9 @@ def test_create_service_keeps_and_returns_every_member_it_accepts(ops: Operation
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        ({"schedulingStrategy": "DAEMON"}, "DAEMON"),
+        ({"schedulingStrategy": "DAEMON", "desiredCount": 2}, "desiredCount"),
+        ({"schedulingStrategy": "DAEMON", "placementStrategy": [{"type": "random"}]}, "placementStrategy"),
+        ({"schedulingStrategy": "SOMETIMES"}, "schedulingStrategy"),
         ({"deploymentController": {"type": "EXTERNAL"}}, "EXTERNAL"),
         ({"deploymentController": {"type": "CODE_DEPLOY"}}, "CODE_DEPLOY"),
         ({"capacityProviderStrategy": [{"capacityProvider": "cp"}]}, "capacityProviderStrategy"),
