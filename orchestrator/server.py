@@ -79,6 +79,7 @@ class ControlPlane:
         self.background = Background(self.ctx)
         self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)
         self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
+        self.background.add_scheduled_actions(self.ops.scheduled_actions, self.ops.run_scheduled_action)
         self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -14,6 +14,7 @@ from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
+from orchestrator.operations.scheduled_actions import ScheduledActionOps
 from orchestrator.operations.services import ServiceOps
 from orchestrator.operations.tags import TagOps
 from orchestrator.operations.taskdef_families import TaskDefinitionFamilyOps
@@ -34,6 +35,7 @@ class Operations(
     TaskDefinitionFamilyOps,
     AccountSettingOps,
     AttributeOps,
+    ScheduledActionOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

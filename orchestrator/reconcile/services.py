@@ -95,7 +95,9 @@ class ServiceController:
         with store.read():
             # DAEMON services have their own controller (reconcile/daemons.py).
             services = [
-                s for s in store.list_services() if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
+                s
+                for s in store.list_services()
+                if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
             ]
         for svc in services:
             try:
