@@ -7,14 +7,16 @@ the tasks it started); what needs machinery we do not have is refused by name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core import tags
 from orchestrator.core.errors import ClientException, InvalidParameterException, ServiceNotFoundException
 from orchestrator.core.lifecycle import stop_task_row
-from orchestrator.core.models import Task, arn_id, instance_arn, task_arn
+from orchestrator.core.models import Task, TaskDefinition, arn_id, instance_arn, task_arn
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.placing import place_tasks, placement_request, snapshot
+from orchestrator.core.store import Store
 from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
@@ -84,6 +86,57 @@ def _failures_for(result_failure: Any, unplaced: int) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass
+class _TaskExtras:
+    """RunTask's and StartTask's members beyond placement: tags, managed tags, exec, overrides, network."""
+
+    propagate: str
+    managed: bool
+    execute: bool
+    given_tags: list[dict[str, str]]
+    overrides: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, req: dict[str, Any]) -> _TaskExtras:
+        members.refuse_unsupported(req, members.NOT_SUPPORTED)
+        propagate = opt_str(req, "propagateTags", "NONE") or "NONE"
+        if propagate not in ("TASK_DEFINITION", "NONE"):
+            raise InvalidParameterException(
+                f"propagateTags {propagate!r} is not valid for a standalone task: use TASK_DEFINITION or NONE."
+            )
+        return cls(
+            propagate=propagate,
+            managed=members.managed_tags(req),
+            execute=members.execute_command(req),
+            given_tags=tags.check_tags(req.get("tags")),
+        )
+
+    def check(self, req: dict[str, Any], td: TaskDefinition) -> None:
+        """The members that depend on the task definition."""
+        self.overrides = checked_overrides(req.get("overrides"), {c.name for c in td.containerDefinitions})
+        self.network = members.network_configuration(req, td.networkMode)
+
+    def apply(self, store: Store, td: TaskDefinition, tasks: list[Task]) -> None:
+        for task in tasks:
+            task.enableExecuteCommand = self.execute
+            task.overrides = self.overrides
+            if self.network is not None:
+                # Kept (REST shows it); ECS's wire shows a task's network only as its attachments.
+                task.networkConfiguration = self.network
+            store.put_task(task)
+            task_tags = tags.tags_for_new_task(
+                store,
+                task,
+                td,
+                given=self.given_tags,
+                propagate=self.propagate,
+                managed=self.managed,
+                service_name=None,
+            )
+            tags.set_tags(store, task.taskArn, task_tags)
+
+
 class TaskOps:
     ctx: Context
 
@@ -96,15 +149,7 @@ class TaskOps:
         launch_type = opt_str(req, "launchType", "EC2")
         if launch_type != "EC2":
             raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
-        members.refuse_unsupported(req, members.NOT_SUPPORTED)
-        propagate = opt_str(req, "propagateTags", "NONE") or "NONE"
-        if propagate not in ("TASK_DEFINITION", "NONE"):
-            raise InvalidParameterException(
-                f"propagateTags {propagate!r} is not valid for RunTask: use TASK_DEFINITION or NONE."
-            )
-        managed = members.managed_tags(req)
-        execute = members.execute_command(req)
-        given_tags = tags.check_tags(req.get("tags"))
+        extras = _TaskExtras.read(req)
         token = opt_str(req, "clientToken")
         if token is not None and not 1 <= len(token) <= 64:
             raise InvalidParameterException("clientToken must be 1 to 64 characters.")
@@ -120,24 +165,13 @@ class TaskOps:
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
                 raise ClientException("TaskDefinition is inactive")
-            overrides = checked_overrides(req.get("overrides"), {c.name for c in td.containerDefinitions})
-            network = members.network_configuration(req, td.networkMode)
+            extras.check(req, td)
             group = opt_str(req, "group") or f"family:{td.family}"
             request = placement_request(td, count, group, ss or DEFAULT_RUN_TASK_STRATEGIES, cs)
             placed = place_tasks(
                 s, cluster.clusterName, td, request, started_by, self.ctx.clock.now(), self.ctx.settings.placement_seed
             )
-            for task in placed.tasks:
-                task.enableExecuteCommand = execute
-                task.overrides = overrides
-                if network is not None:
-                    # Kept (REST shows it); ECS's wire shows a task's network only as its attachments.
-                    task.networkConfiguration = network
-                s.put_task(task)
-                task_tags = tags.tags_for_new_task(
-                    s, task, td, given=given_tags, propagate=propagate, managed=managed, service_name=None
-                )
-                tags.set_tags(s, task.taskArn, task_tags)
+            extras.apply(s, td, placed.tasks)
             failures = _failures_for(placed.result.failure, placed.result.unplaced)
             if token:
                 s.put_doc(
@@ -152,10 +186,14 @@ class TaskOps:
     def start_task(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", MAX_RUN_COUNT, "container instances")
         started_by = opt_str(req, "startedBy")
+        extras = _TaskExtras.read(req)
         tasks, failures = [], []
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
+            if td.status != "ACTIVE":
+                raise ClientException("TaskDefinition is inactive")
+            extras.check(req, td)
             group = opt_str(req, "group") or f"family:{td.family}"
             for ref in refs:
                 views = snapshot(s, cluster.clusterName)
@@ -168,9 +206,11 @@ class TaskOps:
                 placed = place_tasks(
                     s, cluster.clusterName, td, request, started_by, self.ctx.clock.now(), 0, instances=[view]
                 )
+                extras.apply(s, td, placed.tasks)
                 tasks.extend(placed.tasks)
                 failures.extend(_failures_for(placed.result.failure, placed.result.unplaced))
-        return {"tasks": [t.wire() for t in tasks], "failures": failures}
+            started = [with_tags(s, t.taskArn, t.wire()) for t in tasks]
+        return {"tasks": started, "failures": failures}
 
     def list_tasks(self, req: dict[str, Any]) -> dict[str, Any]:
         desired = opt_str(req, "desiredStatus", "RUNNING") or "RUNNING"

@@ -524,3 +524,26 @@ def test_every_arn_names_the_region_and_other_regions_signatures_are_refused(tmp
     status, out = _signed_call(endpoint, "DescribeClusters", {"clusters": [us]}, pair, eu_west_1)
     assert out["failures"] == [{"arn": us, "reason": "MISSING"}]
     store.close()
+
+
+def test_start_task_keeps_tags_overrides_and_exec_like_run_task(ops: Operations) -> None:
+    arn = ops.list_container_instances({})["containerInstanceArns"][0]
+    out = ops.start_task(
+        {
+            "taskDefinition": "web",
+            "containerInstances": [arn],
+            "tags": [{"key": "mine", "value": "1"}],
+            "enableECSManagedTags": True,
+            "enableExecuteCommand": True,
+            "overrides": {"containerOverrides": [{"name": "app", "command": ["true"]}]},
+        }
+    )
+    (task,) = out["tasks"]
+    assert tag_map(task["tags"]) == {"mine": "1", "aws:ecs:clusterName": "default"}
+    assert task["enableExecuteCommand"] is True
+    assert task["overrides"]["containerOverrides"] == [{"name": "app", "command": ["true"]}]
+    refused(
+        lambda: ops.start_task({"taskDefinition": "web", "containerInstances": [arn], "referenceId": "r"}),
+        "InvalidParameterException",
+        "referenceId",
+    )
