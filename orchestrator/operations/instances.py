@@ -75,7 +75,8 @@ class InstanceOps:
 
     def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", 100, "container instances")
-        include_tags = wants_tags(req, ("TAGS", "CONTAINER_INSTANCE_HEALTH"))
+        # CONTAINER_INSTANCE_HEALTH is refused by name: there is no runtime health report to return.
+        include_tags = wants_tags(req)
         found: list[ContainerInstance] = []
         failures = []
         with self.ctx.store.read() as s:

@@ -547,3 +547,19 @@ def test_start_task_keeps_tags_overrides_and_exec_like_run_task(ops: Operations)
         "InvalidParameterException",
         "referenceId",
     )
+
+
+def test_describe_container_instances_refuses_health_it_cannot_report(ops: Operations) -> None:
+    arn = ops.list_container_instances({})["containerInstanceArns"][0]
+    refused(
+        lambda: ops.describe_container_instances(
+            {"containerInstances": [arn], "include": ["CONTAINER_INSTANCE_HEALTH"]}
+        ),
+        "InvalidParameterException",
+        "TAGS",
+    )
+    ops.tag_resource({"resourceArn": arn, "tags": [{"key": "rack", "value": "r1"}]})
+    (described,) = ops.describe_container_instances({"containerInstances": [arn], "include": ["TAGS"]})[
+        "containerInstances"
+    ]
+    assert described["tags"] == [{"key": "rack", "value": "r1"}]
