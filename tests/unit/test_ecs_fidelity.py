@@ -549,17 +549,20 @@ def test_start_task_keeps_tags_overrides_and_exec_like_run_task(ops: Operations)
     )
 
 
-def test_describe_container_instances_refuses_health_it_cannot_report(ops: Operations) -> None:
+def test_describe_container_instances_with_health_and_tags(ops: Operations) -> None:
     arn = ops.list_container_instances({})["containerInstanceArns"][0]
-    refused(
-        lambda: ops.describe_container_instances(
-            {"containerInstances": [arn], "include": ["CONTAINER_INSTANCE_HEALTH"]}
-        ),
-        "InvalidParameterException",
-        "TAGS",
-    )
     ops.tag_resource({"resourceArn": arn, "tags": [{"key": "rack", "value": "r1"}]})
-    (described,) = ops.describe_container_instances({"containerInstances": [arn], "include": ["TAGS"]})[
+    include = ["TAGS", "CONTAINER_INSTANCE_HEALTH"]
+    (described,) = ops.describe_container_instances({"containerInstances": [arn], "include": include})[
         "containerInstances"
     ]
     assert described["tags"] == [{"key": "rack", "value": "r1"}]
+    assert described["healthStatus"]["overallStatus"] == "OK"
+    assert described["healthStatus"]["details"][0]["type"] == "CONTAINER_RUNTIME"
+    (plain,) = ops.describe_container_instances({"containerInstances": [arn]})["containerInstances"]
+    assert "healthStatus" not in plain and "tags" not in plain
+    refused(
+        lambda: ops.describe_container_instances({"containerInstances": [arn], "include": ["EVERYTHING"]}),
+        "InvalidParameterException",
+        "TAGS",
+    )
