@@ -272,6 +272,6 @@ def place_tasks(
     for placement in result.placements:
         task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
         store.put_task(task, explanation=dict(placement.explanation))
-        tag_service_task(store, task, td)
+        tag_service_task(store, task)
         tasks.append(task)
     return Placed(tasks, result)

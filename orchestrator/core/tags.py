@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from orchestrator.core.errors import InvalidParameterException
-from orchestrator.core.models import Task, TaskDefinition, arn_id, service_arn
+from orchestrator.core.models import Task, arn_id, service_arn
 from orchestrator.core.store import Store
 
 DOC_KIND = "tags"
@@ -88,7 +88,6 @@ def remove_tags(store: Store, arn: str, keys: list[str]) -> None:
 def tags_for_new_task(
     store: Store,
     task: Task,
-    td: TaskDefinition,
     *,
     given: list[dict[str, str]],
     propagate: str,
@@ -98,7 +97,7 @@ def tags_for_new_task(
     """The tags a new task starts with; later sources win on the same key, as ECS merges them."""
     merged: dict[str, str] = {}
     if propagate == "TASK_DEFINITION":
-        merged.update({t["key"]: t["value"] for t in get_tags(store, td.taskDefinitionArn)})
+        merged.update({t["key"]: t["value"] for t in get_tags(store, task.taskDefinitionArn)})
     elif propagate == "SERVICE" and service_name is not None:
         cluster = arn_id(task.clusterArn)
         merged.update({t["key"]: t["value"] for t in get_tags(store, service_arn(cluster, service_name))})
@@ -110,7 +109,7 @@ def tags_for_new_task(
     return [{"key": k, "value": v} for k, v in merged.items()]
 
 
-def tag_service_task(store: Store, task: Task, td: TaskDefinition) -> None:
+def tag_service_task(store: Store, task: Task) -> None:
     """Tags for a task a service just started, from the service's propagateTags and managed-tag settings."""
     if not task.group.startswith("service:"):
         return
@@ -121,7 +120,6 @@ def tag_service_task(store: Store, task: Task, td: TaskDefinition) -> None:
     tags = tags_for_new_task(
         store,
         task,
-        td,
         given=[],
         propagate=svc.propagateTags,
         managed=svc.enableECSManagedTags,

@@ -128,7 +128,6 @@ class _TaskExtras:
             task_tags = tags.tags_for_new_task(
                 store,
                 task,
-                td,
                 given=self.given_tags,
                 propagate=self.propagate,
                 managed=self.managed,

@@ -26,6 +26,7 @@ from orchestrator.core.errors import ApiError
 from orchestrator.core.models import DEFAULT_REGION, arn_prefix, set_region
 from orchestrator.core.store import Store
 from orchestrator.operations import Context, Operations
+from orchestrator.reconcile.services import ServiceController
 from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 from tests.builders import container, control_plane, instance, task_definition
 
@@ -231,14 +232,9 @@ def test_service_tasks_get_propagated_and_managed_tags(ops: Operations) -> None:
             "tags": [{"key": "from", "value": "service"}],
         }
     )
-    from orchestrator.core.placing import place_tasks, placement_request
-
-    store = ops.ctx.store
-    with store.write() as s:
-        td = store.get_task_definition("web", 1)
-        assert td is not None
-        placed = place_tasks(s, "default", td, placement_request(td, 1, "service:s", (), ()), "x", 1.0, 0)
-    arn = placed.tasks[0].taskArn
+    # The service controller starts the task; its tags come with it.
+    ServiceController(ops.ctx).reconcile_all()
+    (arn,) = ops.list_tasks({"serviceName": "s"})["taskArns"]
     tags = tag_map(ops.describe_tasks({"tasks": [arn], "include": ["TAGS"]})["tasks"][0]["tags"])
     assert tags == {"from": "service", "aws:ecs:clusterName": "default", "aws:ecs:serviceName": "s"}
 
