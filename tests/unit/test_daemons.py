@@ -165,3 +165,9 @@ def test_update_service_refuses_a_desired_count_for_a_daemon(ops: Operations) ->
     with pytest.raises(Exception, match="desiredCount"):
         ops.update_service({"service": "d", "desiredCount": 3})
     assert len(ops.list_services({"schedulingStrategy": "DAEMON"})["serviceArns"]) == 1
+
+
+def test_a_plan_of_a_daemon_is_refused_by_name(ops: Operations) -> None:
+    ops.create_service({"serviceName": "d", "taskDefinition": "agent:1", "schedulingStrategy": "DAEMON"})
+    with pytest.raises(Exception, match="DAEMON"):
+        ops.plan_request({"service": "d", "forceNewDeployment": True})
