@@ -23,6 +23,7 @@ from agent.executor.base import (
     Tmpfs,
     Ulimit,
 )
+from agent.overrides import with_overrides
 
 DEFAULT_STOP_TIMEOUT_S = 30  # the ECS agent default (ECS_CONTAINER_STOP_TIMEOUT)
 
@@ -65,6 +66,7 @@ def container_spec(
     td: Mapping[str, Any] | None = None,
 ) -> ContainerSpec:
     """The Docker container for one container definition of one task, as ECS maps the fields."""
+    cdef = with_overrides(task, cdef)
     hc = cdef.get("healthCheck")
     health = None
     if hc and hc.get("command") and hc["command"][0] != "NONE":

@@ -12,15 +12,24 @@ controller and any other periodic job (autoscaling) run on apscheduler's interva
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Collection
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from orchestrator.core.context import Context
 from orchestrator.core.models import arn_id
 from orchestrator.core.service_state import KIND as SERVICE_STATE
+from orchestrator.operations.scheduled_actions import parse_schedule
+from orchestrator.reconcile.daemons import DaemonController
 from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 
@@ -49,6 +58,7 @@ class Background:
         self.ctx = ctx
         self.services = ServiceController(ctx)
         self.instances = InstanceController(ctx)
+        self.daemons = DaemonController(ctx)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
@@ -63,6 +73,13 @@ class Background:
 
     def add_periodic(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
         self._scheduler.add_job(self._guard(fn), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
+
+    def add_scheduled_actions(
+        self, actions: Callable[[], list[tuple[str, dict[str, Any]]]], run: Callable[[str], bool]
+    ) -> None:
+        """Carry out Application Auto Scaling's scheduled actions on this scheduler."""
+        jobs = ScheduledActionJobs(self._scheduler, actions, run)
+        self.add_periodic("scheduled-actions", 1.0, jobs.sync)
 
     @staticmethod
     def _guard(fn: Callable[[], None]) -> Callable[[], None]:
@@ -96,8 +113,10 @@ class Background:
             # at once more (idempotent passes find nothing to do and write nothing).
             since = changes.seq
             now = clock.monotonic()
+            swept = False
             try:
                 if changes.keys is None or now >= next_sweep:
+                    swept = True
                     next_sweep = now + settings.service_sweep_s
                     next_timers = now + settings.service_timer_s
                     self.services.reconcile_all()
@@ -110,6 +129,17 @@ class Background:
                     self._reconcile(cluster, name)
             except Exception:
                 log.exception("service reconcile pass failed")
+            finally:
+                if swept or changes.keys:
+                    self._reconcile_daemons()
+
+    def _reconcile_daemons(self) -> None:
+        # DAEMON services are few, and an instance joining, draining or leaving concerns all of
+        # them, so any commit (and the sweep) gets one pass over every daemon service.
+        try:
+            self.daemons.reconcile_all()
+        except Exception:
+            log.exception("daemon reconcile pass failed")
 
     def _reconcile(self, cluster: str, name: str) -> None:
         try:
@@ -138,3 +168,93 @@ class Background:
                 for s in store.list_services()
                 if s.status in RECONCILED and f"{arn_id(s.clusterArn)}/{s.serviceName}" not in steady
             }
+
+
+class ScheduledActionJobs:
+    """Application Auto Scaling's scheduled actions as apscheduler jobs, kept in step with the store.
+
+    `sync` runs every second: each stored action becomes one job (date, interval or cron trigger
+    in the action's time zone, bounded by its StartTime/EndTime) that calls `run(key)` when due;
+    a changed schedule replaces its job, a deleted action removes it.
+    """
+
+    def __init__(
+        self,
+        scheduler: BackgroundScheduler,
+        actions: Callable[[], list[tuple[str, dict[str, Any]]]],
+        run: Callable[[str], bool],
+    ) -> None:
+        self.scheduler = scheduler
+        self.actions = actions
+        self.run = run
+        self.fingerprints: dict[str, tuple[Any, ...]] = {}
+
+    def sync(self) -> None:
+        current = {f"scheduled:{key}": doc for key, doc in self.actions()}
+        for job_id in list(self.fingerprints):
+            if job_id not in current:
+                self._remove(job_id)
+        for job_id, doc in current.items():
+            fingerprint = (doc.get("Schedule"), doc.get("Timezone"), doc.get("StartTime"), doc.get("EndTime"))
+            if self.fingerprints.get(job_id) == fingerprint:
+                continue
+            self._remove(job_id)
+            trigger = trigger_for(doc)
+            if trigger is None:
+                continue
+            self.scheduler.add_job(
+                Background._guard(self._runner(job_id[len("scheduled:") :])),
+                trigger,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=60,
+            )
+            self.fingerprints[job_id] = fingerprint
+
+    def _runner(self, key: str) -> Callable[[], None]:
+        def fire() -> None:
+            log.info("scheduled action due", key=key, ran=self.run(key))
+
+        return fire
+
+    def _remove(self, job_id: str) -> None:
+        self.fingerprints.pop(job_id, None)
+        if self.scheduler.get_job(job_id) is not None:
+            self.scheduler.remove_job(job_id)
+
+
+# AWS cron's day-of-week counts 1-7 from Sunday; apscheduler's names are unambiguous.
+_AWS_DAYS = {"1": "sun", "2": "mon", "3": "tue", "4": "wed", "5": "thu", "6": "fri", "7": "sat"}
+
+
+def _weekday(field: str) -> str:
+    if field == "?":
+        return "*"
+    return re.sub(r"[1-7]", lambda m: _AWS_DAYS[m.group(0)], field).lower()
+
+
+def trigger_for(doc: dict[str, Any]) -> Any:
+    """The apscheduler trigger of a scheduled action, or None if its window is already over."""
+    parsed = parse_schedule(str(doc["Schedule"]))
+    zone = ZoneInfo(doc.get("Timezone") or "UTC")
+    start = dt.datetime.fromtimestamp(doc["StartTime"], zone) if doc.get("StartTime") else None
+    end = dt.datetime.fromtimestamp(doc["EndTime"], zone) if doc.get("EndTime") else None
+    if "at" in parsed:
+        return DateTrigger(run_date=dt.datetime.fromisoformat(parsed["at"]).replace(tzinfo=zone))
+    if "rate" in parsed:
+        n, unit = parsed["rate"]
+        first = start or dt.datetime.fromtimestamp(doc["CreationTime"], zone)
+        return IntervalTrigger(**{unit: n}, start_date=first, end_date=end, timezone=zone)
+    minute, hour, day, month, weekday, year = parsed["cron"]
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day="*" if day == "?" else day,
+        month=month.lower(),
+        day_of_week=_weekday(weekday),
+        year=year,
+        start_date=start,
+        end_date=end,
+        timezone=zone,
+    )

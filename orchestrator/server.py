@@ -20,6 +20,7 @@ from orchestrator.api.aws import ecs
 from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.models import set_region
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
 from orchestrator.jobs import Background
@@ -67,8 +68,10 @@ class ControlPlane:
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        set_region(self.settings.region)
         self.store = Store(self.data_dir / DB_FILE)
-        self.store.ensure_cluster("default")
+        # No `default` cluster until something creates it (CreateCluster, or the first agent to
+        # join it), as on ECS.
         self.tokens = Tokens.load_or_create(self.data_dir)
         self.metrics = MetricsCollector(self.store, self.clock, self.settings.metric_period_s)
         self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings, metrics_sink=self.metrics.sink)
@@ -76,6 +79,7 @@ class ControlPlane:
         self.background = Background(self.ctx)
         self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)
         self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
+        self.background.add_scheduled_actions(self.ops.scheduled_actions, self.ops.run_scheduled_action)
         self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

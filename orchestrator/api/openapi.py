@@ -23,7 +23,7 @@ ERROR_SCHEMA = {
     "properties": {
         "__type": {"type": "string", "example": "ClusterNotFoundException"},
         "code": {"type": "string", "example": "ClusterNotFoundException"},
-        "message": {"type": "string", "example": "Cluster not found: web. Create it first."},
+        "message": {"type": "string", "example": "Cluster not found."},
     },
 }
 

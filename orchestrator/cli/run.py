@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from pathlib import Path
@@ -36,6 +37,7 @@ def _settings(
     high_datapoints: int,
     low_datapoints: int,
     allow: list[str] | None = None,
+    region: str | None = None,
 ) -> Settings:
     from orchestrator.core.settings import Settings
     from orchestrator.operations.workload_policy import parse_allow
@@ -44,7 +46,7 @@ def _settings(
         allowed = parse_allow(allow or [])
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    return Settings(
+    settings = Settings(
         health_grace_s=health_grace,
         lost_after_s=lost_after,
         metric_period_s=metric_period,
@@ -52,6 +54,15 @@ def _settings(
         autoscaling_low_datapoints=low_datapoints,
         allow=allowed,
     )
+    if region:
+        if not REGION_RE.match(region):
+            raise typer.BadParameter(f"--region {region!r} is not a region name such as us-east-1.")
+        settings.region = region
+    return settings
+
+
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+REGION_HELP = "The region this control plane serves, in every ARN (default: AWS_DEFAULT_REGION or us-east-1)."
 
 
 _ALLOW_HELP = (
@@ -113,6 +124,7 @@ def server(
     ),
     allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
     log_level: str = typer.Option("info", "--log-level"),
+    region: str = typer.Option(None, "--region", help=REGION_HELP),
 ) -> None:
     """Run the control plane."""
     from orchestrator.core.logs import configure
@@ -120,7 +132,7 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
     plane = ControlPlane(data_dir, settings)
     say(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
@@ -197,6 +209,7 @@ def dev(
     ),
     allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
     log_level: str = typer.Option("warning", "--log-level"),
+    region: str = typer.Option(None, "--region", help=REGION_HELP),
 ) -> None:
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
     import structlog
@@ -210,7 +223,7 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow)
+    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
     cluster = LocalCluster(
         data_dir,

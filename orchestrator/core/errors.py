@@ -56,6 +56,14 @@ class ServiceNotFoundException(ApiError):
     code = "ServiceNotFoundException"
 
 
+class ResourceNotFoundException(ApiError):
+    code = "ResourceNotFoundException"
+
+
+class TargetNotFoundException(ApiError):
+    code = "TargetNotFoundException"
+
+
 class ServiceNotActiveException(ApiError):
     rest_status = 409
     code = "ServiceNotActiveException"

@@ -10,9 +10,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REGION = "us-east-1"
 ACCOUNT = "000000000000"
-ARN_PREFIX = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
+DEFAULT_REGION = "us-east-1"
+# One region per control plane, as an ECS endpoint serves one region: every ARN names it. Set once
+# at start-up (`set_region`) from `Settings.region`; a process runs one control plane's region.
+_region = [DEFAULT_REGION]
+
+
+def region() -> str:
+    return _region[0]
+
+
+def set_region(name: str) -> None:
+    _region[0] = name
+
+
+def arn_prefix(service: str = "ecs") -> str:
+    """`arn:aws:<service>:<region>:<account>` of this control plane."""
+    return f"arn:aws:{service}:{_region[0]}:{ACCOUNT}"
+
 
 # Task lastStatus in lifecycle order; a task's lastStatus only moves forward along this list.
 TASK_STATUS_ORDER = (
@@ -38,23 +54,23 @@ class EcsModel(BaseModel):
 
 
 def cluster_arn(cluster: str) -> str:
-    return f"{ARN_PREFIX}:cluster/{cluster}"
+    return f"{arn_prefix()}:cluster/{cluster}"
 
 
 def service_arn(cluster: str, name: str) -> str:
-    return f"{ARN_PREFIX}:service/{cluster}/{name}"
+    return f"{arn_prefix()}:service/{cluster}/{name}"
 
 
 def task_arn(cluster: str, task_id: str) -> str:
-    return f"{ARN_PREFIX}:task/{cluster}/{task_id}"
+    return f"{arn_prefix()}:task/{cluster}/{task_id}"
 
 
 def instance_arn(cluster: str, instance_id: str) -> str:
-    return f"{ARN_PREFIX}:container-instance/{cluster}/{instance_id}"
+    return f"{arn_prefix()}:container-instance/{cluster}/{instance_id}"
 
 
 def task_definition_arn(family: str, revision: int) -> str:
-    return f"{ARN_PREFIX}:task-definition/{family}:{revision}"
+    return f"{arn_prefix()}:task-definition/{family}:{revision}"
 
 
 def arn_id(arn: str) -> str:
@@ -118,10 +134,12 @@ class TaskDefinition(EcsModel):
     memory: str | None = None
     networkMode: str = "bridge"
     placementConstraints: list[PlacementConstraintModel] = Field(default_factory=list)
-    requiresCompatibilities: list[str] = Field(default_factory=lambda: ["EC2"])
+    # Only what the caller asked for: ECS leaves it out when registration named none.
+    requiresCompatibilities: list[str] | None = None
     compatibilities: list[str] = Field(default_factory=lambda: ["EC2"])
     registeredAt: float | None = None
     deregisteredAt: float | None = None
+    deleteRequestedAt: float | None = None
 
     def family_revision(self) -> str:
         return f"{self.family}:{self.revision}"
@@ -176,6 +194,15 @@ class Service(EcsModel):
     placementStrategy: list[PlacementStrategyModel] = Field(default_factory=list)
     schedulingStrategy: str = "REPLICA"
     healthCheckGracePeriodSeconds: int | None = None
+    # Kept and returned as given (load balancing and service discovery act on them when they exist).
+    loadBalancers: list[dict[str, Any]] = Field(default_factory=list)
+    serviceRegistries: list[dict[str, Any]] = Field(default_factory=list)
+    roleArn: str | None = None
+    networkConfiguration: dict[str, Any] | None = None
+    deploymentController: dict[str, Any] = Field(default_factory=lambda: {"type": "ECS"})
+    propagateTags: str = "NONE"
+    enableECSManagedTags: bool = False
+    enableExecuteCommand: bool = False
     createdAt: float
     createdBy: str = f"arn:aws:iam::{ACCOUNT}:root"
 
@@ -224,6 +251,9 @@ class Task(EcsModel):
     stoppedAt: float | None = None
     stopCode: str | None = None
     stoppedReason: str | None = None
+    enableExecuteCommand: bool = False
+    overrides: dict[str, Any] | None = None
+    networkConfiguration: dict[str, Any] | None = None
     version: int = 1
 
 
@@ -282,3 +312,5 @@ class Cluster(EcsModel):
     runningTasksCount: int = 0
     pendingTasksCount: int = 0
     activeServicesCount: int = 0
+    # UpdateClusterSettings' settings; containerInsights is the only one ECS defines.
+    settings: list[dict[str, str]] = Field(default_factory=lambda: [{"name": "containerInsights", "value": "disabled"}])

@@ -26,6 +26,7 @@ from orchestrator.core.models import (
     task_arn,
 )
 from orchestrator.core.store import Store
+from orchestrator.core.tags import tag_service_task
 from scheduler import place
 from scheduler.types import (
     InstanceView,
@@ -271,5 +272,6 @@ def place_tasks(
     for placement in result.placements:
         task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
         store.insert_task(task, explanation=dict(placement.explanation))
+        tag_service_task(store, task)
         tasks.append(task)
     return Placed(tasks, result)

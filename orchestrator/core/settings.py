@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
 
 
 @dataclass
@@ -34,3 +39,5 @@ class Settings:
     placement_seed: int = 0
     # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.
     allow: frozenset[str] = field(default_factory=frozenset)
+    # The region this control plane serves: in every ARN, and the only one requests may be signed for.
+    region: str = field(default_factory=default_region)

@@ -7,17 +7,36 @@ everything before it writes, and raises `orchestrator.core.errors.ApiError` subc
 from __future__ import annotations
 
 from orchestrator.core.context import Context
+from orchestrator.operations.account_settings import AccountSettingOps
 from orchestrator.operations.agents import AgentOps
+from orchestrator.operations.attributes import AttributeOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
+from orchestrator.operations.scheduled_actions import ScheduledActionOps
 from orchestrator.operations.services import ServiceOps
+from orchestrator.operations.tags import TagOps
+from orchestrator.operations.taskdef_families import TaskDefinitionFamilyOps
 from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
 
-class Operations(ClusterOps, TaskDefinitionOps, PlanOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
+class Operations(
+    ClusterOps,
+    TaskDefinitionOps,
+    PlanOps,
+    ServiceOps,
+    TaskOps,
+    InstanceOps,
+    AgentOps,
+    AutoscalingOps,
+    TagOps,
+    TaskDefinitionFamilyOps,
+    AccountSettingOps,
+    AttributeOps,
+    ScheduledActionOps,
+):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from orchestrator.core.context import DEFAULT_CLUSTER
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.core.lifecycle import apply_report, checked_containers, record_heartbeat
 from orchestrator.core.models import (
@@ -18,6 +19,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.placing import resources
 from orchestrator.core.store import instance_key
+from orchestrator.operations.clusters import ensure_active_cluster
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
 from orchestrator.security.auth import credential_matches, new_instance_credential
@@ -57,7 +59,12 @@ class AgentOps:
         previous = opt_str(req, "containerInstanceArn")
         now = self.ctx.clock.now()
         with self.ctx.store.write() as s:
-            cluster = require_cluster(self.ctx, cluster_name(req.get("cluster")))
+            wanted = cluster_name(req.get("cluster"))
+            if wanted == DEFAULT_CLUSTER:
+                # As with the ECS agent: the first instance to join `default` creates it; any
+                # other cluster must have been created first.
+                ensure_active_cluster(s, wanted)
+            cluster = require_cluster(self.ctx, wanted)
             inst = s.get_instance(previous) if previous else None
             if inst is not None and (
                 inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))

@@ -37,7 +37,7 @@ from orchestrator.autoscaling.validation import (
     validate_resource,
 )
 from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
-from orchestrator.core.models import ACCOUNT, REGION
+from orchestrator.core.models import ACCOUNT, region
 from orchestrator.operations.common import Context, opt_int, req_str, require_cluster
 
 # The service-linked role AWS uses for ECS services when RegisterScalableTarget names none.
@@ -58,14 +58,14 @@ class InvalidNextTokenException(ApiError):
 
 def policy_arn(resource_id: str, policy_name: str) -> str:
     return (
-        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:{uuid.uuid4()}:"
+        f"arn:aws:autoscaling:{region()}:{ACCOUNT}:scalingPolicy:{uuid.uuid4()}:"
         f"resource/ecs/{resource_id}:policyName/{policy_name}"
     )
 
 
 def scalable_target_arn() -> str:
     # AWS's scalable-target ids are 34 lower-case hex-like characters starting with a digit.
-    return f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:scalable-target/0e{uuid.uuid4().hex}"
+    return f"arn:aws:application-autoscaling:{region()}:{ACCOUNT}:scalable-target/0e{uuid.uuid4().hex}"
 
 
 def _not_found_target(resource_id: str) -> ObjectNotFoundException:
@@ -154,7 +154,7 @@ def _tags(req: Mapping[str, Any]) -> None:
 
 def policy_view(policy: ScalingPolicy) -> dict[str, Any]:
     """A ScalingPolicy as DescribeScalingPolicies lists it (plus the local StepScalingAlarm)."""
-    return {**policy_to_dict(policy), "Alarms": alarms_to_dict(policy, REGION, ACCOUNT)}
+    return {**policy_to_dict(policy), "Alarms": alarms_to_dict(policy, region(), ACCOUNT)}
 
 
 class AutoscalingOps:
@@ -221,7 +221,7 @@ class AutoscalingOps:
                 creation_time=existing.creation_time if existing else self.ctx.clock.now(),
             )
             records.put_policy(s, policy)
-        return {"PolicyARN": policy.policy_arn, "Alarms": alarms_to_dict(policy, REGION, ACCOUNT)}
+        return {"PolicyARN": policy.policy_arn, "Alarms": alarms_to_dict(policy, region(), ACCOUNT)}
 
     def describe_scaling_policies(self, req: dict[str, Any]) -> dict[str, Any]:
         _namespace(req)

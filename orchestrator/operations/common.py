@@ -25,9 +25,8 @@ def require_cluster(ctx: Context, ref: Any) -> Cluster:
     name = cluster_name(ref)
     cluster = ctx.store.get_cluster(name)
     if cluster is None or cluster.status != "ACTIVE":
-        raise ClusterNotFoundException(
-            f"Cluster not found: {name}. Create it first (orchestrator cluster create {name})."
-        )
+        # ECS's exact words: scripts match on them.
+        raise ClusterNotFoundException("Cluster not found.")
     return cluster
 
 

@@ -20,6 +20,7 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
+from orchestrator.operations.tags import wants_tags, with_tags
 from scheduler.constraints import parse
 from scheduler.types import PlacementError
 
@@ -37,6 +38,17 @@ def check_attribute(name: Any, value: Any, where: str) -> None:
             f"{where}.value must be 1-128 letters, numbers, hyphens, underscores, periods, at signs, "
             "colons, slashes or spaces."
         )
+
+
+def _health(inst: dict[str, Any], last_heartbeat: float | None) -> dict[str, Any]:
+    """ECS's container runtime health check of an instance: the agent's heartbeats are our check."""
+    status = "OK" if inst.get("agentConnected") and inst.get("status") != "INACTIVE" else "IMPAIRED"
+    if last_heartbeat is None:
+        status = "INSUFFICIENT_DATA"
+    detail: dict[str, Any] = {"type": "CONTAINER_RUNTIME", "status": status}
+    if last_heartbeat is not None:
+        detail["lastUpdated"] = last_heartbeat
+    return {"overallStatus": status, "details": [detail]}
 
 
 class InstanceOps:
@@ -74,6 +86,8 @@ class InstanceOps:
 
     def describe_container_instances(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", 100, "container instances")
+        include_tags = wants_tags(req, ("TAGS", "CONTAINER_INSTANCE_HEALTH"))
+        include_health = "CONTAINER_INSTANCE_HEALTH" in opt_list(req, "include")
         found: list[ContainerInstance] = []
         failures = []
         with self.ctx.store.read() as s:
@@ -85,6 +99,11 @@ class InstanceOps:
                 else:
                     found.append(inst)
             described = [i.wire() for i in with_usage(s, found)]
+            if include_tags:
+                described = [with_tags(s, d["containerInstanceArn"], d) for d in described]
+            if include_health:
+                beats = s.last_heartbeats()
+                described = [{**d, "healthStatus": _health(d, beats.get(d["containerInstanceArn"]))} for d in described]
         return {"containerInstances": described, "failures": failures}
 
     def update_container_instances_state(self, req: dict[str, Any]) -> dict[str, Any]:

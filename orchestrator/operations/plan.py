@@ -31,6 +31,12 @@ class PlanOps(ServiceOps):
     def plan_request(self, req: dict[str, Any]) -> PlanRequest:
         update = {k: v for k, v in req.items() if k != "drainInstances"}
         change = self.proposed_update(update, deployment_id=PLANNED_DEPLOYMENT)
+        if change.service.schedulingStrategy == "DAEMON":
+            # The plan replays the REPLICA controller; a daemon's passes are reconcile/daemons.py's.
+            raise InvalidParameterException(
+                f"Service {change.service.serviceName} uses the DAEMON scheduling strategy; plans preview REPLICA "
+                "services only."
+            )
         draining: set[str] = set()
         if req.get("drainInstances") is not None:
             refs = id_list(req, "drainInstances", MAX_DRAINED, "container instances")

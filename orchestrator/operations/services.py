@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.core import tags
 from orchestrator.core.errors import (
     InvalidParameterException,
     ServiceNotActiveException,
@@ -28,6 +29,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.service_state import ServiceState
+from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -38,6 +40,7 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
+from orchestrator.operations.tags import wants_tags, with_tags
 from orchestrator.operations.taskdefs import pydantic_message, resolve_task_definition
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -70,6 +73,7 @@ def _deployment_configuration(raw: Any, current: DeploymentConfiguration | None 
         return DeploymentConfiguration.model_validate(base)
     if not isinstance(raw, dict):
         raise InvalidParameterException("deploymentConfiguration must be an object.")
+    members.check_deployment_configuration_members(raw)
     merged = {**base, **{k: v for k, v in raw.items() if v is not None}}
     if isinstance(raw.get("deploymentCircuitBreaker"), dict):
         merged["deploymentCircuitBreaker"] = {**base["deploymentCircuitBreaker"], **raw["deploymentCircuitBreaker"]}
@@ -103,13 +107,18 @@ class ServiceOps:
             raise InvalidParameterException("service is required (a service name or ARN).")
         svc = self.ctx.store.get_service(cluster, service_name(ref))
         if svc is None:
-            raise ServiceNotFoundException(f"Service not found: {service_name(ref)} in cluster {cluster}.")
+            raise ServiceNotFoundException("Service not found.")
         return svc
 
-    def _with_events(self, svc: Service) -> dict[str, Any]:
+    def _with_events(self, svc: Service, include_tags: bool = False) -> dict[str, Any]:
         cluster = arn_id(svc.clusterArn)
         events = self.ctx.store.list_events(cluster, svc.serviceName)
-        return svc.model_copy(update={"events": [ServiceEvent(**e) for e in events]}).wire()
+        out = svc.model_copy(update={"events": [ServiceEvent(**e) for e in events]}).wire()
+        if svc.networkConfiguration is not None:
+            # ECS shows the network configuration each deployment runs with.
+            for d in out["deployments"]:
+                d.setdefault("networkConfiguration", svc.networkConfiguration)
+        return with_tags(self.ctx.store, svc.serviceArn, out) if include_tags else out
 
     def create_service(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req_str(req, "serviceName")
@@ -118,7 +127,12 @@ class ServiceOps:
                 "serviceName may contain up to 255 letters, numbers, hyphens and underscores."
             )
         desired = opt_int(req, "desiredCount", 0, lo=0, hi=10000) or 0
-        config = _deployment_configuration(req.get("deploymentConfiguration"))
+        daemon = req.get("schedulingStrategy") == "DAEMON"
+        if daemon:
+            members.check_daemon(req)
+        # ECS's defaults for a daemon: nothing kept running during a rollout, no surge.
+        base = DeploymentConfiguration(maximumPercent=100, minimumHealthyPercent=0) if daemon else None
+        config = _deployment_configuration(req.get("deploymentConfiguration"), base)
         strategies = strategies_from(req.get("placementStrategy"))
         constraints = constraints_from(req.get("placementConstraints"))
         checked(strategies, constraints)
@@ -127,13 +141,23 @@ class ServiceOps:
         launch_type = opt_str(req, "launchType", "EC2")
         if launch_type not in ("EC2", None):
             raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
+        members.refuse_unsupported(req, members.NOT_SUPPORTED)
+        members.availability_zone_rebalancing(req)
+        scheduling = members.scheduling_strategy(req)
+        controller = members.deployment_controller(req.get("deploymentController"))
+        propagate = members.propagate_tags(req, ("TASK_DEFINITION", "SERVICE", "NONE"))
+        managed = members.managed_tags(req)
+        execute = members.execute_command(req)
+        registries = members.service_registries(req)
+        service_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
-                raise InvalidParameterException(
-                    f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
-                )
+                raise InvalidParameterException("TaskDefinition is inactive")
+            balancers = members.load_balancers(req, {c.name for c in td.containerDefinitions})
+            network = members.network_configuration(req, td.networkMode)
+            role = members.role_arn(req, bool(balancers), td.networkMode)
             existing = s.get_service(cluster.clusterName, name)
             if existing is not None and existing.status != "INACTIVE":
                 raise InvalidParameterException(
@@ -159,19 +183,43 @@ class ServiceOps:
                 placementStrategy=strategies,
                 placementConstraints=constraints,
                 healthCheckGracePeriodSeconds=grace,
+                schedulingStrategy=scheduling,
+                deploymentController=controller,
+                loadBalancers=balancers,
+                serviceRegistries=registries,
+                roleArn=role,
+                networkConfiguration=network,
+                propagateTags=propagate,
+                enableECSManagedTags=managed,
+                enableExecuteCommand=execute,
                 createdAt=now,
             )
             if existing is not None:
                 # An INACTIVE service of that name is replaced, its old events with it.
                 s.delete_service_row(cluster.clusterName, name)
             s.put_service(svc)
+            tags.set_tags(s, svc.serviceArn, service_tags)
             ServiceState(profile=profile).save(s, cluster.clusterName, name)
-        return {"service": self._with_events(svc)}
+        # CreateService answers with the tags it was given, as ECS does.
+        return {"service": self._with_events(svc, include_tags=bool(service_tags))}
 
     def list_services(self, req: dict[str, Any]) -> dict[str, Any]:
+        launch_type = opt_str(req, "launchType")
+        if launch_type is not None and launch_type not in ("EC2", "FARGATE", "EXTERNAL"):
+            raise InvalidParameterException(f"launchType must be EC2, FARGATE or EXTERNAL, got {launch_type!r}.")
+        scheduling = opt_str(req, "schedulingStrategy")
+        if scheduling is not None and scheduling not in ("REPLICA", "DAEMON"):
+            raise InvalidParameterException(f"schedulingStrategy must be REPLICA or DAEMON, got {scheduling!r}.")
+        members.refuse_unsupported(req, ("resourceManagementType",))
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
-            arns = [v.serviceArn for v in s.list_services(cluster.clusterName) if v.status != "INACTIVE"]
+            arns = [
+                v.serviceArn
+                for v in s.list_services(cluster.clusterName)
+                if v.status != "INACTIVE"
+                and (launch_type is None or v.launchType == launch_type)
+                and (scheduling is None or v.schedulingStrategy == scheduling)
+            ]
         page, nxt = paginate(arns, req, default_max=10, hi=100)
         out: dict[str, Any] = {"serviceArns": page}
         if nxt:
@@ -180,17 +228,18 @@ class ServiceOps:
 
     def describe_services(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "services", MAX_DESCRIBE, "services")
+        include_tags = wants_tags(req)
         found, failures = [], []
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             for ref in refs:
                 svc = s.get_service(cluster.clusterName, service_name(str(ref)))
-                if svc is None:
-                    failures.append(
-                        {"arn": service_arn(cluster.clusterName, service_name(str(ref))), "reason": "MISSING"}
-                    )
+                if svc is None or (ref.startswith("arn:") and ref != svc.serviceArn):
+                    # An ARN of another region or account is not ours; it comes back as given.
+                    arn = ref if ref.startswith("arn:") else service_arn(cluster.clusterName, service_name(ref))
+                    failures.append({"arn": arn, "reason": "MISSING"})
                 else:
-                    found.append(self._with_events(svc))
+                    found.append(self._with_events(svc, include_tags))
         return {"services": found, "failures": failures}
 
     def update_service(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -209,11 +258,18 @@ class ServiceOps:
         strategies = strategies_from(req.get("placementStrategy")) if "placementStrategy" in req else None
         constraints = constraints_from(req.get("placementConstraints")) if "placementConstraints" in req else None
         td_ref = opt_str(req, "taskDefinition")
+        members.refuse_unsupported(req, members.NOT_SUPPORTED)
+        members.availability_zone_rebalancing(req)
+        controller = (
+            members.deployment_controller(req["deploymentController"]) if "deploymentController" in req else None
+        )
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             svc = self._get_service(cluster.clusterName, req.get("service"))
             if svc.status != "ACTIVE":
-                raise ServiceNotActiveException(f"Service {svc.serviceName} is {svc.status}; it cannot be updated.")
+                raise ServiceNotActiveException("Service was not ACTIVE.")
+            if svc.schedulingStrategy == "DAEMON":
+                members.check_daemon(req)
             config = _deployment_configuration(req.get("deploymentConfiguration"), svc.deploymentConfiguration)
             checked(
                 strategies if strategies is not None else svc.placementStrategy,
@@ -223,12 +279,22 @@ class ServiceOps:
             profile = _profile(req, state.profile)
             td = resolve_task_definition(self.ctx, td_ref) if td_ref else None
             if td is not None and td.status != "ACTIVE":
-                raise InvalidParameterException(
-                    f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
-                )
+                raise InvalidParameterException("TaskDefinition is inactive")
+            target_td = td or s.get_task_definition_by_arn(svc.taskDefinition)
+            mode = target_td.networkMode if target_td is not None else "bridge"
+            kept = self._updated_members(req, svc, target_td, mode)
+            if controller is not None:
+                kept["deploymentController"] = controller
         now = self.ctx.clock.now()
         new_deployment = force or (td is not None and td.taskDefinitionArn != svc.taskDefinition)
         new_deployment = new_deployment or strategies is not None or constraints is not None
+        # As on ECS, a change to what tasks run with (network, load balancers, registries) rolls out.
+        new_deployment = new_deployment or any(
+            k in kept and kept[k] != getattr(svc, k)
+            for k in ("networkConfiguration", "loadBalancers", "serviceRegistries", "enableExecuteCommand")
+        )
+        for key, value in kept.items():
+            setattr(svc, key, value)
         if desired is not None:
             svc.desiredCount = desired
         svc.deploymentConfiguration = config
@@ -261,6 +327,28 @@ class ServiceOps:
         state.generation += 1
         state.profile = profile
         return ProposedUpdate(cluster.clusterName, svc, state, new_deployment)
+
+    def _updated_members(self, req: dict[str, Any], svc: Service, td: Any, mode: str) -> dict[str, Any]:
+        """The kept members UpdateService changes; those it omits stay as they are."""
+        kept: dict[str, Any] = {}
+        if "propagateTags" in req:
+            kept["propagateTags"] = members.propagate_tags(req, ("TASK_DEFINITION", "SERVICE", "NONE"))
+        if "enableECSManagedTags" in req:
+            kept["enableECSManagedTags"] = members.managed_tags(req)
+        if "enableExecuteCommand" in req:
+            kept["enableExecuteCommand"] = members.execute_command(req)
+        if "serviceRegistries" in req:
+            kept["serviceRegistries"] = members.service_registries(req)
+        if "loadBalancers" in req:
+            names = {c.name for c in td.containerDefinitions} if td is not None else set()
+            kept["loadBalancers"] = members.load_balancers(req, names)
+        if "networkConfiguration" in req:
+            kept["networkConfiguration"] = members.network_configuration(req, mode)
+        elif mode != "awsvpc" and svc.networkConfiguration is not None and "taskDefinition" in req:
+            raise InvalidParameterException(
+                "Network Configuration is not valid for the given networkMode of this task definition."
+            )
+        return kept
 
     def delete_service(self, req: dict[str, Any]) -> dict[str, Any]:
         force = opt_bool(req, "force")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.core import tags
 from orchestrator.core.errors import ClientException, InvalidParameterException
 from orchestrator.core.models import (
     ContainerDefinition,
@@ -22,6 +23,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.operations import workload_policy
 from orchestrator.operations.common import Context, opt_str, paginate, req_str
+from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
 from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
 
@@ -64,10 +66,10 @@ def resolve_task_definition(ctx: Context, ref: str) -> TaskDefinition:
     if rev is None:
         rev = store.latest_revision(family, status="ACTIVE")
         if not rev:
-            raise ClientException(f"Unable to describe task definition {family}: no ACTIVE revision is registered.")
+            raise ClientException("Unable to describe task definition.")
     td = store.get_task_definition(family, rev)
     if td is None:
-        raise ClientException(f"Unable to describe task definition {family}:{rev}: it is not registered.")
+        raise ClientException("Unable to describe task definition.")
     return td
 
 
@@ -176,6 +178,7 @@ class TaskDefinitionOps:
 
     def register_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
         family, containers, extra = validate_registration(req, self.ctx.settings.allow)
+        given_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
             revision = s.latest_revision(family) + 1
             body: dict[str, Any] = {
@@ -188,21 +191,30 @@ class TaskDefinitionOps:
                 "registeredAt": self.ctx.clock.now(),
             }
             body.pop("tags", None)
+            # An empty role (as tools that copy a described definition send) means none, as on ECS.
+            for role in ("taskRoleArn", "executionRoleArn"):
+                if body.get(role) == "":
+                    body.pop(role)
             try:
                 td = TaskDefinition.model_validate(body)
             except ValidationError as err:
                 raise ClientException(pydantic_message(err)) from None
             s.put_task_definition(td)
+            tags.set_tags(s, td.taskDefinitionArn, given_tags)
         out: dict[str, Any] = {"taskDefinition": td.wire()}
-        if req.get("tags"):
-            out["tags"] = req["tags"]
+        if given_tags:
+            out["tags"] = given_tags
         return out
 
     def describe_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
         ref = req_str(req, "taskDefinition")
-        with self.ctx.store.read():
+        include_tags = wants_tags(req)
+        with self.ctx.store.read() as s:
             td = resolve_task_definition(self.ctx, ref)
-        return {"taskDefinition": td.wire()}
+            out: dict[str, Any] = {"taskDefinition": td.wire()}
+            if include_tags:
+                out["tags"] = tags.get_tags(s, td.taskDefinitionArn)
+        return out
 
     def list_task_definitions(self, req: dict[str, Any]) -> dict[str, Any]:
         status = opt_str(req, "status", "ACTIVE") or "ACTIVE"

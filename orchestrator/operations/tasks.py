@@ -1,14 +1,23 @@
-"""Task actions: RunTask, StartTask, ListTasks, DescribeTasks, StopTask, and a placement explanation."""
+"""Task actions: RunTask, StartTask, ListTasks, DescribeTasks, StopTask, and a placement explanation.
+
+RunTask keeps its tags (with `propagateTags` and ECS's managed tags), `enableExecuteCommand`, the
+command and environment `overrides` the agent applies, and `clientToken` (a repeated token returns
+the tasks it started); what needs machinery we do not have is refused by name.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.core import tags
 from orchestrator.core.errors import ClientException, InvalidParameterException, ServiceNotFoundException
 from orchestrator.core.lifecycle import stop_task_row
-from orchestrator.core.models import Task, arn_id, instance_arn, task_arn
+from orchestrator.core.models import Task, TaskDefinition, arn_id, instance_arn, task_arn
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.placing import place_tasks, placement_request, snapshot
+from orchestrator.core.store import Store
+from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -19,11 +28,52 @@ from orchestrator.operations.common import (
     req_str,
     require_cluster,
 )
+from orchestrator.operations.tags import wants_tags, with_tags
 from orchestrator.operations.taskdefs import resolve_task_definition
 from scheduler import DEFAULT_RUN_TASK_STRATEGIES, describe_failure
 
 MAX_RUN_COUNT = 10
 MAX_DESCRIBE = 100
+CLIENT_TOKEN_DOC = "run-task-client-token"
+CONTAINER_OVERRIDES_KEPT = ("name", "command", "environment")
+
+
+def checked_overrides(raw: Any, container_names: set[str]) -> dict[str, Any] | None:
+    """RunTask's overrides if the agent can honour them all (command, environment), else refused by name."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidParameterException("overrides must be an object.")
+    for key, value in raw.items():
+        if key != "containerOverrides" and value not in (None, [], {}, ""):
+            raise InvalidParameterException(
+                f"overrides.{key} is not supported by this endpoint; only containerOverrides command and environment."
+            )
+    out = []
+    for i, o in enumerate(raw.get("containerOverrides") or []):
+        where = f"overrides.containerOverrides[{i}]"
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+            raise InvalidParameterException(f"{where}.name is required.")
+        if o["name"] not in container_names:
+            raise InvalidParameterException(f"{where}.name: the container {o['name']} is not in the task definition.")
+        for key, value in o.items():
+            if key not in CONTAINER_OVERRIDES_KEPT and value not in (None, [], {}):
+                raise InvalidParameterException(
+                    f"{where}.{key} is not supported by this endpoint; only command and environment."
+                )
+        command = o.get("command")
+        if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
+            raise InvalidParameterException(f"{where}.command must be a list of strings.")
+        env = o.get("environment") or []
+        if not isinstance(env, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in env):
+            raise InvalidParameterException(f"{where}.environment must be a list of {{name, value}} objects.")
+        kept: dict[str, Any] = {"name": o["name"]}
+        if command:
+            kept["command"] = list(command)
+        if env:
+            kept["environment"] = [{"name": e["name"], "value": str(e.get("value", ""))} for e in env]
+        out.append(kept)
+    return {"containerOverrides": out, "inferenceAcceleratorOverrides": []}
 
 
 def _failures_for(result_failure: Any, unplaced: int) -> list[dict[str, Any]]:
@@ -34,6 +84,56 @@ def _failures_for(result_failure: Any, unplaced: int) -> list[dict[str, Any]]:
         {"arn": arn, "reason": result_failure.reason, "detail": describe_failure(result_failure)}
         for _ in range(unplaced)
     ]
+
+
+@dataclass
+class _TaskExtras:
+    """RunTask's and StartTask's members beyond placement: tags, managed tags, exec, overrides, network."""
+
+    propagate: str
+    managed: bool
+    execute: bool
+    given_tags: list[dict[str, str]]
+    overrides: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, req: dict[str, Any]) -> _TaskExtras:
+        members.refuse_unsupported(req, members.NOT_SUPPORTED)
+        propagate = opt_str(req, "propagateTags", "NONE") or "NONE"
+        if propagate not in ("TASK_DEFINITION", "NONE"):
+            raise InvalidParameterException(
+                f"propagateTags {propagate!r} is not valid for a standalone task: use TASK_DEFINITION or NONE."
+            )
+        return cls(
+            propagate=propagate,
+            managed=members.managed_tags(req),
+            execute=members.execute_command(req),
+            given_tags=tags.check_tags(req.get("tags")),
+        )
+
+    def check(self, req: dict[str, Any], td: TaskDefinition) -> None:
+        """The members that depend on the task definition."""
+        self.overrides = checked_overrides(req.get("overrides"), {c.name for c in td.containerDefinitions})
+        self.network = members.network_configuration(req, td.networkMode)
+
+    def apply(self, store: Store, td: TaskDefinition, tasks: list[Task]) -> None:
+        for task in tasks:
+            task.enableExecuteCommand = self.execute
+            task.overrides = self.overrides
+            if self.network is not None:
+                # Kept (REST shows it); ECS's wire shows a task's network only as its attachments.
+                task.networkConfiguration = self.network
+            store.update_task(task)
+            task_tags = tags.tags_for_new_task(
+                store,
+                task,
+                given=self.given_tags,
+                propagate=self.propagate,
+                managed=self.managed,
+                service_name=None,
+            )
+            tags.set_tags(store, task.taskArn, task_tags)
 
 
 class TaskOps:
@@ -48,28 +148,51 @@ class TaskOps:
         launch_type = opt_str(req, "launchType", "EC2")
         if launch_type != "EC2":
             raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
+        extras = _TaskExtras.read(req)
+        token = opt_str(req, "clientToken")
+        if token is not None and not 1 <= len(token) <= 64:
+            raise InvalidParameterException("clientToken must be 1 to 64 characters.")
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
+            if token:
+                earlier = s.get_doc(CLIENT_TOKEN_DOC, f"{cluster.clusterName}/{token}")
+                if earlier is not None:
+                    # The same request again (a client retry): the tasks it started, not new ones.
+                    again = [t for t in (s.get_task(arn) for arn in earlier["taskArns"]) if t is not None]
+                    tasks_again = [with_tags(s, t.taskArn, t.wire()) for t in again]
+                    return {"tasks": tasks_again, "failures": earlier.get("failures", [])}
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
-                raise ClientException(f"TaskDefinition {td.family_revision()} is inactive.")
+                raise ClientException("TaskDefinition is inactive")
+            extras.check(req, td)
             group = opt_str(req, "group") or f"family:{td.family}"
             request = placement_request(td, count, group, ss or DEFAULT_RUN_TASK_STRATEGIES, cs)
             placed = place_tasks(
                 s, cluster.clusterName, td, request, started_by, self.ctx.clock.now(), self.ctx.settings.placement_seed
             )
-        return {
-            "tasks": [t.wire() for t in placed.tasks],
-            "failures": _failures_for(placed.result.failure, placed.result.unplaced),
-        }
+            extras.apply(s, td, placed.tasks)
+            failures = _failures_for(placed.result.failure, placed.result.unplaced)
+            if token:
+                s.put_doc(
+                    CLIENT_TOKEN_DOC,
+                    f"{cluster.clusterName}/{token}",
+                    {"taskArns": [t.taskArn for t in placed.tasks], "failures": failures},
+                )
+            # RunTask answers with each task's tags, as ECS does.
+            started = [with_tags(s, t.taskArn, t.wire()) for t in placed.tasks]
+        return {"tasks": started, "failures": failures}
 
     def start_task(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "containerInstances", MAX_RUN_COUNT, "container instances")
         started_by = opt_str(req, "startedBy")
+        extras = _TaskExtras.read(req)
         tasks, failures = [], []
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
+            if td.status != "ACTIVE":
+                raise ClientException("TaskDefinition is inactive")
+            extras.check(req, td)
             group = opt_str(req, "group") or f"family:{td.family}"
             for ref in refs:
                 views = snapshot(s, cluster.clusterName)
@@ -82,9 +205,11 @@ class TaskOps:
                 placed = place_tasks(
                     s, cluster.clusterName, td, request, started_by, self.ctx.clock.now(), 0, instances=[view]
                 )
+                extras.apply(s, td, placed.tasks)
                 tasks.extend(placed.tasks)
                 failures.extend(_failures_for(placed.result.failure, placed.result.unplaced))
-        return {"tasks": [t.wire() for t in tasks], "failures": failures}
+            started = [with_tags(s, t.taskArn, t.wire()) for t in tasks]
+        return {"tasks": started, "failures": failures}
 
     def list_tasks(self, req: dict[str, Any]) -> dict[str, Any]:
         desired = opt_str(req, "desiredStatus", "RUNNING") or "RUNNING"
@@ -98,8 +223,7 @@ class TaskOps:
             group = f"service:{arn_id(service)}" if service else None
             if service and s.get_service(cluster.clusterName, arn_id(service)) is None:
                 # As ECS answers: a service that never existed is an error, not an empty list.
-                name = arn_id(service)
-                raise ServiceNotFoundException(f"Service not found: {name} in cluster {cluster.clusterName}.")
+                raise ServiceNotFoundException("Service not found.")
             tasks = s.list_tasks(cluster.clusterName, group=group, started_by=opt_str(req, "startedBy"))
             if instance_ref:
                 inst = next(
@@ -128,15 +252,18 @@ class TaskOps:
 
     def describe_tasks(self, req: dict[str, Any]) -> dict[str, Any]:
         refs = id_list(req, "tasks", MAX_DESCRIBE, "tasks")
+        include_tags = wants_tags(req)
         found, failures = [], []
         with self.ctx.store.read():
             cluster = require_cluster(self.ctx, req.get("cluster"))
             for ref in refs:
                 task = self._find(cluster.clusterName, str(ref))
                 if task is None:
-                    failures.append({"arn": task_arn(cluster.clusterName, arn_id(str(ref))), "reason": "MISSING"})
+                    arn = ref if ref.startswith("arn:") else task_arn(cluster.clusterName, arn_id(str(ref)))
+                    failures.append({"arn": arn, "reason": "MISSING"})
                 else:
-                    found.append(task.wire())
+                    wire = task.wire()
+                    found.append(with_tags(self.ctx.store, task.taskArn, wire) if include_tags else wire)
         return {"tasks": found, "failures": failures}
 
     def stop_task(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from orchestrator.core.models import TaskDefinition, arn_id
 from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import Store
+from orchestrator.core.tags import tag_service_task
 from orchestrator.reconcile.service_decide import Actions, Rules, ServiceSnapshot, decide
 
 log = structlog.get_logger("orchestrator.reconcile.services")
@@ -73,6 +74,8 @@ def apply(store: Store, snap: ServiceSnapshot, actions: Actions) -> None:
     """Write one pass's Actions (call inside the store transaction the snapshot was read in)."""
     for start in actions.starts:
         store.insert_task(start.task, explanation=dict(start.explanation))
+        # propagateTags and ECS's managed tags, in the transaction that creates the task.
+        tag_service_task(store, start.task)
     for stop in actions.stops:
         store.update_task(stop.task)
     for message in actions.events:
@@ -93,7 +96,12 @@ class ServiceController:
     def reconcile_all(self) -> None:
         store = self.ctx.store
         with store.read():
-            services = [s for s in store.list_services() if s.status in ("ACTIVE", "DRAINING")]
+            # DAEMON services have their own controller (reconcile/daemons.py).
+            services = [
+                s
+                for s in store.list_services()
+                if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
+            ]
         for svc in services:
             try:
                 self.reconcile(arn_id(svc.clusterArn), svc.serviceName)

@@ -304,9 +304,9 @@ def test_requests_that_fail_authentication_run_nothing(
 
 
 def test_operations_we_do_not_implement_say_so(ecs: BaseClient) -> None:
-    code, message, status = error_code(lambda: ecs.list_account_settings())
+    code, message, status = error_code(lambda: ecs.describe_task_sets(cluster="default", service="x"))
     assert (code, status) == ("UnknownOperationException", 400)
-    assert "ListAccountSettings is not supported" in message and "RunTask" in message
+    assert "DescribeTaskSets is not supported" in message and "RunTask" in message
 
 
 # -- Application Auto Scaling -------------------------------------------------------------------

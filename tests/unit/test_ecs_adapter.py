@@ -156,15 +156,14 @@ def test_every_ecs_operation_the_notes_name_is_dispatched(ops: Operations) -> No
     assert needed <= set(supported_operations(ops, ECS))
 
 
-def test_operations_outside_the_model_or_shared_by_both_services_are_never_dispatched(ops: Operations) -> None:
+def test_operations_outside_the_model_are_never_dispatched_and_shared_ones_serve_ecs_only(ops: Operations) -> None:
     # `service_events` is a method, but ServiceEvents is no ECS operation.
     assert handler_for(ops, ECS, "ServiceEvents") is None
     # Our agents' calls are not ECS operations either, even though ECS has similar-sounding ones.
     assert handler_for(ops, ECS, "RegisterContainerInstance") is None
-    with mock.patch.object(Operations, "tag_resource", create=True, new=lambda self, req: {}):
-        # TagResource means different inputs in ECS and Application Auto Scaling.
-        assert handler_for(ops, ECS, "TagResource") is None
-        assert handler_for(ops, AUTOSCALING, "TagResource") is None
+    # TagResource means different inputs in ECS and Application Auto Scaling: the method serves ECS's only.
+    assert handler_for(ops, ECS, "TagResource") == ops.tag_resource
+    assert handler_for(ops, AUTOSCALING, "TagResource") is None
     assert handler_for(ops, ECS, "DescribeServices") == ops.describe_services
 
 
@@ -185,16 +184,12 @@ def test_conform_drops_members_the_model_does_not_define_at_every_depth() -> Non
         "debug": True,
     }
     out = conform(ECS, "DescribeServices", response)
-    assert out == {
-        "services": [
-            {
-                "serviceName": "web",
-                "deployments": [{"id": "ecs-svc/1", "createdAt": 1.5}],
-                "events": [{"id": "7", "createdAt": 2.0, "message": "m"}],
-            }
-        ],
-        "failures": [],
-    }
+    assert sorted(out) == ["failures", "services"]
+    (service,) = out["services"]
+    assert "schedulerProfile" not in service and service["serviceName"] == "web"
+    assert service["events"] == [{"id": "7", "createdAt": 2.0, "message": "m"}]
+    (deployment,) = service["deployments"]
+    assert "explanation" not in deployment and (deployment["id"], deployment["createdAt"]) == ("ecs-svc/1", 1.5)
     assert check_output(ECS, "DescribeServices", out) == []
 
 
@@ -296,9 +291,9 @@ def test_the_target_is_covered_by_the_signature(endpoint: EcsEndpoint, ops: Oper
 
 
 def test_unsupported_operations_get_a_400_naming_what_is_supported(endpoint: EcsEndpoint, pair: Credentials) -> None:
-    response, error = call(endpoint, "TagResource", {"resourceArn": "x", "tags": []}, pair)
+    response, error = call(endpoint, "CreateCapacityProvider", {"name": "x"}, pair)
     assert (response.status, error["__type"]) == (400, "UnknownOperationException")
-    assert "TagResource is not supported" in error["message"] and "DescribeServices" in error["message"]
+    assert "CreateCapacityProvider is not supported" in error["message"] and "DescribeServices" in error["message"]
 
 
 def test_a_target_outside_both_models_is_an_unknown_operation(endpoint: EcsEndpoint, pair: Credentials) -> None:
@@ -327,7 +322,7 @@ def test_a_body_that_is_not_json_is_a_serialization_error(endpoint: EcsEndpoint,
 def test_operation_errors_keep_their_ecs_names(endpoint: EcsEndpoint, pair: Credentials) -> None:
     response, error = call(endpoint, "DescribeServices", {"cluster": "nope", "services": ["web"]}, pair)
     assert (response.status, error["__type"]) == (400, "ClusterNotFoundException")
-    assert "nope" in error["message"]
+    assert error["message"] == "Cluster not found."
     response, error = call(endpoint, "RunTask", {"taskDefinition": "web", "count": 11}, pair)
     assert (error["__type"], error["message"]) == ("InvalidParameterException", "count must be at most 10, got 11.")
     response, error = call(endpoint, "DescribeServices", {"services": [f"s{i}" for i in range(11)]}, pair)
@@ -459,7 +454,8 @@ def test_the_endpoint_verifies_the_raw_request_through_the_asgi_stack(plane: Con
     assert response.status_code == 200
     assert response.headers["content-type"] == CONTENT_TYPE
     assert response.headers["x-amzn-RequestId"]
-    assert response.json()["clusterArns"] == ["arn:aws:ecs:us-east-1:000000000000:cluster/default"]
+    # No agent has joined and nothing created a cluster: not even `default` exists yet, as on ECS.
+    assert response.json()["clusterArns"] == []
     # The same signature does not cover another path or query.
     moved = client.post("/?x=1", content=body, headers=headers)
     assert (moved.status_code, moved.json()["__type"]) == (400, "InvalidSignatureException")

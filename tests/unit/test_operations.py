@@ -108,7 +108,7 @@ BAD: list[tuple[str, Callable[[Operations], Any], str, str]] = [
         "service on an unknown cluster",
         lambda o: o.create_service({"cluster": "nope", "serviceName": "s", "taskDefinition": "web:1"}),
         "ClusterNotFoundException",
-        "nope",
+        "Cluster not found.",
     ),
     (
         "service with a negative desired count",
@@ -120,7 +120,7 @@ BAD: list[tuple[str, Callable[[Operations], Any], str, str]] = [
         "service with an unknown task definition",
         lambda o: o.create_service({"serviceName": "s", "taskDefinition": "ghost:1"}),
         "ClientException",
-        "ghost",
+        "Unable to describe task definition.",
     ),
     (
         "service that exists already",
@@ -132,7 +132,7 @@ BAD: list[tuple[str, Callable[[Operations], Any], str, str]] = [
         "update of an unknown service",
         lambda o: o.update_service({"service": "ghost", "desiredCount": 2}),
         "ServiceNotFoundException",
-        "ghost",
+        "Service not found.",
     ),
     (
         "update to a negative desired count",

@@ -22,7 +22,7 @@ import anyio.to_thread
 import structlog
 from fastapi import APIRouter, Request, Response
 
-from orchestrator.api.aws import sigv4
+from orchestrator.api.aws import ecs_defaults, sigv4
 from orchestrator.api.aws.awsjson import (
     CONTENT_TYPE,
     ECS,
@@ -40,6 +40,7 @@ from orchestrator.api.aws.awsjson import (
 from orchestrator.api.credentials import credentials_router
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import ApiError, UnknownOperationException
+from orchestrator.core.models import region
 from orchestrator.operations import Context, Operations
 from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 
@@ -70,15 +71,15 @@ def snake_case(operation: str) -> str:
 
 @functools.cache
 def _shared_operation_names() -> frozenset[str]:
-    # TagResource and friends exist in both services with different inputs; one Operations method
-    # cannot serve both, so neither is dispatched.
+    # TagResource and friends exist in both services with different inputs; the `Operations`
+    # method of that name serves ECS's, and Application Auto Scaling's are not dispatched.
     first, *rest = (operation_names(s) for s in SERVICES)
     return first.intersection(*rest)
 
 
 def handler_for(ops: Operations, service: str, operation: str) -> Handler | None:
     """The `Operations` method serving `operation` of `service`, or None if we do not implement it."""
-    if operation not in operation_names(service) or operation in _shared_operation_names():
+    if operation not in operation_names(service) or (service != ECS and operation in _shared_operation_names()):
         return None
     method = getattr(ops, snake_case(operation), None)
     return method if callable(method) else None
@@ -99,25 +100,31 @@ def conform(service: str, operation: str, result: Any) -> Any:
     """`result` in wire form with every member the operation's output shape does not define removed.
 
     botocore would silently ignore unknown members, but other SDKs are stricter, and the model is
-    the contract: the endpoint sends what ECS would send and nothing else.
+    the contract: the endpoint sends what ECS would send and nothing else. ECS responses also get
+    the members ECS always writes (`ecs_defaults`), such as the empty `volumes` list.
     """
     model = load_model(service)
     output = model["operations"][operation].get("output")
     if output is None:
         return {}
-    return _conform(model["shapes"], output["shape"], to_wire(result))
+    fill = service == ECS
+    return _conform(model["shapes"], output["shape"], to_wire(result), fill)
 
 
-def _conform(shapes: Mapping[str, Any], name: str, value: Any) -> Any:
+def _conform(shapes: Mapping[str, Any], name: str, value: Any, fill: bool) -> Any:
     shape = shapes[name]
     kind = shape.get("type")
     if kind == "structure" and isinstance(value, Mapping) and not shape.get("document"):
         members = shape.get("members", {})
-        return {key: _conform(shapes, members[key]["shape"], item) for key, item in value.items() if key in members}
+        if fill:
+            value = ecs_defaults.filled(name, dict(value))
+        return {
+            key: _conform(shapes, members[key]["shape"], item, fill) for key, item in value.items() if key in members
+        }
     if kind == "list" and isinstance(value, list):
-        return [_conform(shapes, shape["member"]["shape"], item) for item in value]
+        return [_conform(shapes, shape["member"]["shape"], item, fill) for item in value]
     if kind == "map" and isinstance(value, Mapping):
-        return {key: _conform(shapes, shape["value"]["shape"], item) for key, item in value.items()}
+        return {key: _conform(shapes, shape["value"]["shape"], item, fill) for key, item in value.items()}
     return value
 
 
@@ -164,6 +171,8 @@ class EcsEndpoint:
                 self.keys.secret_for,
                 self.clock.now(),
                 service=_signing_name(service),
+                # One region per endpoint, as on AWS: a request signed for another is refused.
+                region=region(),
             )
             access_key_id = identity.access_key_id
             service, operation = parse_target(target)

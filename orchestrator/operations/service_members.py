@@ -1,0 +1,199 @@
+"""The CreateService / UpdateService / RunTask members beyond counts and placement: checked, kept, or refused.
+
+Everything a request carries is either kept (and returned) or refused with an error naming the
+member: `loadBalancers`, `serviceRegistries`, `role`, `networkConfiguration`, `propagateTags`,
+`enableECSManagedTags`, `enableExecuteCommand` and `deploymentController: ECS` are kept as ECS
+validates them; what needs machinery we do not have (capacity providers, Fargate platform
+versions, Service Connect, task sets for EXTERNAL / CODE_DEPLOY controllers, DAEMON scheduling)
+is refused by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.models import ACCOUNT
+from orchestrator.operations.common import opt_bool, opt_list, opt_str
+
+# Members whose presence we cannot honour, with what to do instead.
+NOT_SUPPORTED: dict[str, str] = {
+    "capacityProviderStrategy": "capacity providers do not exist here; use launchType EC2 (or omit it)",
+    "platformVersion": "platform versions are for FARGATE; this endpoint runs EC2 tasks only",
+    "serviceConnectConfiguration": "Service Connect is not available here",
+    "volumeConfigurations": "managed EBS volumes are not available here",
+    "vpcLatticeConfigurations": "VPC Lattice is not available here",
+    "gatewayConnectors": "gateway connectors are not available here",
+    "monitoring": "service monitoring configurations are not available here",
+    "referenceId": "referenceId is not available here",
+    "resourceManagementType": "resourceManagementType is not available here",
+}
+
+DEPLOYMENT_CONFIGURATION_KEPT = ("deploymentCircuitBreaker", "maximumPercent", "minimumHealthyPercent", "strategy")
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != [] and value != {}
+
+
+def refuse_unsupported(req: dict[str, Any], members: Iterable[str]) -> None:
+    """InvalidParameterException naming the first of `members` that `req` carries and we cannot honour."""
+    for name in members:
+        if _present(req.get(name)) and name in NOT_SUPPORTED:
+            raise InvalidParameterException(f"{name} is not supported by this endpoint: {NOT_SUPPORTED[name]}.")
+
+
+def check_deployment_configuration_members(raw: Any) -> None:
+    if not isinstance(raw, dict):
+        return
+    for key, value in raw.items():
+        if key not in DEPLOYMENT_CONFIGURATION_KEPT and _present(value):
+            raise InvalidParameterException(
+                f"deploymentConfiguration.{key} is not supported by this endpoint; "
+                f"supported: {', '.join(DEPLOYMENT_CONFIGURATION_KEPT)}."
+            )
+    strategy = raw.get("strategy")
+    if strategy is not None and strategy != "ROLLING":
+        raise InvalidParameterException(
+            f"deploymentConfiguration.strategy {strategy!r} is not supported by this endpoint; only ROLLING."
+        )
+
+
+def scheduling_strategy(req: dict[str, Any]) -> str:
+    value = opt_str(req, "schedulingStrategy", "REPLICA") or "REPLICA"
+    if value not in ("REPLICA", "DAEMON"):
+        raise InvalidParameterException(f"schedulingStrategy must be REPLICA or DAEMON, got {value!r}.")
+    return value
+
+
+def check_daemon(req: dict[str, Any]) -> None:
+    """What ECS refuses for a DAEMON service: a desired count (it is one per instance) and placement strategies."""
+    if req.get("desiredCount") is not None:
+        raise InvalidParameterException(
+            "desiredCount is not supported with the DAEMON scheduling strategy: it runs one task per instance."
+        )
+    if req.get("placementStrategy"):
+        raise InvalidParameterException("placementStrategy is not supported with the DAEMON scheduling strategy.")
+
+
+def deployment_controller(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"type": "ECS"}
+    if not isinstance(raw, dict):
+        raise InvalidParameterException("deploymentController must be an object with a type.")
+    kind = raw.get("type")
+    if kind in ("EXTERNAL", "CODE_DEPLOY"):
+        raise InvalidParameterException(
+            f"deploymentController type {kind} is not supported by this endpoint (it needs task sets); use ECS."
+        )
+    if kind != "ECS":
+        raise InvalidParameterException(
+            f"deploymentController.type must be ECS, EXTERNAL or CODE_DEPLOY, got {kind!r}."
+        )
+    return {"type": "ECS"}
+
+
+def propagate_tags(req: dict[str, Any], allowed: tuple[str, ...], default: str = "NONE") -> str:
+    value = opt_str(req, "propagateTags", default) or default
+    if value not in allowed:
+        raise InvalidParameterException(f"propagateTags must be one of {', '.join(allowed)}, got {value!r}.")
+    return value
+
+
+def load_balancers(req: dict[str, Any], container_names: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for i, lb in enumerate(opt_list(req, "loadBalancers")):
+        where = f"loadBalancers[{i}]"
+        if not isinstance(lb, dict):
+            raise InvalidParameterException(f"{where} must be an object.")
+        unknown = sorted(set(lb) - {"targetGroupArn", "loadBalancerName", "containerName", "containerPort"})
+        if unknown:
+            raise InvalidParameterException(f"{where}.{unknown[0]} is not supported by this endpoint.")
+        if not lb.get("targetGroupArn") and not lb.get("loadBalancerName"):
+            raise InvalidParameterException(f"{where}: targetGroupArn or loadBalancerName is required.")
+        name, port = lb.get("containerName"), lb.get("containerPort")
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterException(f"{where}.containerName is required.")
+        if name not in container_names:
+            raise InvalidParameterException(
+                f"{where}.containerName: the container {name} does not exist in the task definition."
+            )
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+            raise InvalidParameterException(f"{where}.containerPort must be a port number (1-65535).")
+        out.append(dict(lb))
+    return out
+
+
+def service_registries(req: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = opt_list(req, "serviceRegistries")
+    if len(raw) > 1:
+        raise InvalidParameterException("serviceRegistries: at most one service registry is allowed.")
+    out = []
+    for i, reg in enumerate(raw):
+        where = f"serviceRegistries[{i}]"
+        if not isinstance(reg, dict) or not isinstance(reg.get("registryArn"), str) or not reg["registryArn"]:
+            raise InvalidParameterException(f"{where}.registryArn is required.")
+        unknown = sorted(set(reg) - {"registryArn", "port", "containerName", "containerPort"})
+        if unknown:
+            raise InvalidParameterException(f"{where}.{unknown[0]} is not supported by this endpoint.")
+        out.append(dict(reg))
+    return out
+
+
+def network_configuration(req: dict[str, Any], network_mode: str) -> dict[str, Any] | None:
+    raw = req.get("networkConfiguration")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("awsvpcConfiguration"), dict):
+        raise InvalidParameterException("networkConfiguration must hold an awsvpcConfiguration object.")
+    if network_mode != "awsvpc":
+        raise InvalidParameterException(
+            "Network Configuration is not valid for the given networkMode of this task definition."
+        )
+    vpc = raw["awsvpcConfiguration"]
+    subnets = vpc.get("subnets")
+    if not isinstance(subnets, list) or not subnets or len(subnets) > 16:
+        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.subnets must name 1 to 16 subnets.")
+    groups = vpc.get("securityGroups") or []
+    if not isinstance(groups, list) or len(groups) > 5:
+        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.securityGroups: at most 5.")
+    public = vpc.get("assignPublicIp", "DISABLED")
+    if public == "ENABLED":
+        raise InvalidParameterException(
+            "networkConfiguration.awsvpcConfiguration.assignPublicIp ENABLED is only supported with FARGATE."
+        )
+    if public != "DISABLED":
+        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.assignPublicIp must be DISABLED.")
+    return {"awsvpcConfiguration": {"subnets": list(subnets), "securityGroups": list(groups), "assignPublicIp": public}}
+
+
+def role_arn(req: dict[str, Any], load_balanced: bool, network_mode: str) -> str | None:
+    role = opt_str(req, "role")
+    if not role:
+        return None
+    if not load_balanced:
+        raise InvalidParameterException("role can only be specified for a service that uses a load balancer.")
+    if network_mode == "awsvpc":
+        raise InvalidParameterException(
+            "role cannot be specified for a task definition that uses the awsvpc network mode."
+        )
+    if role.startswith("arn:"):
+        return role
+    return f"arn:aws:iam::{ACCOUNT}:role/{role}"
+
+
+def execute_command(req: dict[str, Any], default: bool = False) -> bool:
+    return opt_bool(req, "enableExecuteCommand", default)
+
+
+def managed_tags(req: dict[str, Any], default: bool = False) -> bool:
+    return opt_bool(req, "enableECSManagedTags", default)
+
+
+def availability_zone_rebalancing(req: dict[str, Any]) -> None:
+    value = req.get("availabilityZoneRebalancing")
+    if value not in (None, "DISABLED"):
+        raise InvalidParameterException(
+            f"availabilityZoneRebalancing {value!r} is not supported by this endpoint; only DISABLED."
+        )
