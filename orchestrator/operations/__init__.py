@@ -10,6 +10,7 @@ from orchestrator.core.context import Context
 from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
+from orchestrator.operations.elbv2 import Elbv2Ops
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.services import ServiceOps
@@ -17,7 +18,9 @@ from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
 
-class Operations(ClusterOps, TaskDefinitionOps, PlanOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps):
+class Operations(
+    ClusterOps, TaskDefinitionOps, PlanOps, ServiceOps, TaskOps, InstanceOps, AgentOps, AutoscalingOps, Elbv2Ops
+):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
