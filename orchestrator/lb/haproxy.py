@@ -13,6 +13,7 @@ A supervisor thread restarts HAProxy with the same configuration and servers if 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -179,10 +180,8 @@ class DataPlane:
     def _reload(self) -> None:
         assert self._proc is not None
         old_pid = self.runtime.pid()
-        try:
+        with contextlib.suppress(OSError):
             (self.run_dir / "servers.state").write_text(self.runtime.run("show servers state"))
-        except OSError:
-            pass
         self._write_config()
         self._proc.send_signal(signal.SIGUSR2)
         deadline = time.monotonic() + START_WAIT_S

@@ -306,9 +306,7 @@ class Elbv2Ops:
             if matcher.get("GrpcCode"):
                 raise ValidationError("Matcher.GrpcCode cannot be honoured here: only HTTP1 target groups exist.")
             code = str(matcher.get("HttpCode", "200")).replace(" ", "")
-            if not MATCHER_RE.match(code) or any(
-                not 200 <= int(c) <= 499 for c in re.split(r"[-,]", code)
-            ):
+            if not MATCHER_RE.match(code) or any(not 200 <= int(c) <= 499 for c in re.split(r"[-,]", code)):
                 raise ValidationError(
                     f"Matcher.HttpCode must be codes 200-499 as '200', '200,202' or '200-299', got {code!r}."
                 )
@@ -545,7 +543,9 @@ class Elbv2Ops:
                 "LoadBalancerArn": lb["LoadBalancerArn"],
                 "Port": port,
                 "Protocol": protocol,
-                "DefaultActions": self._actions(req.get("DefaultActions"), lb, "HTTP" if protocol == "HTTP" else "TCP", None),
+                "DefaultActions": self._actions(
+                    req.get("DefaultActions"), lb, "HTTP" if protocol == "HTTP" else "TCP", None
+                ),
                 "_id": ident,
                 "_tags": _tags(req),
             }
@@ -689,4 +689,3 @@ class Elbv2Ops:
                 health = {k: v for k, v in doc.get("_health", {}).items() if v}
             out.append({"Target": {"Id": target_id, "Port": port}, "HealthCheckPort": hc_port, "TargetHealth": health})
         return {"TargetHealthDescriptions": out}
-

@@ -28,6 +28,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.service_state import ServiceState
+from orchestrator.operations import service_lb
 from orchestrator.operations.common import (
     Context,
     id_list,
@@ -134,6 +135,7 @@ class ServiceOps:
                 raise InvalidParameterException(
                     f"TaskDefinition {td.family_revision()} is inactive; register a new revision."
                 )
+            load_balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
             existing = s.get_service(cluster.clusterName, name)
             if existing is not None and existing.status != "INACTIVE":
                 raise InvalidParameterException(
@@ -161,6 +163,8 @@ class ServiceOps:
                 healthCheckGracePeriodSeconds=grace,
                 createdAt=now,
             )
+            if load_balancers:
+                svc.loadBalancers = load_balancers  # type: ignore[attr-defined]
             if existing is not None:
                 # An INACTIVE service of that name is replaced, its old events with it.
                 s.delete_service_row(cluster.clusterName, name)
@@ -236,6 +240,11 @@ class ServiceOps:
             svc.placementStrategy = strategies
         if constraints is not None:
             svc.placementConstraints = constraints
+        if "loadBalancers" in req:
+            # The running tasks are registered as they are: no new deployment is needed here.
+            svc.loadBalancers = service_lb.validated(  # type: ignore[attr-defined]
+                self.ctx, req.get("loadBalancers"), td or resolve_task_definition(self.ctx, svc.taskDefinition)
+            )
         if req.get("healthCheckGracePeriodSeconds") is not None:
             svc.healthCheckGracePeriodSeconds = opt_int(req, "healthCheckGracePeriodSeconds", lo=0)
         if new_deployment:
