@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup install docker images demo test test-unit test-docker lint bench clean
+.PHONY: setup install docker haproxy images demo test test-unit test-docker lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
@@ -13,14 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## setup: the virtual environment, a Docker engine and the example images
-setup: $(STAMP) docker images
+## setup: the virtual environment, a Docker engine, HAProxy and the example images
+setup: $(STAMP) docker haproxy images
 
 install: $(STAMP)
 
 ## docker: use the engine DOCKER_HOST or /var/run/docker.sock reaches, or install and start one
 docker:
 	@bash scripts/ensure-docker.sh
+
+## haproxy: Debian's haproxy (2.4+), the load balancers' data plane; installed when missing
+haproxy:
+	@bash scripts/ensure-haproxy.sh
 
 ## images: build the example images locally (no registry needed)
 images: docker

@@ -166,14 +166,15 @@ def target_health(
             "Reason": "Target.HealthCheckDisabled",
             "Description": "Health checks are disabled",
         }
+    # Admitted and up: healthy, also right after a restart of HAProxy, before its first new check.
+    if stats is not None and stats.up and admitted:
+        return {"State": elb.HEALTHY}
     if stats is None or stats.check_status in ("", "INI"):
         return {
             "State": elb.INITIAL,
             "Reason": "Elb.RegistrationInProgress",
             "Description": "Target registration is in progress",
         }
-    if stats.up and admitted:
-        return {"State": elb.HEALTHY}
     failed = stats.check_status not in ("L7OK", "L6OK", "L4OK", "")
     ever = bool(target.get("_everHealthy"))
     # A new target is `initial` until it has had the time to fail UnhealthyThresholdCount checks.
