@@ -31,10 +31,18 @@ from tests.integration.deployment_checks import revision
 
 SVC = "/v1/clusters/default/services"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
-# Each task answers with its container's hostname (the container id), and /health with "ok".
+# Each task answers / with its container's hostname (the container id), /health with "ok", and
+# /cgi-bin/slow with its hostname after 0.3 s: the load uses it so that requests are in flight
+# when a task stops (busybox httpd as PID 1 ignores SIGTERM and dies at the SIGKILL, taking what
+# it was answering with it), which only draining the target first can save.
+SCRIPT = (
+    'mkdir -p /www/cgi-bin; { echo "#!/bin/sh"; echo "sleep 0.3"; echo "echo Content-Type: text/plain"; '
+    "echo echo; echo hostname; } > /www/cgi-bin/slow; chmod 755 /www/cgi-bin/slow; "
+    "hostname > /www/index.html; echo ok > /www/health; exec httpd -f -p 80 -h /www"
+)
 WEB = {
     "image": "orch/web:latest",
-    "command": ["sh", "-c", "hostname > /www/index.html; echo ok > /www/health; exec httpd -f -p 80 -h /www"],
+    "command": ["sh", "-c", SCRIPT],
     "portMappings": [{"containerPort": 80, "hostPort": 0}],
     "stopTimeout": 2,
 }
@@ -181,7 +189,7 @@ def test_rolling_update_under_load_drops_no_request(
 ) -> None:
     url, tg = service_behind_lb(cluster, elbv2, "web", 6, {"maximumPercent": maximum, "minimumHealthyPercent": minimum})
     v2 = cluster.register("web", **WEB, environment=[{"name": "REVISION", "value": "2"}])
-    with Load(url) as load:
+    with Load(url + "cgi-bin/slow") as load:
         time.sleep(2)  # traffic flows before the rollout ...
         svc = cluster.api("PATCH", f"{SVC}/web", {"taskDefinition": v2})["service"]
         new = svc["deployments"][0]["id"]
@@ -258,11 +266,8 @@ def test_a_task_failing_its_load_balancer_health_check_is_replaced(cluster: Loca
     )
     assert stopped["stoppedReason"] == f"Task failed ELB health checks in (target-group {tg})"
     events = [e["message"] for e in cluster.service("web")["events"]]
-    assert any(
-        f"(port {port}) is unhealthy in (target-group {tg}) due to (reason Health checks failed with these codes: [404])"
-        in m
-        for m in events
-    ), events
+    why = "due to (reason Health checks failed with these codes: [404])"
+    assert any(f"(port {port}) is unhealthy in (target-group {tg}) {why}" in m for m in events), events
     wait_for(lambda: len(healthy(elbv2, tg)) == 2 and port not in healthy(elbv2, tg), 90, what="a healthy replacement")
 
 

@@ -84,7 +84,8 @@ def _decode(shapes: Mapping[str, Any], name: str, params: dict[str, str], prefix
     shape = shapes[name]
     kind = shape["type"]
     if kind == "structure":
-        return _decode_structure(shapes, name, params, prefix + ".")
+        # A structure none of whose members was sent is absent, not empty.
+        return _decode_structure(shapes, name, params, prefix + ".") or None
     if kind == "list":
         items = []
         member = shape["member"]["shape"]
