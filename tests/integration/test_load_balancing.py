@@ -32,13 +32,14 @@ from tests.integration.deployment_checks import revision
 SVC = "/v1/clusters/default/services"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
 # Each task answers / with its container's hostname (the container id), /health with "ok", and
-# /cgi-bin/slow with its hostname after 0.3 s: the load uses it so that requests are in flight
-# when a task stops (busybox httpd as PID 1 ignores SIGTERM and dies at the SIGKILL, taking what
-# it was answering with it), which only draining the target first can save.
+# /cgi-bin/slow with its hostname after 0.3 s. The container ends within 0.1 s of SIGTERM (its
+# shell traps it), taking the requests it is answering with it: the load uses /cgi-bin/slow so
+# that requests are in flight when a task stops, which only draining the target first can save.
 SCRIPT = (
     'mkdir -p /www/cgi-bin; { echo "#!/bin/sh"; echo "sleep 0.3"; echo "echo Content-Type: text/plain"; '
     "echo echo; echo hostname; } > /www/cgi-bin/slow; chmod 755 /www/cgi-bin/slow; "
-    "hostname > /www/index.html; echo ok > /www/health; exec httpd -f -p 80 -h /www"
+    "hostname > /www/index.html; echo ok > /www/health; httpd -p 80 -h /www; "
+    "trap 'exit 0' TERM; while true; do sleep 0.1; done"
 )
 WEB = {
     "image": "orch/web:latest",
