@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/autoscale.py
+	$(BIN)/python benchmarks/lb.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

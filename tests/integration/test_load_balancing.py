@@ -38,7 +38,7 @@ OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopbac
 SCRIPT = (
     'mkdir -p /www/cgi-bin; { echo "#!/bin/sh"; echo "sleep 0.3"; echo "echo Content-Type: text/plain"; '
     "echo echo; echo hostname; } > /www/cgi-bin/slow; chmod 755 /www/cgi-bin/slow; "
-    "hostname > /www/index.html; echo ok > /www/health; httpd -p 80 -h /www; "
+    "hostname > /www/index.html; echo ok > /www/health; httpd -f -p 80 -h /www & "
     "trap 'exit 0' TERM; while true; do sleep 0.1; done"
 )
 WEB = {
