@@ -80,7 +80,7 @@ class ControlPlane:
         self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
         # Load balancers: targets follow tasks, HAProxy follows the store, health comes back.
         self.targets = TargetController(self.ctx, DataPlane(self.data_dir / "lb"))
-        self.background.add_periodic("load-balancers", 0.5, self.targets.tick)
+        self.background.add_periodic("load-balancers", 1.0, self.targets.tick)
         self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -9,14 +9,17 @@ passes; the deregistration delay is 2 s, so each case takes seconds, not minutes
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +33,7 @@ from tests.harness import wait_for
 from tests.integration.deployment_checks import revision
 
 SVC = "/v1/clusters/default/services"
+BIN = Path(sys.executable).parent
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
 # Each task answers / with its container's hostname (the container id), /health with "ok", and
 # /cgi-bin/slow with its hostname after 0.3 s. The container ends within 0.1 s of SIGTERM (its
@@ -298,3 +302,74 @@ def test_elbv2_errors_are_elbs(cluster: LocalCluster, elbv2: BaseClient) -> None
     # Refused requests changed nothing.
     assert [lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]] == ["dup"]
     assert elbv2.describe_target_groups()["TargetGroups"] == []
+
+
+def test_aws_cli_elbv2_and_the_orchestrator_cli(cluster: LocalCluster, tmp_path: Path) -> None:
+    """`aws elbv2` unchanged, and `orchestrator lb create/targets/list/delete` for a service."""
+    key = cluster.api("POST", "/v1/credentials", {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_CONFIG_FILE=str(tmp_path / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=key["accessKeyId"],
+        AWS_SECRET_ACCESS_KEY=key["secretAccessKey"],
+        ORCH_SERVER=cluster.url,
+        ORCH_TOKEN=cluster.plane.admin_token,
+        COLUMNS="200",
+    )
+
+    def run(*argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env)
+        assert (proc.returncode == 0) == ok, f"{' '.join(argv)} -> {proc.returncode}: {proc.stdout}{proc.stderr}"
+        return proc
+
+    aws = [str(BIN / "aws"), "elbv2", "--endpoint-url", cluster.url, "--output", "json"]
+    orch = [str(BIN / "orchestrator")]
+    td = cluster.register("web", **WEB)
+    cluster.api("POST", SVC, {"serviceName": "web", "taskDefinition": td, "desiredCount": 2})
+    wait_for(lambda: len(cluster.running("web")) == 2, 60, what="2 running tasks")
+    port = free_port()
+    out = run(*orch, "lb", "create", "web-lb", "--port", str(port), "--service", "web").stdout
+    assert f"http://127.0.0.1:{port}/" in out
+    [lb] = json.loads(run(*aws, "describe-load-balancers", "--names", "web-lb").stdout)["LoadBalancers"]
+    assert lb["DNSName"] == "127.0.0.1"
+    [tg] = json.loads(run(*aws, "describe-target-groups", "--load-balancer-arn", lb["LoadBalancerArn"]).stdout)[
+        "TargetGroups"
+    ]
+    assert cluster.service("web")["loadBalancers"] == [
+        {"targetGroupArn": tg["TargetGroupArn"], "containerName": "app", "containerPort": 80}
+    ]
+    run(
+        *aws,
+        "modify-target-group",
+        "--target-group-arn",
+        tg["TargetGroupArn"],
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+    )
+
+    def cli_healthy() -> list[int]:
+        data = json.loads(run(*orch, "lb", "targets", "web-lb", "-o", "json").stdout)
+        return sorted(
+            r["Target"]["Port"] for r in data["TargetHealthDescriptions"] if r["TargetHealth"]["State"] == "healthy"
+        )
+
+    wait_for(lambda: cli_healthy() == host_ports(cluster.running("web")), 90, what="both tasks healthy by the CLI")
+    health = json.loads(run(*aws, "describe-target-health", "--target-group-arn", tg["TargetGroupArn"]).stdout)
+    assert [d["TargetHealth"]["State"] for d in health["TargetHealthDescriptions"]] == ["healthy", "healthy"]
+    assert get(f"http://127.0.0.1:{port}/")
+    table = run(*orch, "lb", "targets", "web-lb").stdout
+    assert "healthy" in table
+    assert "web-lb" in run(*orch, "lb", "list").stdout
+    err = run(*aws, "describe-load-balancers", "--names", "nope", ok=False).stderr
+    assert "LoadBalancerNotFound" in err
+    run(*orch, "lb", "delete", "web-lb")
+    assert json.loads(run(*aws, "describe-load-balancers").stdout)["LoadBalancers"] == []
+    assert cluster.service("web").get("loadBalancers", []) == []
