@@ -658,7 +658,25 @@ class Elbv2Ops:
                 elb.start_draining(s, key, now, elb.deregistration_delay(tg))
         return {}
 
+    def describe_tags(self, req: dict[str, Any]) -> dict[str, Any]:
+        arns = req.get("ResourceArns") or []
+        if not arns or len(arns) > 20:
+            raise ValidationError("ResourceArns must name 1 to 20 load balancers, target groups or listeners.")
+        out = []
+        with self.ctx.store.read() as s:
+            for arn in arns:
+                doc = elb.get(s, elb.LB, arn) or elb.get(s, elb.TG, arn) or elb.get(s, elb.LISTENER, arn)
+                if doc is None:
+                    if ":targetgroup/" in arn:
+                        raise TargetGroupNotFound(f"Target groups '{arn}' not found")
+                    if ":listener/" in arn:
+                        raise ListenerNotFound(f"Listener '{arn}' not found.")
+                    raise LoadBalancerNotFound(f"Load balancer '{arn}' not found.")
+                out.append({"ResourceArn": arn, "Tags": doc.get("_tags", [])})
+        return {"TagDescriptions": out}
+
     def describe_target_health(self, req: dict[str, Any]) -> dict[str, Any]:
+        _refuse(req, ("Include",), "anomaly detection is not part of this load balancer's health checks")
         asked = self._targets(req, required=False)
         with self.ctx.store.read() as s:
             tg = self._tg(req.get("TargetGroupArn"))

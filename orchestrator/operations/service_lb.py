@@ -56,10 +56,11 @@ def validated(ctx: Context, raw: Any, td: TaskDefinition) -> list[dict[str, Any]
             )
         if port not in [pm.containerPort for pm in container.portMappings]:
             raise InvalidParameterException(f"The container {name} did not have a container port {port} defined.")
-        if group["TargetType"] == "ip" and td.networkMode != "awsvpc":
+        if group["TargetType"] == "ip":
+            # ECS registers awsvpc tasks by their own IP; tasks here have no address of their own yet.
             raise InvalidParameterException(
-                f"The provided target group {arn} has target type ip, which is incompatible with the "
-                f"{td.networkMode} network mode specified in the task definition."
+                f"The provided target group {arn} has target type ip, which needs awsvpc tasks; services here "
+                "register bridge and host mode tasks by instance: use a target group of target type instance."
             )
         if (arn, name, port) in seen:
             raise InvalidParameterException(f"{where} repeats target group {arn} with the same container and port.")

@@ -344,3 +344,15 @@ def test_deleting_a_load_balancer_deletes_its_listeners(ops: Operations) -> None
     assert ops.describe_load_balancers({})["LoadBalancers"] == []
     ops.delete_target_group({"TargetGroupArn": tg_arn})  # no longer in use
     assert ops.describe_target_groups({})["TargetGroups"] == []
+
+
+def test_tags_given_at_creation_are_described(ops: Operations) -> None:
+    arn = ops.create_load_balancer({"Name": "tagged", "Tags": [{"Key": "team", "Value": "web"}]})["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
+    assert ops.describe_tags({"ResourceArns": [arn]})["TagDescriptions"] == [
+        {"ResourceArn": arn, "Tags": [{"Key": "team", "Value": "web"}]}
+    ]
+    with pytest.raises(ApiError) as err:
+        ops.create_target_group({"Name": "t", "Protocol": "HTTP", "Port": 80, "Tags": [{"Key": "a"}, {"Key": "a"}]})
+    assert err.value.code == "DuplicateTagKeys"
