@@ -153,7 +153,35 @@ class DataPlane:
             raise ValueError(f"HAProxy rejected the configuration: {(check.stderr or check.stdout).strip()[-500:]}")
         candidate.replace(self.config_path)
 
+    def _reap_orphan(self) -> None:
+        """Stop an HAProxy a previous control plane left running on this run directory (it was
+        killed before it could stop it): it would keep serving an old configuration."""
+        pid_file = self.run_dir / "haproxy.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if "haproxy" not in cmdline or str(self.config_path) not in cmdline:
+            return
+        log.warning("stopping an HAProxy left by a previous control plane", pid=pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+    def seed_admitted(self, servers: set[tuple[str, str]]) -> None:
+        """Servers known healthy before (a restarted control plane): they keep their weight at start."""
+        with self._lock:
+            if not self.running():
+                self._admitted |= servers
+
     def _start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._reap_orphan()
         self._write_config()
         (self.run_dir / "servers.state").unlink(missing_ok=True)
         log_file = open(self.run_dir / "haproxy.log", "ab")  # noqa: SIM115 - handed to the child
@@ -165,6 +193,7 @@ class DataPlane:
             start_new_session=True,
         )
         log_file.close()
+        (self.run_dir / "haproxy.pid").write_text(str(self._proc.pid))
         deadline = time.monotonic() + START_WAIT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -233,7 +262,7 @@ class DataPlane:
             self._spec = spec
             try:
                 if not self.running():
-                    self._admitted &= {(b.name, s.name) for b in spec.backends for s in b.servers}
+                    self._admitted &= {(b.name, srv.name) for b in spec.backends for srv in b.servers}
                     self._start()
                 elif spec.config_key() != old.config_key():
                     self._reload()

@@ -210,10 +210,24 @@ class TargetController:
         self.ctx = ctx
         self.dataplane = dataplane
         self.last_error = ""
+        self._seeded = False
+
+    def _known_healthy(self) -> set[tuple[str, str]]:
+        with self.ctx.store.read() as s:
+            groups = {g["TargetGroupArn"]: g for g in elb.all_of(s, elb.TG)}
+            return {
+                (backend_name(groups[t["TargetGroupArn"]]), server_name(t))
+                for t in elb.all_of(s, elb.TARGET)
+                if t["TargetGroupArn"] in groups and t.get("_health", {}).get("State") == elb.HEALTHY
+            }
 
     def tick(self) -> None:
         self._sync_tasks()
         spec = self._spec()
+        if not self._seeded:
+            # A restarted control plane: targets healthy before keep taking traffic at once.
+            self._seeded = True
+            self.dataplane.seed_admitted(self._known_healthy())
         try:
             self.dataplane.apply(spec)
             self.last_error = ""

@@ -241,6 +241,9 @@ class FakePlane:
     def stop(self) -> None:
         pass
 
+    def seed_admitted(self, servers: set[tuple[str, str]]) -> None:
+        self._admitted |= servers
+
 
 @pytest.fixture
 def ops(tmp_path: Path) -> Operations:
