@@ -47,7 +47,9 @@ for _ in $(seq 1 90); do
 done
 [ "$running" = 6 ] || { echo "only $running of 6 tasks are RUNNING; see $DATA/dev.log"; exit 1; }
 
-"$ORCH" lb create web-lb --port "$LB_PORT" --service web >/dev/null
+# Checks every 5 s, healthy after 2, a 5 s drain: ELB's defaults (30 s, 5, 300 s) are slow for a demo.
+"$ORCH" lb create web-lb --port "$LB_PORT" --service web --health-interval 5 --healthy-threshold 2 \
+  --deregistration-delay 5 >/dev/null
 for _ in $(seq 1 60); do
   healthy=$("$ORCH" lb targets web-lb -o json | python3 -c 'import json,sys; print(sum(1 for d in json.load(sys.stdin)["TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "healthy"))')
   [ "$healthy" = 6 ] && break

@@ -60,6 +60,11 @@ def lb_create(
     service: str = typer.Option(None, "--service", "-s", help="Put this service behind it: NAME[:CONTAINER:PORT]."),
     lb_type: str = typer.Option("application", "--type", help="application (HTTP) or network (TCP)."),
     health_path: str = typer.Option("/", "--health-path", help="HTTP health check path (application only)."),
+    health_interval: int = typer.Option(30, "--health-interval", min=5, max=300, help="Seconds between checks."),
+    healthy_threshold: int = typer.Option(5, "--healthy-threshold", min=2, max=10, help="Passes to be healthy."),
+    deregistration_delay: int = typer.Option(
+        300, "--deregistration-delay", min=0, max=3600, help="Seconds a leaving target drains before its task stops."
+    ),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
@@ -76,11 +81,23 @@ def lb_create(
             "Protocol": protocol,
             "Port": target[2] if target else port,
             "TargetType": "instance",
+            "HealthCheckIntervalSeconds": health_interval,
+            "HealthyThresholdCount": healthy_threshold,
         }
+        if health_interval <= 5:
+            group_req["HealthCheckTimeoutSeconds"] = 2  # ELB wants the timeout below the interval
         if protocol == "HTTP":
             group_req["HealthCheckPath"] = health_path
         group = _elb(client, "CreateTargetGroup", group_req)["TargetGroups"][0]
         created.insert(0, ("DeleteTargetGroup", {"TargetGroupArn": group["TargetGroupArn"]}))
+        _elb(
+            client,
+            "ModifyTargetGroupAttributes",
+            {
+                "TargetGroupArn": group["TargetGroupArn"],
+                "Attributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": str(deregistration_delay)}],
+            },
+        )
         listener = _elb(
             client,
             "CreateListener",
