@@ -363,6 +363,10 @@ class TargetController:
                 if changed:
                     t["_health"] = health
                     elb.put(s, elb.TARGET, elb.target_key(t["TargetGroupArn"], t["Id"], t["Port"]), t)
+                    # The task's service counts it healthy (or replaces it) on this news: wake it.
+                    task = s.get_task(t["_task"]) if t.get("_task") else None
+                    if task is not None and task.group.startswith("service:"):
+                        s.touch(f"service:{arn_id(task.clusterArn)}/{task.group[len('service:') :]}")
 
 
 def _host_port(task: Task, container: Any, container_port: Any) -> int | None:
