@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup install docker images chromium demo test test-unit test-docker lint bench clean
+.PHONY: setup install docker haproxy images chromium demo test test-unit test-docker lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
@@ -13,14 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## setup: the virtual environment, a Docker engine, the example images and Chromium (for the dashboard tests)
-setup: $(STAMP) docker images chromium
+## setup: the virtual environment, a Docker engine, HAProxy, the example images and Chromium (for the dashboard tests)
+setup: $(STAMP) docker haproxy images chromium
 
 install: $(STAMP)
 
 ## docker: use the engine DOCKER_HOST or /var/run/docker.sock reaches, or install and start one
 docker:
 	@bash scripts/ensure-docker.sh
+
+## haproxy: Debian's haproxy (2.4+), the load balancers' data plane; installed when missing
+haproxy:
+	@bash scripts/ensure-haproxy.sh
 
 ## images: build the example images locally (no registry needed)
 images: docker
@@ -50,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/autoscale.py
+	$(BIN)/python benchmarks/lb.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

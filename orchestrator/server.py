@@ -14,7 +14,7 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
-from orchestrator.api import autoscaling_rest
+from orchestrator.api import autoscaling_rest, elbv2_rest
 from orchestrator.api.app import create_app
 from orchestrator.api.aws import ecs
 from orchestrator.autoscaling.metrics import MetricsCollector
@@ -24,7 +24,9 @@ from orchestrator.core.models import set_region
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
 from orchestrator.jobs import Background
+from orchestrator.lb import DataPlane
 from orchestrator.operations import Context, Operations
+from orchestrator.reconcile.targets import TargetController
 from orchestrator.security.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
 
 log = structlog.get_logger("orchestrator.server")
@@ -80,12 +82,15 @@ class ControlPlane:
         self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)
         self.background.add_periodic("autoscaling", self.settings.metric_period_s, self.autoscaler.tick)
         self.background.add_scheduled_actions(self.ops.scheduled_actions, self.ops.run_scheduled_action)
+        # Load balancers: targets follow tasks, HAProxy follows the store, health comes back.
+        self.targets = TargetController(self.ctx, DataPlane(self.data_dir / "lb"))
+        self.background.add_periodic("load-balancers", 1.0, self.targets.tick)
         self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def _extra_routers(self) -> list[Any]:
-        return [*ecs.routers(self.ctx, self.ops, self.data_dir), autoscaling_rest.router]
+        return [*ecs.routers(self.ctx, self.ops, self.data_dir), autoscaling_rest.router, elbv2_rest.router]
 
     @property
     def admin_token(self) -> str:
@@ -113,6 +118,7 @@ class ControlPlane:
             server.run()
         finally:
             self.background.stop()
+            self.targets.close()
             self.store.close()
 
     def start_in_thread(self, listen: str) -> str:
@@ -141,4 +147,5 @@ class ControlPlane:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.background.stop()
+        self.targets.close()
         self.store.close()

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: start a local cluster (3 agents in 3 zones) in the background, deploy
-# examples/01-web as a service of 6 tasks, and show where each task landed.
+# examples/01-web as a service of 6 tasks behind a load balancer (HAProxy, `orchestrator lb`),
+# print its one URL, and show where each task landed.
 # `bash scripts/demo.sh stop` stops the cluster and removes its containers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORCH="$PWD/.venv/bin/orchestrator"
 DATA="$PWD/.data/demo"
 PORT="${DEMO_PORT:-8420}"
+LB_PORT="${DEMO_LB_PORT:-8080}"
 PIDFILE="$DATA/dev.pid"
 export ORCH_SERVER="http://127.0.0.1:$PORT" ORCH_DATA_DIR="$DATA"
 
@@ -45,6 +47,17 @@ for _ in $(seq 1 90); do
 done
 [ "$running" = 6 ] || { echo "only $running of 6 tasks are RUNNING; see $DATA/dev.log"; exit 1; }
 
+# Checks every 5 s, healthy after 2, a 5 s drain: ELB's defaults (30 s, 5, 300 s) are slow for a demo.
+"$ORCH" lb create web-lb --port "$LB_PORT" --service web --health-interval 5 --healthy-threshold 2 \
+  --deregistration-delay 5 >/dev/null
+for _ in $(seq 1 60); do
+  healthy=$("$ORCH" lb targets web-lb -o json | python3 -c 'import json,sys; print(sum(1 for d in json.load(sys.stdin)["TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "healthy"))')
+  [ "$healthy" = 6 ] && break
+  sleep 1
+done
+echo
+echo "service web: http://127.0.0.1:$LB_PORT/   (load balancer web-lb, $healthy of 6 targets healthy)"
+
 "$ORCH" instance list -o json > "$DATA/instances.json"
 "$ORCH" task list --service web -o json > "$DATA/tasks.json"
 python3 - "$DATA/instances.json" "$DATA/tasks.json" <<'PY'
@@ -60,10 +73,13 @@ for t in sorted(tasks, key=lambda t: (t["availabilityZone"], name[t["containerIn
 PY
 cat <<TXT
 
-6 real containers (docker ps) spread 2/2/2 over three zones. Look around:
+6 real containers (docker ps) spread 2/2/2 over three zones, one address in front of them:
+  curl http://127.0.0.1:$LB_PORT/
+Look around:
   export ORCH_SERVER=$ORCH_SERVER ORCH_DATA_DIR=$DATA
   .venv/bin/orchestrator svc describe web
   .venv/bin/orchestrator task explain <task id>       # why the scheduler chose that instance
+  .venv/bin/orchestrator lb targets web-lb            # the load balancer's targets and their health
   .venv/bin/orchestrator svc update web --desired 3   # or docker kill a container and watch it come back
   .venv/bin/orchestrator svc events web --follow
 The live dashboard: $ORCH_SERVER/ui (sign in with the token in $DATA/admin.token)

@@ -18,6 +18,7 @@ from orchestrator.cli.client import CliError
 from orchestrator.cli.contexts import context_app
 from orchestrator.cli.credentials import credentials_app
 from orchestrator.cli.export import export_app
+from orchestrator.cli.lb import lb_app
 from orchestrator.cli.output import set_query, warn
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
@@ -62,6 +63,7 @@ cli.add_typer(autoscale_app, name="autoscale")
 cli.add_typer(credentials_app, name="credentials")
 cli.add_typer(export_app, name="export")
 cli.add_typer(context_app, name="context")
+cli.add_typer(lb_app, name="lb")
 
 
 def lift_global_options(argv: list[str]) -> list[str]:

@@ -35,6 +35,8 @@ class Settings:
     # timers, and every service this often whatever happened.
     service_timer_s: float = 1.0
     service_sweep_s: float = 5.0
+    # Where load balancers listen (their DNSName): loopback unless the host is meant to be reached.
+    lb_address: str = "127.0.0.1"
     # Seed for the scheduler's tie-breaking, so a run can be reproduced.
     placement_seed: int = 0
     # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.

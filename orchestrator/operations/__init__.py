@@ -12,6 +12,7 @@ from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.attributes import AttributeOps
 from orchestrator.operations.autoscaling import AutoscalingOps
 from orchestrator.operations.clusters import ClusterOps
+from orchestrator.operations.elbv2 import Elbv2Ops
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.scheduled_actions import ScheduledActionOps
@@ -36,6 +37,7 @@ class Operations(
     AccountSettingOps,
     AttributeOps,
     ScheduledActionOps,
+    Elbv2Ops,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

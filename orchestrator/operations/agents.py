@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from orchestrator.core import elb
 from orchestrator.core.context import DEFAULT_CLUSTER
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.core.lifecycle import apply_report, checked_containers, record_heartbeat
@@ -114,6 +115,8 @@ class AgentOps:
         with store.read() as s:
             inst = s.get_instance(arn)
             tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]
+            # A task to stop keeps running while its load balancer target drains (ECS deregisters first).
+            tasks = [t.model_copy(update={"desiredStatus": "RUNNING"}) if elb.stop_held(s, t) else t for t in tasks]
             tds = {}
             for t in tasks:
                 if t.taskDefinitionArn not in tds:

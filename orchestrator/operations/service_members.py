@@ -101,30 +101,6 @@ def propagate_tags(req: dict[str, Any], allowed: tuple[str, ...], default: str =
     return value
 
 
-def load_balancers(req: dict[str, Any], container_names: set[str]) -> list[dict[str, Any]]:
-    out = []
-    for i, lb in enumerate(opt_list(req, "loadBalancers")):
-        where = f"loadBalancers[{i}]"
-        if not isinstance(lb, dict):
-            raise InvalidParameterException(f"{where} must be an object.")
-        unknown = sorted(set(lb) - {"targetGroupArn", "loadBalancerName", "containerName", "containerPort"})
-        if unknown:
-            raise InvalidParameterException(f"{where}.{unknown[0]} is not supported by this endpoint.")
-        if not lb.get("targetGroupArn") and not lb.get("loadBalancerName"):
-            raise InvalidParameterException(f"{where}: targetGroupArn or loadBalancerName is required.")
-        name, port = lb.get("containerName"), lb.get("containerPort")
-        if not isinstance(name, str) or not name:
-            raise InvalidParameterException(f"{where}.containerName is required.")
-        if name not in container_names:
-            raise InvalidParameterException(
-                f"{where}.containerName: the container {name} does not exist in the task definition."
-            )
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
-            raise InvalidParameterException(f"{where}.containerPort must be a port number (1-65535).")
-        out.append(dict(lb))
-    return out
-
-
 def service_registries(req: dict[str, Any]) -> list[dict[str, Any]]:
     raw = opt_list(req, "serviceRegistries")
     if len(raw) > 1:

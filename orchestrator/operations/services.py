@@ -29,6 +29,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.service_state import ServiceState
+from orchestrator.operations import service_lb
 from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
@@ -155,7 +156,7 @@ class ServiceOps:
             td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
             if td.status != "ACTIVE":
                 raise InvalidParameterException("TaskDefinition is inactive")
-            balancers = members.load_balancers(req, {c.name for c in td.containerDefinitions})
+            balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
             network = members.network_configuration(req, td.networkMode)
             role = members.role_arn(req, bool(balancers), td.networkMode)
             existing = s.get_service(cluster.clusterName, name)
@@ -340,8 +341,9 @@ class ServiceOps:
         if "serviceRegistries" in req:
             kept["serviceRegistries"] = members.service_registries(req)
         if "loadBalancers" in req:
-            names = {c.name for c in td.containerDefinitions} if td is not None else set()
-            kept["loadBalancers"] = members.load_balancers(req, names)
+            kept["loadBalancers"] = service_lb.validated(
+                self.ctx, req.get("loadBalancers"), td or resolve_task_definition(self.ctx, svc.taskDefinition)
+            )
         if "networkConfiguration" in req:
             kept["networkConfiguration"] = members.network_configuration(req, mode)
         elif mode != "awsvpc" and svc.networkConfiguration is not None and "taskDefinition" in req:

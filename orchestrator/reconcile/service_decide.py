@@ -146,6 +146,11 @@ class ServiceSnapshot:
     # that places nothing does not read every task of the cluster; it is called at most once, in
     # the same transaction as the rest of the snapshot.
     other_usage: Callable[[], Mapping[str, InstanceUsage]] = dict
+    # Behind a load balancer (the service's loadBalancers, reconcile/targets.py): per live task
+    # ARN, whether all its targets are healthy (None: the service has no load balancer), and for
+    # a task whose target failed its health checks, (ECS's event, the stop reason).
+    lb_healthy: Mapping[str, bool] | None = None
+    lb_failing: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -263,6 +268,9 @@ class _Pass:
         if task.lastStatus != "RUNNING" or task.desiredStatus != "RUNNING":
             return False
         health = self.health(task)
+        # Behind a load balancer, a task is healthy once its targets are (ECS), not after a grace time.
+        if self.snap.lb_healthy is not None:
+            return self.snap.lb_healthy.get(task.taskArn, False) and health in (None, "HEALTHY")
         if health is not None:
             return health == "HEALTHY"
         grace = self.svc.healthCheckGracePeriodSeconds
@@ -372,6 +380,12 @@ class _Pass:
             if t.lastStatus == "RUNNING" and self.health(t) == "UNHEALTHY" and not self.in_grace(t, grace)
         ]
         self._stop(unhealthy, HEALTH_FAILURE_REASON)
+        # A task whose load balancer target failed its health checks is replaced too, with ECS's words.
+        for t in self.wanted():
+            failing = self.snap.lb_failing.get(t.taskArn) if t.lastStatus == "RUNNING" else None
+            if failing and t not in unhealthy and not self.in_grace(t, grace):
+                self.event(failing[0])
+                self._stop([t], failing[1])
 
     def _circuit_breaker(self) -> None:
         breaker = self.svc.deploymentConfiguration.deploymentCircuitBreaker

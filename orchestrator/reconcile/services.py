@@ -20,6 +20,7 @@ from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import Store
 from orchestrator.core.tags import tag_service_task
+from orchestrator.reconcile import targets
 from orchestrator.reconcile.service_decide import Actions, Rules, ServiceSnapshot, decide
 
 log = structlog.get_logger("orchestrator.reconcile.services")
@@ -67,6 +68,7 @@ def load_snapshot(store: Store, cluster: str, name: str, tds: TaskDefinitions, n
         instances=store.list_instances(cluster, include_inactive=True),
         now=now,
         other_usage=other_usage,
+        **targets.snapshot_of(store, svc, [t for t in tasks if t.lastStatus != "STOPPED"]),
     )
 
 

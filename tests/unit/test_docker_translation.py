@@ -86,6 +86,15 @@ def test_state_from_inspect_running() -> None:
     assert state.host_ports == (PortMapping(53, 5353, "udp"), PortMapping(80, 32770, "tcp"))
 
 
+def test_the_ipv4_binding_wins_when_docker_picks_another_port_for_ipv6() -> None:
+    data = inspect_json()
+    # Seen on a busy engine: one random port per address family. Only the IPv4 one answers 127.0.0.1.
+    data["NetworkSettings"]["Ports"] = {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "33165"}, {"HostIp": "::", "HostPort": "33157"}]
+    }
+    assert state_from_inspect(data).host_ports == (PortMapping(80, 33165, "tcp"),)
+
+
 def test_state_from_inspect_exited_and_failed_start() -> None:
     exited = state_from_inspect(
         inspect_json(Status="exited", ExitCode=137, OOMKilled=True, FinishedAt="2024-05-01T12:01:00Z")

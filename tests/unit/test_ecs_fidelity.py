@@ -61,14 +61,24 @@ def tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
 # -- CreateService / UpdateService members ------------------------------------------------------
 
 
+def _target_group(ops: Operations) -> str:
+    """A target group behind a load balancer's listener, as loadBalancers needs."""
+    lb = ops.create_load_balancer({"Name": "kept-lb"})["LoadBalancers"][0]["LoadBalancerArn"]
+    tg: str = ops.create_target_group({"Name": "kept-tg", "Protocol": "HTTP", "Port": 80})["TargetGroups"][0][
+        "TargetGroupArn"
+    ]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    ops.create_listener({"LoadBalancerArn": lb, "Protocol": "HTTP", "Port": 18099, "DefaultActions": forward})
+    return tg
+
+
 def test_create_service_keeps_and_returns_every_member_it_accepts(ops: Operations) -> None:
+    task_definition(ops, "lbweb", portMappings=[{"containerPort": 80}])
     req = {
         "serviceName": "kept",
-        "taskDefinition": "web:1",
+        "taskDefinition": "lbweb:1",
         "desiredCount": 1,
-        "loadBalancers": [
-            {"targetGroupArn": "arn:aws:elasticloadbalancing:tg/x", "containerName": "app", "containerPort": 80}
-        ],
+        "loadBalancers": [{"targetGroupArn": _target_group(ops), "containerName": "app", "containerPort": 80}],
         "serviceRegistries": [{"registryArn": "arn:aws:servicediscovery:us-east-1:000000000000:service/srv-1"}],
         "role": "ecsServiceRole",
         "propagateTags": "SERVICE",
@@ -110,7 +120,7 @@ def test_create_service_keeps_and_returns_every_member_it_accepts(ops: Operation
         ({"deploymentConfiguration": {"alarms": {"alarmNames": ["a"], "enable": True}}}, "alarms"),
         ({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"]}}}, "networkMode"),
         ({"role": "r"}, "load balancer"),
-        ({"loadBalancers": [{"targetGroupArn": "tg", "containerName": "nope", "containerPort": 80}]}, "nope"),
+        ({"loadBalancers": [{"targetGroupArn": "tg", "containerName": "nope", "containerPort": 80}]}, "targetGroupArn"),
         ({"propagateTags": "EVERYTHING"}, "propagateTags"),
         ({"tags": [{"key": "aws:x", "value": "y"}]}, "aws:"),
     ],

@@ -214,7 +214,9 @@ class EcsEndpoint:
             return WireResponse(internal.status, dumps(error_body(service, internal)), request_id)
 
 
-def ecs_router(endpoint: EcsEndpoint) -> APIRouter:
+def ecs_router(endpoint: EcsEndpoint, query_endpoint: Any = None) -> APIRouter:
+    """`POST /`: AWS JSON 1.1 for ECS and Application Auto Scaling; form-encoded AWS Query requests
+    (Elastic Load Balancing v2) go to `query_endpoint` when one is given."""
     router = APIRouter(tags=["ecs"])
 
     @router.post("/", include_in_schema=False)
@@ -224,13 +226,17 @@ def ecs_router(endpoint: EcsEndpoint) -> APIRouter:
         raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
         path, _, raw_query = raw.partition(b"?")
         query = request.scope.get("query_string") or raw_query
+        target: Any = endpoint
+        media_type = CONTENT_TYPE
+        if query_endpoint is not None and query_endpoint.is_query(request.headers):
+            target, media_type = query_endpoint, "text/xml"
         result = await anyio.to_thread.run_sync(
-            endpoint.handle, request.method, path.decode("latin-1"), query.decode("latin-1"), request.headers, body
+            target.handle, request.method, path.decode("latin-1"), query.decode("latin-1"), request.headers, body
         )
         return Response(
             content=result.body,
             status_code=result.status,
-            media_type=CONTENT_TYPE,
+            media_type=media_type,
             headers={REQUEST_ID_HEADER: result.request_id},
         )
 
@@ -240,4 +246,6 @@ def ecs_router(endpoint: EcsEndpoint) -> APIRouter:
 def routers(ctx: Context, ops: Operations, data_dir: Path) -> list[APIRouter]:
     """The endpoint and the admin routes that manage its access keys, sharing one key store."""
     keys = AccessKeys(ctx.store, data_dir / MASTER_KEY_FILE, ctx.clock)
-    return [credentials_router(keys), ecs_router(EcsEndpoint(ops, keys, ctx.clock))]
+    from orchestrator.api.aws.elbv2 import ElbEndpoint
+
+    return [credentials_router(keys), ecs_router(EcsEndpoint(ops, keys, ctx.clock), ElbEndpoint(ops, keys, ctx.clock))]
