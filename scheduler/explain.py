@@ -1,6 +1,6 @@
 """Plain-words renderings of placement explanations and failures, for `orchestrator task explain`.
 
-The explanation dicts are built by `scheduler.placement` (profile "ecs") and `scheduler.profiles`
+The explanation dicts are `Explanation.to_dict()` (scheduler.explanation) of the profiles in `scheduler.rules`
 (profile "kubernetes"); this module only reads them, so it copes with keys it does not know and
 with explanations stored by older versions.
 """
