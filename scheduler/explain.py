@@ -1,8 +1,8 @@
 """Plain-words renderings of placement explanations and failures, for `orchestrator task explain`.
 
-The explanation dicts are built by `scheduler.placement` (profile "ecs") and `scheduler.profiles`
-(profile "kubernetes"); this module only reads them, so it copes with keys it does not know and
-with explanations stored by older versions.
+The explanation dicts are the JSON form of `scheduler.explanation`'s records (`to_dict()`); this
+module only reads them, so it copes with keys it does not know and with explanations stored by
+older versions.
 """
 
 from __future__ import annotations

@@ -5,19 +5,27 @@ then the constraints in the order given) and the first one that fails names the 
 order matters twice: the explanation counts each dropped instance under its first failing filter,
 and a failed placement reports the instance that got furthest through it ("the closest match").
 
+`FilterLog` keeps what the filters dropped for the explanations, and `unplaceable` turns the
+rejections of a task that fits nowhere into ECS's failure (reason code, closest instance, tally).
+
 Within one request every task is identical and an instance's state only changes when a task is
 placed on it, so status, agent, attributes and static `memberOf` expressions are decided once per
-request (`RequestFilters.check` on the snapshot); after a placement only the chosen instance is
-re-checked (`RequestFilters.recheck`) against the filters that a placement can change.
+request; `RequestFilters.check` is the whole chain on an `InstanceState`, and `recheck` the
+same answer for an instance that passed `check` and then received tasks (only the filters that a
+placement can change are evaluated again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from bisect import insort
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final, Protocol
 
-from scheduler.types import FailureReason, InstanceView, PlacementError, PlacementRequest
+from scheduler.explanation import EXAMPLES, Dropped, FilterOutcome
+from scheduler.state import InstanceState
+from scheduler.types import FailureReason, InstanceView, PlacementError, PlacementRequest, Unplaceable
 
 # Positions in the filter order; constraint j is at CONSTRAINTS + j.
 STATUS: Final = 0
@@ -27,6 +35,7 @@ MEMORY: Final = 3
 PORTS: Final = 4
 ATTRIBUTES: Final = 5
 CONSTRAINTS: Final = 6
+FIXED_FILTERS: Final = ("status", "agent", "cpu", "memory", "ports", "attributes")
 
 # Long expressions would make every explanation example kilobytes long.
 _EXPRESSION_SHOWN = 100
@@ -162,37 +171,33 @@ class RequestFilters:
 
     def names(self) -> list[str]:
         """Filter names by position, for explanations."""
-        fixed = ["status", "agent", "cpu", "memory", "ports", "attributes"]
-        return fixed + [c.kind for c in self.constraints]
+        return [*FIXED_FILTERS, *(c.kind for c in self.constraints)]
 
-    def check(self, instance: InstanceView) -> Rejection | None:
-        """The first filter `instance` fails for one more task of the request, or None if it fits."""
+    def check(self, state: InstanceState) -> Rejection | None:
+        """The first filter `state` fails for one more task of the request, or None if it fits."""
+        instance = state.instance
         if instance.status != "ACTIVE":
             return _status(instance.status)
         if not instance.agent_connected:
             return _AGENT
-        rejection = self.check_resources(
-            instance.remaining_cpu,
-            instance.remaining_memory,
-            instance.used_tcp_ports,
-            instance.used_udp_ports,
-        )
+        rejection = self.check_resources(state)
         if rejection is not None:
             return rejection
         rejection = self.check_attributes(instance.attributes)
         if rejection is not None:
             return rejection
-        return self.check_constraints(instance, self.constraints)
+        view = state.view() if self.dynamic_expressions else instance
+        return self.check_constraints(view, self.constraints, state.group_tasks)
 
-    def check_resources(self, cpu: int, memory: int, tcp: frozenset[int], udp: frozenset[int]) -> Rejection | None:
-        if cpu < self.cpu:
+    def check_resources(self, state: InstanceState) -> Rejection | None:
+        if state.remaining_cpu < self.cpu:
             return _CPU
-        if memory < self.memory:
+        if state.remaining_memory < self.memory:
             return _MEMORY
-        if self.tcp and not self.tcp.isdisjoint(tcp):
-            return _port(min(self.tcp & tcp), udp=False)
-        if self.udp and not self.udp.isdisjoint(udp):
-            return _port(min(self.udp & udp), udp=True)
+        if self.tcp and not self.tcp.isdisjoint(state.used_tcp_ports):
+            return _port(min(self.tcp & state.used_tcp_ports), udp=False)
+        if self.udp and not self.udp.isdisjoint(state.used_udp_ports):
+            return _port(min(self.udp & state.used_udp_ports), udp=True)
         return None
 
     def check_attributes(self, attributes: Mapping[str, str]) -> Rejection | None:
@@ -203,46 +208,109 @@ class RequestFilters:
         return None
 
     def check_constraints(
-        self, instance: InstanceView, constraints: tuple[_Constraint, ...], group_count: int | None = None
+        self, instance: InstanceView, constraints: tuple[_Constraint, ...], group_tasks: int
     ) -> Rejection | None:
+        """The first of `constraints` that fails; `group_tasks` counts the request's group on it."""
         for c in constraints:
             if c.expr is None:
-                count = instance.task_groups.get(self.group, 0) if group_count is None else group_count
-                if count > 0:
+                if group_tasks > 0:
                     return c.rejection
             elif not c.expr.evaluate(instance):
                 return c.rejection
         return None
 
-    def recheck(
-        self,
-        instance: InstanceView,
-        cpu: int,
-        memory: int,
-        tcp: frozenset[int],
-        udp: frozenset[int],
-        group_count: int,
-        running: int,
-    ) -> Rejection | None:
-        """Re-check an instance that passed `check` after tasks were placed on it.
+    def static_constraints(self) -> tuple[_Constraint, ...]:
+        """The memberOf expressions that no placement can change (kube's node affinity)."""
+        return tuple(c for c in self.constraints if c.expr is not None and not c.expr.dynamic)
 
-        The arguments are its state now; status, agent, attributes and static expressions cannot
-        have changed, so only resources and the changing constraints are evaluated.
+    def recheck(self, state: InstanceState) -> Rejection | None:
+        """`check` for an instance that passed it before tasks were placed on it: the same answer, cheaper.
+
+        Status, agent, attributes and static expressions cannot have changed, so only resources
+        and the changing constraints are evaluated.
         """
-        rejection = self.check_resources(cpu, memory, tcp, udp)
+        rejection = self.check_resources(state)
         if rejection is not None or not self.changing:
             return rejection
-        view = instance
-        if self.dynamic_expressions:
-            groups = dict(instance.task_groups)
-            groups[self.group] = group_count
-            view = replace(
-                instance,
-                remaining_cpu=cpu,
-                remaining_memory=memory,
-                used_tcp_ports=tcp,
-                used_udp_ports=udp,
-                task_groups=groups,
-                running_tasks_count=running,
+        view = state.view() if self.dynamic_expressions else state.instance
+        return self.check_constraints(view, self.changing, state.group_tasks)
+
+
+class FilterLog:
+    """Per filter, the instances it dropped: how many, and the first EXAMPLES of them in input order.
+
+    `summary()` is what an explanation shows; it is rebuilt only after a new drop, so that the
+    explanations of consecutive placements can share it.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.removed = [0] * len(self.names)
+        self.examples: list[list[tuple[int, Dropped]]] = [[] for _ in self.names]
+        self._summary: tuple[FilterOutcome, ...] | None = ()
+
+    def drop(self, state: InstanceState, rejection: Rejection) -> None:
+        index = rejection.index
+        self.removed[index] += 1
+        examples = self.examples[index]
+        if len(examples) < EXAMPLES or state.index < examples[-1][0]:
+            insort(examples, (state.index, Dropped(state.instance.instance_id, rejection.reason)))
+            del examples[EXAMPLES:]
+        self._summary = None
+
+    def summary(self) -> tuple[FilterOutcome, ...]:
+        if self._summary is None:
+            self._summary = tuple(
+                FilterOutcome(name, self.removed[index], tuple(dropped for _, dropped in self.examples[index]))
+                for index, name in enumerate(self.names)
+                if self.removed[index]
             )
-        return self.check_constraints(view, self.changing, group_count)
+        return self._summary
+
+
+NO_INSTANCES_REASON = "no container instances are registered"
+
+
+def no_instances() -> Unplaceable:
+    """The failure when the cluster has no container instances at all."""
+    return Unplaceable(
+        reason="MISSING",
+        closest_instance_arn=None,
+        closest_reason=NO_INSTANCES_REASON,
+        tally={},
+        total_instances=0,
+        message="No container instances were found in your cluster.",
+    )
+
+
+def unplaceable(
+    instances: Sequence[InstanceView], rejections: Sequence[Rejection | None], ranks: Sequence[int]
+) -> Unplaceable:
+    """The failure for a task that no instance can take: the closest instance and a per-reason tally.
+
+    The closest instance is the one whose first failing filter comes latest in the filter order;
+    among equals, the one first in the seeded tie-break order. The tally counts the instances by
+    the reason they were dropped for, most first (ties by name).
+    """
+    closest = -1
+    best: tuple[int, int] | None = None
+    tally: Counter[str] = Counter()
+    for i, rejection in enumerate(rejections):
+        if rejection is None:
+            continue
+        tally[rejection.short] += 1
+        key = (rejection.index, -ranks[i])
+        if best is None or key > best:
+            best, closest = key, i
+    rejection = rejections[closest]
+    assert rejection is not None
+    arn = instances[closest].arn
+    ordered = dict(sorted(tally.items(), key=lambda item: (-item[1], item[0])))
+    return Unplaceable(
+        reason=rejection.code,
+        closest_instance_arn=arn,
+        closest_reason=rejection.reason,
+        tally=ordered,
+        total_instances=len(instances),
+        message=f"The closest matching (container-instance {arn}) {rejection.phrase}.",
+    )

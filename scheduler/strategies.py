@@ -109,6 +109,14 @@ def normalize(strategies: Sequence[PlacementStrategy]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def chain(strategies: Sequence[PlacementStrategy]) -> tuple[Step, ...]:
+    """The steps a request follows: its strategies, or DEFAULT_SERVICE_STRATEGIES when it has none.
+
+    The one place the default is applied, for placement and scale-in alike.
+    """
+    return normalize(strategies) or _DEFAULT_CHAIN
+
+
 def validate_placement(strategies: Sequence[PlacementStrategy], constraints: Sequence[PlacementConstraint]) -> None:
     """Raise PlacementError saying what to fix if the strategies or constraints are not valid ECS."""
     normalize(strategies)
@@ -132,6 +140,9 @@ def validate_placement(strategies: Sequence[PlacementStrategy], constraints: Seq
                 raise PlacementError(f"{where}: {error}", error.position) from error
         else:
             raise PlacementError(f"{where}: unknown constraint type; use distinctInstance or memberOf")
+
+
+_DEFAULT_CHAIN: Final = normalize(DEFAULT_SERVICE_STRATEGIES)
 
 
 def tiebreak_ranks(arns: Sequence[str], seed: int) -> list[int]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from scheduler.explanation import Explanation
+
 # ECS failure reasons returned by RunTask/StartTask in failures[].reason.
 # MISSING: the cluster has no container instances at all.
 FailureReason = Literal[
@@ -80,12 +82,17 @@ class PlacementRequest:
     profile: Profile = "ecs"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     """One task placed: where, and why there."""
 
     instance_arn: str
-    explanation: Mapping[str, Any]  # JSON-serializable: filters, rankings, winner
+    why: Explanation  # typed: filters, rankings, winner
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        """`why` as the JSON the store keeps and the CLI renders (a new dict on every call)."""
+        return self.why.to_dict()
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,9 @@ class Unplaceable:
     reason: FailureReason
     closest_instance_arn: str | None
     closest_reason: str  # "insufficient memory available"
-    tally: Mapping[str, int]  # reason -> instance count, e.g. {"insufficient memory": 4}
+    tally: Mapping[str, int]  # reason -> instance count, most first, e.g. {"insufficient memory": 4}
     total_instances: int
-    message: str  # "0/6 instances: 4 insufficient memory, 2 DRAINING"
+    message: str  # "The closest matching (container-instance ...) has insufficient memory available."
 
 
 @dataclass(frozen=True)

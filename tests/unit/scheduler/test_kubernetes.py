@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler import InstanceView, place
-from scheduler.profiles import balanced_allocation, least_allocated
+from scheduler.rules.kubernetes import balanced_allocation, least_allocated
 
 from .builders import ids, instance, request
 
