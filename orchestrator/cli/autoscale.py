@@ -16,7 +16,7 @@ import typer
 
 from orchestrator.cli.client import Client, CliError, segment
 from orchestrator.cli.complete import ServiceArg
-from orchestrator.cli.output import Column, Output, OutputOpt, emit, format_table, say, table, watch, when
+from orchestrator.cli.output import Column, Output, OutputOpt, emit, format_table, say, show, table, when
 from orchestrator.cli.resolve import ClusterOpt, service_name
 
 autoscale_app = typer.Typer(
@@ -378,7 +378,4 @@ def svc_metrics(
     def render(d: dict[str, Any]) -> None:
         say(_metrics_view(d, shutil.get_terminal_size().columns))
 
-    if watching:
-        watch(fetch, output, render)
-    else:
-        emit(fetch(), output, render)
+    show(fetch, output, render, watching)

@@ -253,6 +253,16 @@ def emit(data: dict[str, Any], output: Output, render: Callable[[dict[str, Any]]
         render(data)
 
 
+def show(
+    fetch: Callable[[], dict[str, Any]], output: Output, render: Callable[[dict[str, Any]], None], watching: bool
+) -> None:
+    """What every list/describe command does: print once, or keep printing with --watch."""
+    if watching:
+        watch(fetch, output, render)
+    else:
+        emit(fetch(), output, render)
+
+
 def watch(fetch: Callable[[], dict[str, Any]], output: Output, render: Callable[[dict[str, Any]], None]) -> None:
     """Like `kubectl get -w` and `watch`: print, then print again every 2 s when the output changed.
 

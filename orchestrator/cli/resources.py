@@ -21,9 +21,9 @@ from orchestrator.cli.output import (
     natural,
     say,
     short,
+    show,
     table,
     taskdef_ref,
-    watch,
     when,
 )
 from orchestrator.cli.placement_flags import parse_constraints, parse_strategies
@@ -288,10 +288,7 @@ def task_list(
     def fetch() -> dict[str, Any]:
         return client.call("GET", f"{c_path(cluster)}/tasks", params=params)
 
-    if watching:
-        watch(fetch, output, lambda d: tasks_renderer(client, cluster)(d))
-    else:
-        emit(fetch(), output, tasks_renderer(client, cluster))
+    show(fetch, output, lambda d: tasks_renderer(client, cluster)(d), watching)
 
 
 def _containers(t: dict[str, Any]) -> None:
@@ -437,10 +434,7 @@ def instance_list(
     def fetch() -> dict[str, Any]:
         return client.call("GET", f"{c_path(cluster)}/container-instances", params={"filter": filter, "status": status})
 
-    if watching:
-        watch(fetch, output, _instances_table)
-    else:
-        emit(fetch(), output, _instances_table)
+    show(fetch, output, _instances_table, watching)
 
 
 @instance_app.command("describe")

@@ -26,9 +26,9 @@ from orchestrator.cli.output import (
     fields,
     format_table,
     say,
+    show,
     table,
     taskdef_ref,
-    watch,
     when,
 )
 from orchestrator.cli.placement_flags import parse_constraints, parse_strategies
@@ -194,10 +194,7 @@ def svc_list(cluster: str = ClusterOpt, output: Output = OutputOpt, watching: bo
     def fetch() -> dict[str, Any]:
         return client.call("GET", f"/v1/clusters/{segment(cluster)}/services")
 
-    if watching:
-        watch(fetch, output, services_table)
-    else:
-        emit(fetch(), output, services_table)
+    show(fetch, output, services_table, watching)
 
 
 @svc_app.command("describe")
@@ -210,10 +207,7 @@ def svc_describe(
     def fetch() -> dict[str, Any]:
         return client.call("GET", f"/v1/clusters/{segment(cluster)}/services/{segment(service_name(name))}")
 
-    if watching:
-        watch(fetch, output, _render_service)
-    else:
-        emit(fetch(), output, _render_service)
+    show(fetch, output, _render_service, watching)
 
 
 @svc_app.command("delete")

@@ -16,13 +16,12 @@ from orchestrator.cli.output import (
     Output,
     OutputOpt,
     WatchOpt,
-    emit,
     format_table,
     natural,
     plural,
     say,
     short,
-    watch,
+    show,
     when,
 )
 from orchestrator.cli.resolve import ClusterOpt, instance_name
@@ -131,7 +130,4 @@ def render(data: dict[str, Any]) -> None:
 def status(cluster: str = ClusterOpt, output: Output = OutputOpt, watching: bool = WatchOpt) -> None:
     """The cluster on one screen: zones, instances, services and their rollouts, the last events."""
     client = Client()
-    if watching:
-        watch(lambda: collect(client, cluster), output, render)
-    else:
-        emit(collect(client, cluster), output, render)
+    show(lambda: collect(client, cluster), output, render, watching)
