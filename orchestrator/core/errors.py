@@ -87,6 +87,12 @@ class ValidationException(ApiError):
     code = "ValidationException"
 
 
+class ValidationError(ApiError):
+    """Elastic Load Balancing's name for bad input, from its wire format and its operations alike."""
+
+    code = "ValidationError"
+
+
 class ObjectNotFoundException(ApiError):
     rest_status = 404
     """Application Auto Scaling's name for a missing scalable target or policy."""

@@ -21,15 +21,11 @@ from typing import Any
 
 from orchestrator.core import elb
 from orchestrator.core.context import Context
-from orchestrator.core.errors import ApiError
+from orchestrator.core.errors import ApiError, ValidationError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
 MATCHER_RE = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
 MAX_TARGETS_PER_CALL = 500
-
-
-class ValidationError(ApiError):
-    code = "ValidationError"
 
 
 class LoadBalancerNotFound(ApiError):

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from orchestrator.core.errors import ApiError
+from orchestrator.core.errors import ApiError, ValidationError
 
 ELBV2 = "elbv2"
 CONTENT_TYPE = "text/xml"
@@ -35,10 +35,6 @@ class InvalidAction(ApiError):
 
 class MissingAction(ApiError):
     code = "MissingAction"
-
-
-class ValidationError(ApiError):
-    code = "ValidationError"
 
 
 @functools.cache
