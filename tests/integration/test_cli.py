@@ -66,6 +66,9 @@ def test_register_create_list_explain_plan(cluster: LocalCluster, tmp_path: Path
     # 3 more tasks, one per zone again; nothing is changed by a plan.
     [step] = [s for s in plan["steps"] if s["starts"]]
     assert sorted(p["availabilityZone"] for p in step["starts"]) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    # A drain may stop a task only while the others are healthy (minimumHealthyPercent 100), so the
+    # plan below depends on the tasks having served their health grace: wait for the steady state.
+    wait_for(lambda: cluster.service("cliweb")["deployments"][0]["rolloutState"] == "COMPLETED", 20, what="steady")
     table = orch(cluster, "svc", "plan", "cliweb", "--drain", "agent-1")
     # Draining agent-1 moves its one task: start it elsewhere, then stop it.
     assert "draining" in table and "Step 1: start 1, stop 0" in table and "Step 2: start 0, stop 1" in table
