@@ -68,6 +68,13 @@ def chip(d: WebDriver, arn: str) -> dict[str, Any] | None:
     return found
 
 
+def texts(d: WebDriver, selector: str) -> list[str]:
+    """The visible text of each element matching `selector`, read in one step so a redraw cannot stale it."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);"
+    found: list[str] = d.execute_script(script, selector)
+    return found
+
+
 def running(c: LocalCluster) -> set[str]:
     return {t["taskArn"] for t in c.running("web")}
 
@@ -139,7 +146,7 @@ def test_a_click_on_a_task_explains_its_placement(page: WebDriver, web: LocalClu
     click(page, f".chip[data-task-arn='{task['taskArn']}']")
     panel = wait_for(
         "the explanation panel names a winner",
-        lambda: page.find_elements(By.CSS_SELECTOR, "#detail .winner"),
+        lambda: texts(page, "#detail .winner"),
         10,
     )
     where = next(
@@ -148,8 +155,8 @@ def test_a_click_on_a_task_explains_its_placement(page: WebDriver, web: LocalClu
         if i["containerInstanceArn"] == task["containerInstanceArn"]
     )
     name = next(a["value"] for a in where["attributes"] if a["name"] == "orch.name")
-    assert name in panel[0].text and task["availabilityZone"] in panel[0].text
-    text = page.find_element(By.ID, "detail").text
+    assert name in panel[0] and task["availabilityZone"] in panel[0]
+    text = texts(page, "#detail")[0]
     # The service's default strategies (ECS: zone spread, then instance spread), each with its ranking.
     assert "spread(attribute:ecs.availability-zone)" in text and "spread(instanceId)" in text
     assert "3 instances considered" in text
@@ -166,7 +173,7 @@ def test_a_docker_kill_shows_and_its_replacement_appears(
     assert containers, f"no container is labelled with task {victim}"
     assert chip(page, victim) is not None
     click(page, f".chip[data-task-arn='{victim}']")
-    wait_for("the victim's explanation is open", lambda: page.find_elements(By.CSS_SELECTOR, "#detail .winner"), 10)
+    wait_for("the victim's explanation is open", lambda: texts(page, "#detail .winner"), 10)
     subprocess.run(["docker", "kill", containers[0].id], check=True, capture_output=True)
     # Gone, or no longer RUNNING, without reloading the page.
     wait_for(
@@ -177,7 +184,7 @@ def test_a_docker_kill_shows_and_its_replacement_appears(
     # The open panel says that it stopped, and why, as DescribeTasks does.
     stopped = wait_for(
         "the open task panel says the task is STOPPED",
-        lambda: [e.text for e in page.find_elements(By.CSS_SELECTOR, "#detail .stopped") if "STOPPED" in e.text],
+        lambda: [t for t in texts(page, "#detail .stopped") if "STOPPED" in t],
         30,
     )
     described = web.api("GET", f"/v1/clusters/default/tasks/{victim.rsplit('/', 1)[-1]}")["tasks"][0]
@@ -211,7 +218,7 @@ def test_a_rollout_moves_the_chips_to_the_new_deployment(page: WebDriver, web: L
         return len(deployments) == DESIRED and set(deployments) == {new}
 
     wait_for(f"all {DESIRED} chips carry the new deployment {new}", done, 120)
-    text = page.find_element(By.ID, "detail").text
+    text = texts(page, "#detail")[0]
     assert "web:2" in text and "PRIMARY" in text
     assert set(visible(page, "data-task-arn")) == running(web)
     page.save_screenshot(str(artifacts / "4-rollout.png"))
