@@ -7,9 +7,10 @@ strategy step ranked first (ECS) or the topology and scores (Kubernetes), and th
 `svc plan` print (through `scheduler.explain`); that shape is fixed here and nowhere else.
 
 The records are immutable. Those built for every placement are named tuples rather than frozen
-dataclasses: they cost a quarter as much to construct, and once their contents are plain values
-the garbage collector stops tracking them, which keeps big requests (100,000 placements) from
-spending their time in collections. The filters (`scheduler.filters.FilterLog`) and the profiles
+dataclasses: they cost a quarter as much to construct. (The garbage collector keeps tracking them
+all the same: CPython stops tracking only exact tuples, such as the ranking pairs, so each
+placement adds a handful of tracked objects, which is most of what the cost of a 100,000-task
+request grows by.) The filters (`scheduler.filters.FilterLog`) and the profiles
 (`scheduler.rules`) fill them in. Everything stays small on any cluster size, because the
 examples and rankings are cut to a few entries (EXAMPLES, RANKED, SCORED, SHOWN_ZONES).
 """
@@ -115,18 +116,19 @@ class StrategyStep(NamedTuple):
         return tuple(InstanceRank(str(name), self.ranked_by, value) for name, value in self.ranking)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"strategy": self.strategy}
-        if self.candidates is not None:
-            out["candidates"] = self.candidates
-        if self.ranking is not None:
-            if self.ranked_by:
-                key = self.ranked_by
-                out["ranking"] = [{"instance": name, key: value} for name, value in self.ranking]
+        # Unpacked once and built in key order: this runs for every placement the store keeps.
+        strategy, chose, ranking, ranked_by, candidates, tie = self
+        out: dict[str, Any] = {"strategy": strategy}
+        if candidates is not None:
+            out["candidates"] = candidates
+        if ranking is not None:
+            if ranked_by:
+                out["ranking"] = [{"instance": name, ranked_by: value} for name, value in ranking]
             else:
-                out["ranking"] = [{"value": value, "tasks": tasks} for value, tasks in self.ranking]
-        out["chose"] = self.chose
-        if self.tie is not None:
-            out["tie"] = self.tie.to_dict()
+                out["ranking"] = [{"value": value, "tasks": tasks} for value, tasks in ranking]
+        out["chose"] = chose
+        if tie is not None:
+            out["tie"] = {"values": list(tie.values), "tied": tie.tied, "brokenBy": tie.broken_by}
         return out
 
 

@@ -267,6 +267,7 @@ class _Index:
         for p, (is_attr, x) in enumerate(self.pattern):
             if is_attr:
                 prefix = best_full[:p]
+                chosen = best_cell.values[x]
                 # In chain order (the full key, then the rank of the cell's best), so the chosen
                 # value comes first even when a later strategy settled a tie between buckets.
                 survivors = sorted(
@@ -278,16 +279,19 @@ class _Index:
                     buckets.setdefault(cell.values[x], full[p])
                     candidates += cell.size
                 best = list(buckets.items())
-                if best[0][0] != best_cell.values[x]:
+                if best[0][0] != chosen:
                     # random settled the tie: put its pick first
-                    best.sort(key=lambda item: item[0] != best_cell.values[x])
+                    best.sort(key=lambda item: item[0] != chosen)
+                low = best_full[p]
+                has_tie = len(best) > 1 and best[1][1] == low
                 explained.append(
                     StrategyStep(
                         self.labels[p],
-                        best_cell.values[x],
-                        ranking=tuple(best[:RANKED]),
-                        candidates=candidates,
-                        tie=self._tie(p, x, best_full, best_cell, entries),
+                        chosen,
+                        tuple(best[:RANKED]),
+                        "",
+                        candidates,
+                        self._tie(p, x, best_full, chosen, survivors, buckets) if has_tie else None,
                     )
                 )
             else:
@@ -309,15 +313,20 @@ class _Index:
         )
 
     def _tie(
-        self, p: int, x: int, best_full: Key, best_cell: _Cell, entries: list[tuple[Key, _Cell, Key]]
-    ) -> Tie | None:
-        """When other values of step p's attribute had as few tasks as the chosen one: which values,
-        and which later step settled it (else the seeded tie-break order, or random)."""
-        chosen = best_cell.values[x]
-        rivals = [full for full, cell, _ in entries if full[: p + 1] == best_full[: p + 1] and cell.values[x] != chosen]
-        if not rivals:
-            return None
-        values = sorted({cell.values[x] for full, cell, _ in entries if full[: p + 1] == best_full[: p + 1]}, key=str)
+        self,
+        p: int,
+        x: int,
+        best_full: Key,
+        chosen: str | None,
+        survivors: list[tuple[Key, int, _Cell]],
+        buckets: dict[str | None, int],
+    ) -> Tie:
+        """Step p's tie: the values of its attribute that had as few tasks as the chosen one, and
+        which later step settled it (else the seeded tie-break order, or random). Called only when
+        there is one, because most placements of a big request have none worth computing."""
+        low = best_full[p]
+        values = sorted((value for value, tasks in buckets.items() if tasks == low), key=str)
+        rivals = [full for full, _, cell in survivors if full[p] == low and cell.values[x] != chosen]
         broken_by = "random" if self.random else "tie-break order"
         for q in range(p + 1, len(self.pattern)):
             rivals = [full for full in rivals if full[q] == best_full[q]]
