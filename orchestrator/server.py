@@ -76,7 +76,13 @@ class ControlPlane:
         # join it), as on ECS.
         self.tokens = Tokens.load_or_create(self.data_dir)
         self.metrics = MetricsCollector(self.store, self.clock, self.settings.metric_period_s)
-        self.ctx = Context(store=self.store, clock=self.clock, settings=self.settings, metrics_sink=self.metrics.sink)
+        self.ctx = Context(
+            store=self.store,
+            clock=self.clock,
+            settings=self.settings,
+            metrics_sink=self.metrics.sink,
+            request_sink=self.metrics.observe_requests,
+        )
         self.ops = Operations(self.ctx)
         self.background = Background(self.ctx)
         self.autoscaler = AutoscalingRunner(self.store, self.clock, self.settings, self.ops, self.metrics)

@@ -112,6 +112,7 @@ def target_tracking_alarms(
         evaluation_periods=high_datapoints,
         datapoints_to_alarm=high_datapoints,
         alarm_name=high_name,
+        resource_label=config.resource_label,
     )
     low = AlarmSpec(
         metric=config.metric,
@@ -120,6 +121,7 @@ def target_tracking_alarms(
         evaluation_periods=low_datapoints,
         datapoints_to_alarm=low_datapoints,
         alarm_name=low_name,
+        resource_label=config.resource_label,
     )
     return high, low
 
@@ -148,7 +150,7 @@ def _fmt(value: float) -> str:
 def evaluate_alarm(name: str, spec: AlarmSpec, datapoints: Sequence[Datapoint]) -> AlarmEvaluation:
     """Evaluate one alarm over `datapoints` (oldest first); see the module docstring for the rules."""
     window = list(datapoints[-spec.evaluation_periods :]) if spec.evaluation_periods > 0 else []
-    values = tuple(v for v in (p.value(spec.metric) for p in window) if v is not None)
+    values = tuple(v for v in (p.value(spec.metric, spec.resource_label) for p in window) if v is not None)
     breaching = tuple(v for v in values if breaches(v, spec.comparison_operator, spec.threshold))
     symbol = _SYMBOL[spec.comparison_operator]
     shown = ", ".join(_fmt(v) for v in values)

@@ -20,6 +20,15 @@ How samples become datapoints:
   `CARRY_PERIODS` periods.
 - A period with no usable sample gives a datapoint with no value (None), which alarms treat as
   missing data. Each datapoint also records the desired and running counts, for `svc metrics`.
+
+RequestCountPerTarget (what ALBRequestCountPerTarget tracks) comes from the load balancer itself:
+the targets controller hands `observe_requests` HAProxy's cumulative per-server request counters
+on every tick; the collector keeps the increase per target group over the period (a counter that
+went down means HAProxy restarted, and its new value is the increase). At the close, per target
+group of a service behind an application load balancer: the requests of the period divided by
+the group's healthy targets, as ELB defines the metric, and scaled to one minute, the period of
+the Sum that AWS's target tracking reads, so a TargetValue means the same as on AWS whatever
+`metric_period_s` is. No healthy target: no value.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any
 import structlog
 
 from orchestrator.autoscaling.model import Datapoint, datapoint_from_dict
+from orchestrator.core import elb
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import InvalidParameterException
 from orchestrator.core.models import Task, arn_id
@@ -130,6 +140,8 @@ class MetricsCollector:
         self._tasks: dict[str, _TaskSamples] = {}  # task id -> samples
         # (instance, task id) pairs that are not a service task of that instance.
         self._unknown: set[tuple[str, str]] = set()
+        self._request_totals: dict[tuple[str, str], int] = {}  # (target group, server) -> counter
+        self._requests: dict[str, int] = {}  # target group -> requests so far this period
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -195,6 +207,27 @@ class MetricsCollector:
             memory_reserved=_reserved(task.memory),
         )
 
+    def observe_requests(self, counters: Mapping[str, Mapping[str, int]]) -> None:
+        """`ctx.request_sink`: per target group ARN, each server's cumulative request counter."""
+        with self._lock:
+            seen: dict[tuple[str, str], int] = {}
+            for group, servers in counters.items():
+                for server, total in servers.items():
+                    before = self._request_totals.get((group, server))
+                    if before is not None:
+                        self._requests[group] = self._requests.get(group, 0) + (
+                            total - before if total >= before else total
+                        )
+                    seen[(group, server)] = total
+            self._request_totals = seen
+
+    def _requests_per_target(self, s: Store, svc: Any, requests: Mapping[str, int]) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for label, group in elb.service_resource_labels(s, svc).items():
+            healthy = elb.healthy_count(s, group)
+            out[label] = requests.get(group, 0) / healthy * 60.0 / self.period_s if healthy else None
+        return out
+
     # -- closing a period ----------------------------------------------------------------------
 
     def close_period(self) -> dict[tuple[str, str], Datapoint]:
@@ -213,6 +246,7 @@ class MetricsCollector:
                     del self._tasks[task_id]
                 entry.rounds = []
             facts = {task_id: self._tasks[task_id].facts for task_id in usable if task_id in self._tasks}
+            requests, self._requests = self._requests, {}
         points: dict[tuple[str, str], Datapoint] = {}
         with self.store.write() as s:
             active = {(arn_id(svc.clusterArn), svc.serviceName): svc for svc in s.list_services(status="ACTIVE")}
@@ -221,8 +255,14 @@ class MetricsCollector:
                 running = [t for t in tasks if t.lastStatus == "RUNNING"]
                 usages = [u for u in (self._usage(t, usable, facts) for t in running) if u is not None]
                 cpu, memory = utilization(usages)
-                point = Datapoint(timestamp=now_wall, cpu_utilization=cpu, memory_utilization=memory)
-                record = {
+                per_target = self._requests_per_target(s, svc, requests)
+                point = Datapoint(
+                    timestamp=now_wall,
+                    cpu_utilization=cpu,
+                    memory_utilization=memory,
+                    request_count_per_target=per_target,
+                )
+                record: dict[str, Any] = {
                     "Timestamp": now_wall,
                     "CPUUtilization": cpu,
                     "MemoryUtilization": memory,
@@ -230,6 +270,8 @@ class MetricsCollector:
                     "RunningCount": len(running),
                     "SampledTasks": len(usages),
                 }
+                if per_target:
+                    record["RequestCountPerTarget"] = per_target
                 key = metrics_key(cluster, name)
                 history = (s.get_doc(KIND, key) or {}).get("Datapoints", [])
                 history = [*history, record][-self.history :]

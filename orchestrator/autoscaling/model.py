@@ -26,10 +26,12 @@ from typing import Any, Literal, cast
 ServiceNamespace = Literal["ecs"]
 ScalableDimension = Literal["ecs:service:DesiredCount"]
 PolicyType = Literal["TargetTrackingScaling", "StepScaling"]
-PredefinedMetricType = Literal["ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"]
+PredefinedMetricType = Literal[
+    "ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization", "ALBRequestCountPerTarget"
+]
 AdjustmentType = Literal["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]
 MetricAggregationType = Literal["Average", "Minimum", "Maximum"]
-MetricName = Literal["CPUUtilization", "MemoryUtilization"]
+MetricName = Literal["CPUUtilization", "MemoryUtilization", "RequestCountPerTarget"]
 ComparisonOperator = Literal[
     "GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
 ]
@@ -53,9 +55,13 @@ POLICY_TYPES: tuple[str, ...] = ("TargetTrackingScaling", "StepScaling")
 PREDEFINED_METRIC_TYPES: tuple[str, ...] = (
     "ECSServiceAverageCPUUtilization",
     "ECSServiceAverageMemoryUtilization",
+    "ALBRequestCountPerTarget",
 )
+REQUEST_COUNT_TYPE = "ALBRequestCountPerTarget"
 ADJUSTMENT_TYPES: tuple[str, ...] = ("ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity")
 METRIC_AGGREGATION_TYPES: tuple[str, ...] = ("Average", "Minimum", "Maximum")
+# What a step policy's alarm may watch. RequestCountPerTarget is a target group's metric, which
+# needs a TargetGroup dimension that this alarm shape has no member for: target tracking only.
 METRIC_NAMES: tuple[str, ...] = ("CPUUtilization", "MemoryUtilization")
 COMPARISON_OPERATORS: tuple[str, ...] = (
     "GreaterThanOrEqualToThreshold",
@@ -68,6 +74,7 @@ COMPARISON_OPERATORS: tuple[str, ...] = (
 METRIC_OF_TYPE: Mapping[str, MetricName] = {
     "ECSServiceAverageCPUUtilization": "CPUUtilization",
     "ECSServiceAverageMemoryUtilization": "MemoryUtilization",
+    "ALBRequestCountPerTarget": "RequestCountPerTarget",
 }
 
 
@@ -118,6 +125,8 @@ class TargetTrackingConfig:
     scale_out_cooldown: int = DEFAULT_COOLDOWN
     scale_in_cooldown: int = DEFAULT_COOLDOWN
     disable_scale_in: bool = False
+    # ALBRequestCountPerTarget only: app/<lb name>/<lb id>/targetgroup/<group name>/<group id>.
+    resource_label: str | None = None
 
     @property
     def metric(self) -> MetricName:
@@ -154,6 +163,7 @@ class AlarmSpec:
     evaluation_periods: int = 1
     datapoints_to_alarm: int = 1
     alarm_name: str | None = None
+    resource_label: str | None = None  # RequestCountPerTarget: which target group
 
 
 @dataclass(frozen=True)
@@ -189,9 +199,15 @@ class Datapoint:
     timestamp: float
     cpu_utilization: float | None = None
     memory_utilization: float | None = None
+    # Per target group of the service (by ResourceLabel): requests per healthy target per minute.
+    request_count_per_target: Mapping[str, float | None] = field(default_factory=dict)
 
-    def value(self, metric: MetricName) -> float | None:
-        raw = self.cpu_utilization if metric == "CPUUtilization" else self.memory_utilization
+    def value(self, metric: MetricName, resource_label: str | None = None) -> float | None:
+        raw: float | None
+        if metric == "RequestCountPerTarget":
+            raw = self.request_count_per_target.get(resource_label or "")
+        else:
+            raw = self.cpu_utilization if metric == "CPUUtilization" else self.memory_utilization
         # NaN or infinity from a broken sample would poison every comparison; count it as missing.
         if raw is None or not math.isfinite(raw):
             return None
@@ -303,9 +319,11 @@ def target_from_dict(data: Mapping[str, Any]) -> ScalableTarget:
 
 
 def target_tracking_to_dict(config: TargetTrackingConfig) -> dict[str, Any]:
+    spec: dict[str, Any] = {"PredefinedMetricType": config.predefined_metric_type}
+    _put(spec, "ResourceLabel", config.resource_label)
     return {
         "TargetValue": config.target_value,
-        "PredefinedMetricSpecification": {"PredefinedMetricType": config.predefined_metric_type},
+        "PredefinedMetricSpecification": spec,
         "ScaleOutCooldown": config.scale_out_cooldown,
         "ScaleInCooldown": config.scale_in_cooldown,
         "DisableScaleIn": config.disable_scale_in,
@@ -320,6 +338,7 @@ def target_tracking_from_dict(data: Mapping[str, Any]) -> TargetTrackingConfig:
         scale_out_cooldown=int(data.get("ScaleOutCooldown", DEFAULT_COOLDOWN)),
         scale_in_cooldown=int(data.get("ScaleInCooldown", DEFAULT_COOLDOWN)),
         disable_scale_in=bool(data.get("DisableScaleIn", False)),
+        resource_label=spec.get("ResourceLabel"),
     )
 
 
@@ -445,10 +464,12 @@ def datapoint_to_dict(point: Datapoint) -> dict[str, Any]:
 def datapoint_from_dict(data: Mapping[str, Any]) -> Datapoint:
     cpu = data.get("CPUUtilization")
     memory = data.get("MemoryUtilization")
+    requests = data.get("RequestCountPerTarget") or {}
     return Datapoint(
         timestamp=float(data["Timestamp"]),
         cpu_utilization=None if cpu is None else float(cpu),
         memory_utilization=None if memory is None else float(memory),
+        request_count_per_target={k: None if v is None else float(v) for k, v in requests.items()},
     )
 
 

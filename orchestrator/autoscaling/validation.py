@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from orchestrator.autoscaling.model import (
     METRIC_NAMES,
     POLICY_TYPES,
     PREDEFINED_METRIC_TYPES,
+    REQUEST_COUNT_TYPE,
     SCALABLE_DIMENSIONS,
     SERVICE_NAMESPACES,
     ScalableTarget,
@@ -52,6 +54,8 @@ TARGET_VALUE_MAX = 1.174271e108
 RESOURCE_ID_MAX = 1600
 POLICY_NAME_MAX = 256
 ALARM_NAME_MAX = 255
+# ResourceLabel as AWS forms it from the two ARNs: app/<lb>/<lb id>/targetgroup/<group>/<group id>.
+RESOURCE_LABEL = re.compile(r"app/[A-Za-z0-9-]{1,32}/[0-9a-f]{1,32}/targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{1,32}")
 
 
 def _fail(message: str) -> ValidationException:
@@ -209,8 +213,18 @@ def _validate_target_tracking(config: Mapping[str, Any]) -> None:
         PREDEFINED_METRIC_TYPES,
         required=True,
     )
-    if spec.get("ResourceLabel") is not None:
-        raise _fail(f"{prefix}.PredefinedMetricSpecification.ResourceLabel is only valid for ALBRequestCountPerTarget")
+    label = spec.get("ResourceLabel")
+    label_name = f"{prefix}.PredefinedMetricSpecification.ResourceLabel"
+    if spec["PredefinedMetricType"] == REQUEST_COUNT_TYPE:
+        if label is None:
+            raise _fail(f"{label_name} is required for ALBRequestCountPerTarget")
+        if not isinstance(label, str) or not RESOURCE_LABEL.fullmatch(label):
+            raise _fail(
+                f"{label_name} must be app/<load-balancer-name>/<load-balancer-id>/targetgroup/"
+                f"<target-group-name>/<target-group-id> (got {str(label)[:200]!r})"
+            )
+    elif label is not None:
+        raise _fail(f"{label_name} is only valid for ALBRequestCountPerTarget")
     _optional_int(config, "ScaleOutCooldown", f"{prefix}.ScaleOutCooldown", minimum=0)
     _optional_int(config, "ScaleInCooldown", f"{prefix}.ScaleInCooldown", minimum=0)
     _optional_bool(config, "DisableScaleIn", f"{prefix}.DisableScaleIn")

@@ -24,7 +24,11 @@ autoscale_app = typer.Typer(
     no_args_is_help=True,
 )
 
-METRIC_TYPES = {"cpu": "ECSServiceAverageCPUUtilization", "memory": "ECSServiceAverageMemoryUtilization"}
+METRIC_TYPES = {
+    "cpu": "ECSServiceAverageCPUUtilization",
+    "memory": "ECSServiceAverageMemoryUtilization",
+    "requests": "ALBRequestCountPerTarget",
+}
 LEVELS = "▁▂▃▄▅▆▇█"
 MISSING = "·"
 # Columns the table around a sparkline takes, so the chart fits the terminal.
@@ -39,11 +43,15 @@ def _base(cluster: str, service: str) -> str:
 
 
 def parse_target_tracking(spec: str) -> tuple[str, float]:
-    """`cpu=50` or `memory=70.5` -> (PredefinedMetricType, TargetValue)."""
+    """`cpu=50`, `memory=70.5` or `requests=100` -> (PredefinedMetricType, TargetValue)."""
     metric, sep, raw = spec.partition("=")
     metric = metric.strip().lower()
     if not sep or metric not in METRIC_TYPES:
-        raise CliError(f"--target-tracking {spec!r}: use cpu=PERCENT or memory=PERCENT, e.g. cpu=50.", code=2)
+        raise CliError(
+            f"--target-tracking {spec!r}: use cpu=PERCENT, memory=PERCENT or requests=PER-TARGET-PER-MINUTE, "
+            "e.g. cpu=50.",
+            code=2,
+        )
     try:
         value = float(raw)
     except ValueError:
@@ -70,15 +78,22 @@ def _fmt(value: float | None) -> str:
 
 
 def chart_rows(points: Sequence[dict[str, Any]], max_capacity: int | None = None) -> list[list[str]]:
-    """[series, sparkline, min, max, last] for CPU %, memory %, desired and running counts."""
+    """[series, sparkline, min, max, last] for CPU %, memory %, requests per target per minute (one
+    row per target group, when the service is behind a load balancer), desired and running counts."""
     rows = []
-    for label, key, percent in (
+    labels = sorted({label for p in points for label in p.get("RequestCountPerTarget") or {}})
+    series: list[tuple[str, Any, bool]] = [
         ("CPU %", "CPUUtilization", True),
         ("memory %", "MemoryUtilization", True),
+        *((f"requests/target/min {label.split('/')[4]}", label, True) for label in labels),
         ("desired", "DesiredCount", False),
         ("running", "RunningCount", False),
-    ):
-        values: list[float | None] = [p.get(key) for p in points]
+    ]
+    for label, key, percent in series:
+        if key in labels:
+            values: list[float | None] = [(p.get("RequestCountPerTarget") or {}).get(key) for p in points]
+        else:
+            values = [p.get(key) for p in points]
         present = [v for v in values if v is not None]
         # Percentages share a 0-100 scale unless they go beyond it, so 5 % never looks like a full bar.
         floor = 100.0 if percent else float(max_capacity or 1)
@@ -264,11 +279,34 @@ def _step_body(path: Path) -> dict[str, Any]:
     return body
 
 
+def _only_resource_label(cluster: str, service: str) -> str:
+    """The ResourceLabel of SERVICE's one target group behind an application load balancer."""
+    labels = sorted(Client().call("GET", f"{_base(cluster, service)}/metrics", params={"limit": 1})["resourceLabels"])
+    if len(labels) == 1:
+        return labels[0]
+    if not labels:
+        raise CliError(
+            f"Service {service} is behind no application load balancer, so it has no request count to track: "
+            f"put it behind one first (orchestrator lb create NAME --port PORT --service {service}).",
+            code=2,
+        )
+    raise CliError(f"Service {service} has several target groups; pick one with --resource-label: {', '.join(labels)}")
+
+
 @autoscale_app.command("put-policy")
 def put_policy(
     service: str = ServiceArg,
     name: str = typer.Option(None, "--name", "-n", help="Policy name (or PolicyName from --step-file)."),
-    target_tracking: str = typer.Option(None, "--target-tracking", help="cpu=PERCENT or memory=PERCENT."),
+    target_tracking: str = typer.Option(
+        None,
+        "--target-tracking",
+        help="cpu=PERCENT, memory=PERCENT, or requests=N (ALBRequestCountPerTarget: requests per target per minute).",
+    ),
+    resource_label: str = typer.Option(
+        None,
+        "--resource-label",
+        help="requests=N only: app/LB/ID/targetgroup/GROUP/ID (default: the service's one target group).",
+    ),
     step_file: Path = typer.Option(
         None,
         "--step-file",
@@ -285,10 +323,12 @@ def put_policy(
         raise CliError("Give exactly one of --target-tracking cpu=50 and --step-file policy.json.", code=2)
     if target_tracking is not None:
         metric_type, value = parse_target_tracking(target_tracking)
-        config: dict[str, Any] = {
-            "TargetValue": value,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": metric_type},
-        }
+        spec: dict[str, Any] = {"PredefinedMetricType": metric_type}
+        if metric_type == METRIC_TYPES["requests"]:
+            spec["ResourceLabel"] = resource_label or _only_resource_label(cluster, service)
+        elif resource_label is not None:
+            raise CliError("--resource-label goes with --target-tracking requests=N only.", code=2)
+        config: dict[str, Any] = {"TargetValue": value, "PredefinedMetricSpecification": spec}
         if scale_out_cooldown is not None:
             config["ScaleOutCooldown"] = scale_out_cooldown
         if scale_in_cooldown is not None:

@@ -22,6 +22,8 @@ class Context:
     settings: Settings = field(default_factory=Settings)
     # Receives agents' container CPU/memory samples (the autoscaling metrics collector).
     metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
+    # Receives the load balancer's cumulative request counters: target group ARN -> server -> count.
+    request_sink: Callable[[dict[str, dict[str, int]]], None] | None = None
 
 
 def cluster_name(ref: Any) -> str:

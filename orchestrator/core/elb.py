@@ -153,3 +153,31 @@ def start_draining(store: Store, key: str, now: float, delay_s: int) -> None:
         "Description": "Target deregistration is in progress",
     }
     put(store, TARGET, key, doc)
+
+
+def resource_label(lb: str, tg: str) -> str | None:
+    """Application Auto Scaling's ResourceLabel for a target group behind an application load
+    balancer: app/<lb name>/<lb id>/targetgroup/<group name>/<group id>; None for a network one."""
+    lb_part = lb.split(":loadbalancer/", 1)[-1]
+    if not lb_part.startswith("app/"):
+        return None
+    return f"{lb_part}/{tg.split(':')[-1]}"
+
+
+def service_resource_labels(store: Store, service: Any) -> dict[str, str]:
+    """ResourceLabel -> target group ARN, for every target group of `service` that an application
+    load balancer forwards to: what an ALBRequestCountPerTarget policy on it may name."""
+    out: dict[str, str] = {}
+    for item in service_load_balancers(service):
+        tg = item.get("targetGroupArn")
+        if not tg:
+            continue
+        for lb in load_balancers_of_group(store, tg):
+            label = resource_label(lb, tg)
+            if label is not None:
+                out[label] = tg
+    return out
+
+
+def healthy_count(store: Store, tg: str) -> int:
+    return sum(1 for t in targets_of(store, tg) if t.get("_health", {}).get("State") == HEALTHY)

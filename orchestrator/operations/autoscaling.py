@@ -26,6 +26,7 @@ from orchestrator.autoscaling.model import (
     ECS_DIMENSION,
     ECS_NAMESPACE,
     SCALABLE_DIMENSIONS,
+    ScalableTarget,
     ScalingPolicy,
     parse_resource_id,
     policy_to_dict,
@@ -36,8 +37,10 @@ from orchestrator.autoscaling.validation import (
     validate_register_scalable_target,
     validate_resource,
 )
+from orchestrator.core import elb
 from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
 from orchestrator.core.models import ACCOUNT, region
+from orchestrator.core.store import Store
 from orchestrator.operations.common import Context, opt_int, req_str, require_cluster
 
 # The service-linked role AWS uses for ECS services when RegisterScalableTarget names none.
@@ -74,6 +77,22 @@ def _not_found_target(resource_id: str) -> ObjectNotFoundException:
         f"scalable dimension: {ECS_DIMENSION}. Register it first (RegisterScalableTarget, or "
         "`orchestrator autoscale register`)."
     )
+
+
+def _check_resource_label(s: Store, target: ScalableTarget, policy: ScalingPolicy) -> None:
+    """An ALBRequestCountPerTarget policy must name a target group its service is behind."""
+    config = policy.target_tracking
+    if config is None or config.resource_label is None:
+        return
+    svc = s.get_service(target.cluster, target.service)
+    labels = elb.service_resource_labels(s, svc) if svc is not None else {}
+    if config.resource_label not in labels:
+        known = ", ".join(sorted(labels)) or "none: the service has no target group behind an application load balancer"
+        raise ValidationException(
+            "TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.ResourceLabel "
+            f"{config.resource_label!r} is not a target group of service {target.service} behind an "
+            f"application load balancer (its labels: {known})"
+        )
 
 
 def _namespace(req: Mapping[str, Any]) -> None:
@@ -211,8 +230,10 @@ class AutoscalingOps:
     def put_scaling_policy(self, req: dict[str, Any]) -> dict[str, Any]:
         policy = validate_put_scaling_policy(req)
         with self.ctx.store.write() as s:
-            if records.get_target(s, policy.resource_id) is None:
+            target = records.get_target(s, policy.resource_id)
+            if target is None:
                 raise _not_found_target(policy.resource_id)
+            _check_resource_label(s, target, policy)
             existing = records.get_policy(s, policy.resource_id, policy.policy_name)
             # Putting a policy of an existing name updates it in place: same ARN, same creation time.
             policy = replace(
@@ -275,11 +296,14 @@ class AutoscalingOps:
             if svc is None:
                 raise ServiceNotFoundException(f"Service not found: {name} in cluster {cluster.clusterName}.")
             target = records.get_target(s, f"service/{cluster.clusterName}/{name}")
+            labels = elb.service_resource_labels(s, svc)
         points = stored_records(self.ctx.store, cluster.clusterName, name)[-limit:]
         out: dict[str, Any] = {
             "serviceName": name,
             "metricPeriodSeconds": self.ctx.settings.metric_period_s,
             "datapoints": points,
+            # What an ALBRequestCountPerTarget policy of this service may name, and the group each is.
+            "resourceLabels": labels,
         }
         if target is not None:
             out["scalableTarget"] = target_to_dict(target)

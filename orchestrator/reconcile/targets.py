@@ -239,6 +239,8 @@ class TargetController:
         stats = self.dataplane.stats()
         self.dataplane.admit(stats)
         self._record_health(stats)
+        if self.ctx.request_sink is not None:
+            self.ctx.request_sink(self._request_counters(stats))
 
     def close(self) -> None:
         self.dataplane.stop()
@@ -341,7 +343,16 @@ class TargetController:
                 elb.all_of(s, elb.LB), elb.all_of(s, elb.LISTENER), elb.all_of(s, elb.TG), elb.all_of(s, elb.TARGET)
             )
 
-    # -- 3. health -------------------------------------------------------------------------
+    # -- 3. health, and the request counters autoscaling reads -------------------------------
+
+    def _request_counters(self, stats: list[ServerStats]) -> dict[str, dict[str, int]]:
+        with self.ctx.store.read() as s:
+            groups = {backend_name(g): g["TargetGroupArn"] for g in elb.all_of(s, elb.TG)}
+        out: dict[str, dict[str, int]] = {}
+        for st in stats:
+            if st.backend in groups:
+                out.setdefault(groups[st.backend], {})[st.server] = st.requests_total
+        return out
 
     def _record_health(self, stats: list[ServerStats]) -> None:
         now = self.ctx.clock.now()

@@ -22,6 +22,7 @@ from orchestrator.autoscaling.metrics import (
 )
 from orchestrator.cli.autoscale import MISSING, chart_rows, parse_target_tracking, sparkline
 from orchestrator.cli.client import CliError
+from orchestrator.core import elb
 from orchestrator.core.clock import FakeClock
 from orchestrator.core.errors import InvalidParameterException
 from orchestrator.core.models import Service, Task, cluster_arn, instance_arn, service_arn, task_arn
@@ -325,6 +326,7 @@ def test_a_sample_from_the_wrong_instance_first_does_not_hide_the_right_one(worl
         ("cpu=50", ("ECSServiceAverageCPUUtilization", 50.0)),
         ("memory=72.5", ("ECSServiceAverageMemoryUtilization", 72.5)),
         ("CPU = 30", ("ECSServiceAverageCPUUtilization", 30.0)),
+        ("requests=100", ("ALBRequestCountPerTarget", 100.0)),
     ],
 )
 def test_parse_target_tracking(spec: str, expected: tuple[str, float]) -> None:
@@ -335,3 +337,63 @@ def test_parse_target_tracking(spec: str, expected: tuple[str, float]) -> None:
 def test_parse_target_tracking_refuses_what_it_cannot_use(spec: str) -> None:
     with pytest.raises(CliError, match="--target-tracking"):
         parse_target_tracking(spec)
+
+
+# -- RequestCountPerTarget, from the load balancer's counters -----------------------------------
+
+LB_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web-lb/00000000000000aa"
+TG_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/00000000000000bb"
+LABEL = "app/web-lb/00000000000000aa/targetgroup/web-tg/00000000000000bb"
+
+
+def behind_a_load_balancer(w: World, healthy: int, unhealthy: int = 0) -> None:
+    """Service web behind LB_ARN's listener, forwarding to TG_ARN, which has these targets."""
+    with w.store.write() as s:
+        svc = s.get_service("default", "web")
+        assert svc is not None
+        lbs = [{"targetGroupArn": TG_ARN, "containerName": "app", "containerPort": 80}]
+        s.put_service(svc.model_copy(update={"loadBalancers": lbs}))
+        listener = {"LoadBalancerArn": LB_ARN, "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG_ARN}]}
+        elb.put(s, elb.LISTENER, LB_ARN + "/l1", listener)
+        states = [elb.HEALTHY] * healthy + [elb.UNHEALTHY] * unhealthy
+        for port, state in enumerate(states, start=32768):
+            target = {"TargetGroupArn": TG_ARN, "Id": "i-1", "Port": port, "_health": {"State": state}}
+            elb.put(s, elb.TARGET, elb.target_key(TG_ARN, "i-1", port), target)
+
+
+def test_request_count_per_target_is_the_periods_increase_per_healthy_target_per_minute(world: World) -> None:
+    behind_a_load_balancer(world, healthy=2, unhealthy=1)
+    world.collector.observe_requests({TG_ARN: {"a": 100, "b": 50}})  # the first counters: a baseline
+    world.collector.observe_requests({TG_ARN: {"a": 130, "b": 60}})  # +30 +10
+    world.collector.observe_requests({TG_ARN: {"a": 140, "b": 5}})  # +10, and b restarted: +5
+    record = world.close()
+    # (30 + 10 + 10 + 5) = 55 requests over 2 healthy targets in a 10 s period: 27.5 x 60 / 10 = 165
+    assert record["RequestCountPerTarget"] == {LABEL: pytest.approx(165.0)}
+    [point] = stored_datapoints(world.store, "default", "web")
+    assert point.value("RequestCountPerTarget", LABEL) == pytest.approx(165.0)
+    assert point.value("RequestCountPerTarget", "app/other/1/targetgroup/x/2") is None
+    # The next period starts from nothing: no new request, 0 per target.
+    world.collector.observe_requests({TG_ARN: {"a": 140, "b": 5}})
+    assert world.close()["RequestCountPerTarget"] == {LABEL: 0.0}
+
+
+def test_no_healthy_target_means_no_request_count(world: World) -> None:
+    behind_a_load_balancer(world, healthy=0, unhealthy=2)
+    world.collector.observe_requests({TG_ARN: {"a": 0}})
+    world.collector.observe_requests({TG_ARN: {"a": 40}})
+    assert world.close()["RequestCountPerTarget"] == {LABEL: None}
+
+
+def test_a_service_behind_no_load_balancer_records_no_request_count(world: World) -> None:
+    world.collector.observe_requests({TG_ARN: {"a": 0}})
+    assert "RequestCountPerTarget" not in world.close()
+
+
+def test_chart_rows_show_requests_per_target_for_each_target_group() -> None:
+    points = [
+        {"CPUUtilization": None, "DesiredCount": 1, "RunningCount": 1, "RequestCountPerTarget": {LABEL: 50.0}},
+        {"CPUUtilization": None, "DesiredCount": 1, "RunningCount": 1, "RequestCountPerTarget": {LABEL: 400.0}},
+    ]
+    rows = {r[0]: r[1:] for r in chart_rows(points, max_capacity=1)}
+    # Scale max(100, 400) = 400: 50 -> int(8 x 50 / 400) = 1, 400 -> the last level; named by its group.
+    assert rows["requests/target/min web-tg"] == ["▂█", "50", "400", "400"]

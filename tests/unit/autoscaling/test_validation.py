@@ -135,7 +135,16 @@ def test_target_tracking_defaults() -> None:
         (tt_request(TargetValue=None), "TargetTrackingScalingPolicyConfiguration.TargetValue is required"),
         (
             tt_request(PredefinedMetricSpecification={"PredefinedMetricType": "ALBRequestCountPerTarget"}),
-            "PredefinedMetricType 'ALBRequestCountPerTarget' is not valid",
+            "ResourceLabel is required for ALBRequestCountPerTarget",
+        ),
+        (
+            tt_request(
+                PredefinedMetricSpecification={
+                    "PredefinedMetricType": "ALBRequestCountPerTarget",
+                    "ResourceLabel": "targetgroup/web-tg/00000000000000bb",
+                }
+            ),
+            "ResourceLabel must be app/<load-balancer-name>/<load-balancer-id>/targetgroup/",
         ),
         (
             tt_request(PredefinedMetricSpecification={"PredefinedMetricType": "CPU"}),
