@@ -64,6 +64,7 @@ def container_spec(
     instance_id: str,
     default_stop_timeout: int = DEFAULT_STOP_TIMEOUT_S,
     td: Mapping[str, Any] | None = None,
+    host_ip: str = "0.0.0.0",
 ) -> ContainerSpec:
     """The Docker container for one container definition of one task, as ECS maps the fields."""
     cdef = with_overrides(task, cdef)
@@ -101,7 +102,7 @@ def container_spec(
         memory_mib=cdef.get("memory"),
         memory_reservation_mib=cdef.get("memoryReservation"),
         port_mappings=tuple(
-            PortMapping(int(pm["containerPort"]), int(pm.get("hostPort") or 0), pm.get("protocol", "tcp"))
+            PortMapping(int(pm["containerPort"]), int(pm.get("hostPort") or 0), pm.get("protocol", "tcp"), host_ip)
             for pm in cdef.get("portMappings") or []
         ),
         health_check=health,

@@ -84,6 +84,7 @@ class Agent:
             self.session.instance_id,
             start_concurrency=self.config.start_concurrency,
             default_stop_timeout=self.config.stop_timeout_s,
+            host_ip=self.config.registration.host_address or "0.0.0.0",
         )
         self.worker = worker
         subscription = self.executor.subscribe(

@@ -36,6 +36,8 @@ class Registration:
     attributes: dict[str, str] = field(default_factory=dict)
     agent_version: str = "0.1.0"
     docker_version: str | None = None
+    # The address this instance's task ports are published on (None: every address, 0.0.0.0).
+    host_address: str | None = None
 
 
 class Session:
@@ -94,6 +96,7 @@ class Session:
             "attributes": r.attributes,
             "agentVersion": r.agent_version,
             "dockerVersion": r.docker_version,
+            "hostAddress": r.host_address,
             "containerInstanceArn": previous.get("containerInstanceArn"),
             "credential": previous.get("credential"),
         }

@@ -365,7 +365,7 @@ def container_report(
         report["healthStatus"] = HEALTH.get(state.health, "UNKNOWN")
     if state.host_ports:
         report["networkBindings"] = [
-            {"bindIP": "0.0.0.0", "containerPort": p.container_port, "hostPort": p.host_port, "protocol": p.protocol}
+            {"bindIP": p.host_ip, "containerPort": p.container_port, "hostPort": p.host_port, "protocol": p.protocol}
             for p in state.host_ports
         ]
     return report

@@ -72,6 +72,7 @@ class Worker:
         *,
         start_concurrency: int = 8,
         default_stop_timeout: int = DEFAULT_STOP_TIMEOUT_S,
+        host_ip: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
         inline: bool = False,
     ) -> None:
@@ -81,6 +82,7 @@ class Worker:
         self.cluster = cluster
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
+        self.host_ip = host_ip
         self._clock = clock
         self._lock = threading.Lock()
         self._tasks: dict[str, dict[str, Any]] | None = None  # None until the first assignment
@@ -196,7 +198,7 @@ class Worker:
             try:
                 for name in order:
                     spec = container_spec(
-                        task, by_name[name], self.cluster, self.instance_id, self.default_stop_timeout, td
+                        task, by_name[name], self.cluster, self.instance_id, self.default_stop_timeout, td, self.host_ip
                     )
                     try:
                         state = self.executor.run(spec)

@@ -8,6 +8,7 @@ container instance, with any executor (the Docker one for real containers, the f
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,11 @@ class LocalCluster:
     agent_memory: int = 2048
     stop_timeout_s: int = 2
     listen: str = "127.0.0.1:0"
+    # Each agent publishes its task ports on its own loopback address (127.0.1.N), as separate
+    # hosts would; off: all on every address, so only one can hold a given static port.
+    host_addresses: bool = False
     agents: dict[str, RunningAgent] = field(default_factory=dict)
+    _addresses_given: int = 0
 
     def __post_init__(self) -> None:
         self.plane = ControlPlane(self.data_dir, self.settings)
@@ -80,6 +85,7 @@ class LocalCluster:
             name=name,
             instance_type=instance_type,
             attributes=attributes or {},
+            host_address=self._next_host_address() if self.host_addresses else None,
         )
         config = AgentConfig(
             server=self.url,
@@ -96,6 +102,11 @@ class LocalCluster:
         if wait and not agent.registered.wait(timeout=30):
             raise RuntimeError(f"agent {name} did not register within 30 s")
         return agent
+
+    def _next_host_address(self) -> str:
+        # 127.0.0.0/8 is all loopback on Linux: every address answers without any set-up.
+        self._addresses_given += 1
+        return str(ipaddress.IPv4Address("127.0.1.0") + self._addresses_given)
 
     def start_agents(
         self, count: int, zones: tuple[str, ...] = ZONES, instance_type: str = "t3.small", wait: bool = True

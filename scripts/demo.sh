@@ -67,9 +67,11 @@ tasks = json.load(open(sys.argv[2]))["tasks"]
 name = {i["containerInstanceArn"]: next(a["value"] for a in i["attributes"] if a["name"] == "orch.name") for i in instances}
 print(f"\n{'task':34} {'instance':10} {'zone':12} {'status':8} url")
 for t in sorted(tasks, key=lambda t: (t["availabilityZone"], name[t["containerInstanceArn"]])):
-    port = next((b["hostPort"] for c in t["containers"] for b in c.get("networkBindings", [])), None)
+    # Each dev instance publishes on its own loopback address (bindIP), as separate hosts would.
+    b = next((b for c in t["containers"] for b in c.get("networkBindings", [])), {})
+    ip = b.get("bindIP") if b.get("bindIP") not in (None, "0.0.0.0") else "127.0.0.1"
     print(f"{t['taskArn'].rsplit('/', 1)[-1]:34} {name[t['containerInstanceArn']]:10} {t['availabilityZone']:12} "
-          f"{t['lastStatus']:8} http://127.0.0.1:{port}/")
+          f"{t['lastStatus']:8} http://{ip}:{b.get('hostPort')}/")
 PY
 cat <<TXT
 

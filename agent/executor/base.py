@@ -23,6 +23,9 @@ class PortMapping:
     container_port: int
     host_port: int = 0  # 0: the engine picks a free host port (ECS dynamic port)
     protocol: str = "tcp"
+    # The host address the port is published on: the instance's own (orch.host-address), so
+    # instances sharing one engine (orchestrator dev) can each bind the same static port.
+    host_ip: str = "0.0.0.0"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ _MIB = 1024 * 1024
 # Container events that can change what the agent reports about a task.
 _WATCHED_EVENTS = ("start", "die", "health_status", "oom", "destroy")
 _STATS_THREADS = 16
-_BIND_IP = "0.0.0.0"
 # A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
 _NAME_RACE_TRIES = 22
 
@@ -421,9 +420,10 @@ def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], 
             port = pm.container_port
             exposed.append(port if pm.protocol == "tcp" else (port, pm.protocol))
             bindings[key] = []
-        # IPv4 only: where the host has IPv6, Docker would otherwise also bind [::] and pick a
-        # different dynamic port there, so one containerPort would have two host ports.
-        bindings[key].append((_BIND_IP, pm.host_port) if pm.host_port else (_BIND_IP,))
+        # IPv4 only (the instance's address, 0.0.0.0 by default): where the host has IPv6, Docker
+        # would otherwise also bind [::] and pick a different dynamic port there, so one
+        # containerPort would have two host ports.
+        bindings[key].append((pm.host_ip, pm.host_port) if pm.host_port else (pm.host_ip,))
     host: dict[str, Any] = {
         "port_bindings": {k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
         "cpu_shares": max(MIN_CPU_SHARES, spec.cpu_shares) if spec.cpu_shares > 0 else None,
@@ -527,7 +527,12 @@ def _host_ports(ports: Mapping[str, Any] | None) -> tuple[PortMapping, ...]:
             if ":" in (binding.get("HostIp") or ""):
                 continue  # an IPv6 binding of a container made before ports were bound to IPv4 only
             host_port = int(binding.get("HostPort") or 0)
-            pm = PortMapping(container_port=int(port), host_port=host_port, protocol=protocol or "tcp")
+            pm = PortMapping(
+                container_port=int(port),
+                host_port=host_port,
+                protocol=protocol or "tcp",
+                host_ip=binding.get("HostIp") or "0.0.0.0",
+            )
             if host_port and pm not in found:
                 found.append(pm)
     return tuple(sorted(found, key=lambda p: (p.container_port, p.protocol, p.host_port)))

@@ -263,14 +263,25 @@ class FakeExecutor:
         return c
 
     def _port_conflict(self, spec: ContainerSpec) -> str:
-        held = {
-            (p.host_port, p.protocol) for c in self._containers.values() if c.state.running for p in c.state.host_ports
-        }
+        held = [
+            (p.host_ip, p.host_port, p.protocol)
+            for c in self._containers.values()
+            if c.state.running
+            for p in c.state.host_ports
+        ]
+
+        def clashes(pm: PortMapping) -> bool:
+            # As the kernel has it: 0.0.0.0 takes the port on every address.
+            return any(
+                (ip == pm.host_ip or "0.0.0.0" in (ip, pm.host_ip)) and port == pm.host_port and proto == pm.protocol
+                for ip, port, proto in held
+            )
+
         for pm in spec.port_mappings:
-            if pm.host_port and (pm.host_port, pm.protocol) in held:
+            if pm.host_port and clashes(pm):
                 return (
                     "driver failed programming external connectivity: "
-                    f"Bind for 0.0.0.0:{pm.host_port} failed: port is already allocated"
+                    f"Bind for {pm.host_ip}:{pm.host_port} failed: port is already allocated"
                 )
         return ""
 

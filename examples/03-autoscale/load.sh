@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Put CPU load on a service's tasks: CONCURRENCY loops of HTTP requests to /cgi-bin/burn?ms=BURN_MS
 # (orch/cpu-web burns that much CPU per request), spread round-robin over the service's RUNNING
-# tasks on 127.0.0.1. The tasks use dynamic host ports, so their ports are looked up with
+# tasks, at each one's instance address and dynamic host port, looked up with
 # `orchestrator task list --service ... -o json` (networkBindings) and again every few seconds,
 # which also sends load to tasks a scale-out adds.
 #
@@ -63,7 +63,9 @@ for task in json.load(sys.stdin).get("tasks", []):
     for container in task.get("containers", []):
         for binding in container.get("networkBindings", []):
             if binding.get("containerPort") == 80:
-                print(binding["hostPort"])
+                # bindIP: orchestrator dev gives each instance its own loopback address.
+                ip = binding.get("bindIP") or "0.0.0.0"
+                print((ip if ip != "0.0.0.0" else "127.0.0.1") + ":" + str(binding["hostPort"]))
 ' > "$ports_file.new" && mv "$ports_file.new" "$ports_file"
 }
 
@@ -77,7 +79,7 @@ worker() {
             continue
         fi
         port=${ports[$(( (index + sent) % ${#ports[@]} ))]}
-        curl -s -o /dev/null --max-time 30 "http://127.0.0.1:${port}/cgi-bin/burn?ms=${burn_ms}" || sleep 0.2
+        curl -s -o /dev/null --max-time 30 "http://${port}/cgi-bin/burn?ms=${burn_ms}" || sleep 0.2
         sent=$((sent + 1))
     done
 }

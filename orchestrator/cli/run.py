@@ -152,6 +152,12 @@ def agent(
     state_dir: Path = typer.Option(None, "--state-dir", help="Where the agent keeps its identity."),
     stop_timeout: int = typer.Option(30, "--stop-timeout", help="Default seconds between SIGTERM and SIGKILL."),
     metric_period: float = typer.Option(60.0, "--metric-period"),
+    host_address: str = typer.Option(
+        None,
+        "--host-address",
+        help="Publish task ports on this IPv4 address of the host only, and report it (attribute "
+        "orch.host-address; load balancers send traffic there). Default: every address.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run a node agent: register as a container instance and run its tasks on the local Docker engine."""
@@ -170,6 +176,7 @@ def agent(
         name=name,
         instance_type=instance_type,
         attributes=_attributes(attribute),
+        host_address=host_address,
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -204,6 +211,13 @@ def dev(
     high_datapoints: int = typer.Option(3, "--high-datapoints", min=1),
     low_datapoints: int = typer.Option(15, "--low-datapoints", min=1),
     keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
+    host_addresses: bool = typer.Option(
+        True,
+        "--host-addresses/--shared-address",
+        help="Give each agent its own loopback address (127.0.1.N, attribute orch.host-address) to publish "
+        "task ports on, so N agents can each run a task on the same static host port, as N EC2 instances "
+        "would; --shared-address publishes every agent's ports on all addresses.",
+    ),
     context: str = typer.Option(
         "dev", "--context", help="Add (or update) this CLI context for the cluster and select it; '' for none."
     ),
@@ -233,6 +247,7 @@ def dev(
         agent_memory=memory,
         stop_timeout_s=stop_timeout,
         listen=listen,
+        host_addresses=host_addresses,
     )
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -3,6 +3,7 @@ report task state. An agent only ever sees and reports the tasks of its own inst
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from typing import Any
 
@@ -28,6 +29,21 @@ from orchestrator.security.secrets import hash_token
 
 AGENT_VERSION = "0.1.0"
 MAX_WAIT_S = 20.0
+
+
+def _host_address(value: Any) -> str | None:
+    """The IPv4 address an agent publishes its task ports on; shown as attribute orch.host-address."""
+    if value is None:
+        return None
+    try:
+        address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None or address.is_unspecified or address.is_multicast:
+        raise InvalidParameterException(
+            f"hostAddress must be an IPv4 address of the instance, such as 10.0.0.7 (got {str(value)[:64]!r})."
+        )
+    return str(address)
 
 
 class AgentOps:
@@ -56,6 +72,9 @@ class AgentOps:
         }
         if name:
             builtin["orch.name"] = name
+        host_address = _host_address(req.get("hostAddress"))
+        if host_address:
+            builtin["orch.host-address"] = host_address
         all_attrs = {**builtin, **{str(k): str(v) for k, v in attrs.items()}}
         previous = opt_str(req, "containerInstanceArn")
         now = self.ctx.clock.now()

@@ -225,3 +225,22 @@ def test_task_cgroup_limits_on_v1_and_v2(tmp_path: Path) -> None:
     assert not (v2 / "orch-task-t/memory.max").exists()
     with pytest.raises(task_cgroup.CgroupError, match="Run the agent as root"):
         task_cgroup.ensure(tmp_path / "missing", TaskLimits("orch-task-t", memory_mib=1))
+
+
+def test_ports_are_published_on_the_instances_own_address_and_read_back_with_it() -> None:
+    from agent.executor.base import ContainerSpec
+    from agent.executor.docker import create_arguments
+
+    spec = ContainerSpec(
+        name="t-web",
+        image="orch/web:latest",
+        labels={},
+        port_mappings=(PortMapping(80, 8080, "tcp", "127.0.1.2"), PortMapping(53, 0, "udp", "127.0.1.2")),
+    )
+    exposed, host, _ = create_arguments(spec)
+    assert exposed == [80, (53, "udp")]
+    # Static port on the address; a dynamic one lets Docker pick the port on that address only.
+    assert host["port_bindings"] == {"80/tcp": ("127.0.1.2", 8080), "53/udp": ("127.0.1.2",)}
+    data = inspect_json()
+    data["NetworkSettings"]["Ports"] = {"80/tcp": [{"HostIp": "127.0.1.2", "HostPort": "8080"}]}
+    assert state_from_inspect(data).host_ports == (PortMapping(80, 8080, "tcp", "127.0.1.2"),)
