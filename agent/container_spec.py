@@ -145,7 +145,18 @@ def container_spec(
         log_driver=log_config.get("logDriver"),
         log_options={str(k): str(v) for k, v in (log_config.get("options") or {}).items()},
         task_limits=task_limits(task, td),
+        links=tuple((container_name(task["taskArn"], name), alias) for name, alias in links_of(cdef)),
     )
+
+
+def links_of(cdef: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A container definition's `links` as (container name, alias): `name:alias`, or `name` (alias
+    the name itself), as Docker reads them."""
+    out = []
+    for link in cdef.get("links") or []:
+        name, _, alias = str(link).partition(":")
+        out.append((name, alias or name))
+    return out
 
 
 def _permissions(values: Any) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.container_spec import links_of
 from agent.executor.base import ContainerState
 
 # The ECS agent's default for how long a container waits for its dependencies (ECS_CONTAINER_START_TIMEOUT).
@@ -229,7 +230,7 @@ def _dependencies(
     cdef: Mapping[str, Any], existing: Mapping[str, ContainerState], start_errors: Mapping[str, str]
 ) -> _Verdict:
     waiting: list[str] = []
-    for dep in cdef.get("dependsOn") or []:
+    for dep in _needs(cdef):
         name, condition = str(dep["containerName"]), str(dep["condition"])
         state = existing.get(name)
         error = start_errors.get(name) or (state.error if state is not None else "")
@@ -260,10 +261,22 @@ def _dependencies(
     return _Verdict(waiting=", ".join(waiting))
 
 
+def _needs(cdef: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """`dependsOn`, plus a START dependency on each linked container it does not already name:
+    Docker links a new container only to one that is running."""
+    deps: list[Mapping[str, Any]] = list(cdef.get("dependsOn") or [])
+    named = {str(d["containerName"]) for d in deps}
+    for name, _ in links_of(cdef):
+        if name not in named:
+            deps.append({"containerName": name, "condition": "START"})
+            named.add(name)
+    return deps
+
+
 def start_order(cdefs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Container names with every dependency before its dependents, otherwise in definition order."""
     names = [str(c["name"]) for c in cdefs]
-    deps = {str(c["name"]): [str(d["containerName"]) for d in c.get("dependsOn") or []] for c in cdefs}
+    deps = {str(c["name"]): [str(d["containerName"]) for d in _needs(c)] for c in cdefs}
     done: list[str] = []
     placed: set[str] = set()
     while len(done) < len(names):

@@ -108,6 +108,8 @@ class ContainerSpec:
     log_driver: str | None = None  # only json-file (Docker's default) today
     log_options: Mapping[str, str] = field(default_factory=dict)
     task_limits: TaskLimits | None = None
+    # Docker links on the bridge network: (Docker name of a container of the same task, alias).
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

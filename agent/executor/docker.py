@@ -453,6 +453,7 @@ def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], 
         "ipc_mode": spec.ipc_mode,
         "log_config": {"Type": spec.log_driver, "Config": dict(spec.log_options)} if spec.log_driver else None,
         "cgroup_parent": f"/{spec.task_limits.cgroup}" if spec.task_limits is not None else None,
+        "links": dict(spec.links),
     }
     host.update({k: v for k, v in optional.items() if v not in (None, [], {})})
     create: dict[str, Any] = {

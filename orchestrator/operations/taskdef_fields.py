@@ -103,6 +103,8 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.healthCheck.timeout": "seconds",
     "containerDefinitions.healthCheck.retries": "count",
     "containerDefinitions.healthCheck.startPeriod": "seconds",
+    "containerDefinitions.links": "Docker links on the bridge network (name or name:alias, in /etc/hosts); "
+    "the linked container starts first",
     "containerDefinitions.systemControls": "Docker Sysctls",
     "containerDefinitions.systemControls.namespace": "the sysctl",
     "containerDefinitions.systemControls.value": "its value",
@@ -123,7 +125,6 @@ REFUSED: dict[str, str] = {
     # -- container level -----------------------------------------------------------------------
     "containerDefinitions.repositoryCredentials": f"{_NOT_YET}: images come from the local engine; "
     "`docker login` on the agent's host instead",
-    "containerDefinitions.links": f"{_NOT_YET}: containers of a task cannot reach each other by name yet",
     "containerDefinitions.portMappings.name": f"{_NOT_YET}: there is no Service Connect here; remove it",
     "containerDefinitions.portMappings.appProtocol": f"{_NOT_YET}: there is no Service Connect here; remove it",
     "containerDefinitions.portMappings.containerPortRange": f"{_NOT_YET}: list each port in its own mapping",

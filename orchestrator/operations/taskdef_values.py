@@ -9,6 +9,7 @@ cycle, COMPLETE/SUCCESS targets are not essential, container cpu/memory fit the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ ULIMIT_NAMES = Literal[
     "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
     "rttime", "sigpending", "stack",
 ]  # fmt: skip
+# ECS: a link name and its alias are up to 255 letters, numbers, hyphens and underscores.
+LINK_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 TMPFS_OPTIONS = frozenset(
     [
         "defaults",
@@ -142,6 +145,7 @@ class ContainerMembers(_Shape):
     pseudoTerminal: bool | None = None
     systemControls: list[SystemControl] | None = None
     dependsOn: list[Dependency] | None = None
+    links: list[str] | None = None
     startTimeout: int | None = Field(default=None, ge=0)
     logConfiguration: LogConfiguration | None = None
 
@@ -240,12 +244,25 @@ def check_container_values(
                 raise ClientException(
                     f"{where}.dependsOn: {target} has no healthCheck, so it can never be HEALTHY; give it one."
                 )
+        for link in m.links or []:
+            target, _, alias = link.partition(":")
+            if target == c.name or target not in names:
+                raise ClientException(f"{where}.links: {target!r} is not another container of this task definition.")
+            if not LINK_NAME.fullmatch(alias or target):
+                raise ClientException(
+                    f"{where}.links: {link!r}: a link is name or name:alias, each up to 255 letters, numbers, "
+                    "hyphens and underscores."
+                )
     _check_cycles(containers, members)
     _check_task_size(containers, task_cpu, task_memory)
 
 
 def _check_cycles(containers: list[ContainerDefinition], members: list[ContainerMembers]) -> None:
-    needs = {c.name: [d.containerName for d in m.dependsOn or []] for c, m in zip(containers, members, strict=True)}
+    # A link orders too: the linked container starts first.
+    needs = {
+        c.name: [d.containerName for d in m.dependsOn or []] + [link.partition(":")[0] for link in m.links or []]
+        for c, m in zip(containers, members, strict=True)
+    }
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(name: str, path: list[str]) -> None:
@@ -253,7 +270,7 @@ def _check_cycles(containers: list[ContainerDefinition], members: list[Container
             return
         if state.get(name) == 1:
             cycle = [*path[path.index(name) :], name]
-            raise ClientException(f"containerDefinitions.dependsOn: a cycle: {' -> '.join(cycle)}.")
+            raise ClientException(f"containerDefinitions.dependsOn and links: a cycle: {' -> '.join(cycle)}.")
         state[name] = 1
         for dep in needs.get(name, []):
             visit(dep, [*path, name])

@@ -261,3 +261,34 @@ def test_privileged_reaches_docker(docker_executor: DockerExecutor, test_labels:
     state = docker_executor.run(container_spec(task, cdef, "default", "i-test", 30, {}))
     # created either way; it runs where the engine may grant every capability
     assert docker_inspect(state.id)["HostConfig"]["Privileged"] is True
+
+
+def test_a_link_resolves_by_its_alias_and_the_linked_container_starts_first(
+    cluster: LocalCluster, docker_executor: DockerExecutor
+) -> None:
+    # web is listed first but links db, so db starts first; inside web, "database" is db.
+    tid = run_task(
+        cluster,
+        {
+            "family": "linked",
+            "containerDefinitions": [
+                {"name": "web", "image": BUSYBOX, "memory": 32, "stopTimeout": 1, "command": ["sleep", "300"],
+                 "links": ["db:database"]},
+                {"name": "db", "image": "orch/web:latest", "memory": 32, "stopTimeout": 1,
+                 "command": ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 8080 -h /www"]},
+            ],
+        },
+    )  # fmt: skip
+    wait_for(lambda: describe(cluster, tid)["lastStatus"] == "RUNNING", 60, what="the task RUNNING")
+    ids = containers_of(docker_executor, tid)
+    web, db = docker_inspect(ids["web"]), docker_inspect(ids["db"])
+    assert docker_time(web["State"]["StartedAt"]) >= docker_time(db["State"]["StartedAt"])
+    assert any(link.endswith("/database") for link in web["HostConfig"]["Links"])
+    page = subprocess.run(
+        ["docker", "exec", ids["web"], "wget", "-q", "-O", "-", "http://database:8080/"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    assert page == db["Config"]["Hostname"]  # db's own page, reached by the alias

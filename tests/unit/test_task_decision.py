@@ -288,6 +288,8 @@ def test_orphans_are_stopped_and_removed() -> None:
         ),
         # a dependency on a name the definition lacks is ignored for ordering (registration refuses it)
         ([cdef("a", dependsOn=[dep("x", "START")])], ["a"]),
+        # a link orders as START: the linked db first, whatever the definition order
+        ([cdef("web", links=["db:database"]), cdef("db")], ["db", "web"]),
     ],
 )
 def test_start_order(cdefs: list[dict[str, Any]], order: list[str]) -> None:

@@ -75,7 +75,6 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
     ("pidMode task", {"pidMode": "task"}, {}, ["pidMode: task is not supported yet"]),
     ("cpuArchitecture", {"runtimePlatform": {"cpuArchitecture": "ARM64"}}, {}, ["runtimePlatform.cpuArchitecture"]),
     ("Windows", {"runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}, {}, ["LINUX"]),
-    ("links", {}, {"links": ["db:db"]}, ["containerDefinitions[0].links is not supported yet"]),
     ("mountPoints", {}, {"mountPoints": [{"sourceVolume": "v", "containerPath": "/d"}]}, ["mountPoints"]),
     ("secrets", {}, {"secrets": [{"name": "A", "valueFrom": "p"}]}, ["containerDefinitions[0].secrets"]),
     ("GPU", {}, {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, ["resourceRequirements"]),
@@ -98,6 +97,8 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
     ("container over task cpu", {"cpu": "64"}, {}, ["more than the task's cpu"]),
     ("dependsOn unknown", {}, {"dependsOn": [{"containerName": "db", "condition": "START"}]}, ["'db' is not another"]),
     ("dependsOn condition", {}, {"dependsOn": [{"containerName": "app", "condition": "READY"}]}, ["condition"]),
+    ("link to itself", {}, {"links": ["app"]}, ["containerDefinitions[0].links: 'app' is not another"]),
+    ("link unknown", {}, {"links": ["db:database"]}, ["links: 'db' is not another"]),
     # workload policy, by default
     ("privileged", {}, {"privileged": True}, ["privileged", "rule privileged", "--allow privileged"]),
     ("pidMode host", {"pidMode": "host"}, {}, ["rule host-pid", "--allow host-pid"]),
@@ -133,6 +134,13 @@ def test_two_container_dependency_rules(ops: Operations) -> None:
     b = container(name="b", dependsOn=[{"containerName": "a", "condition": "START"}])
     with pytest.raises(ApiError, match="a cycle: a -> b -> a"):
         ops.register_task_definition({"family": "x", "containerDefinitions": [a, b]})
+    # A link orders as a START dependency does, so it closes a cycle too.
+    a = container(name="a", links=["b:db"])
+    with pytest.raises(ApiError, match="a cycle: a -> b -> a"):
+        ops.register_task_definition({"family": "x", "containerDefinitions": [a, b]})
+    bad_alias = container(name="c", links=["b:no spaces"])
+    with pytest.raises(ApiError, match="a link is name or name:alias"):
+        ops.register_task_definition({"family": "x", "containerDefinitions": [container(name="b"), bad_alias]})
 
 
 HONOURED_TD: dict[str, Any] = {
