@@ -15,13 +15,16 @@ from agent.executor.base import (
     LABEL_INSTANCE,
     LABEL_MANAGED,
     LABEL_TASK,
+    LABEL_VOLUME_SCOPE,
     ContainerSpec,
     Device,
     HealthCheckSpec,
+    Mount,
     PortMapping,
     TaskLimits,
     Tmpfs,
     Ulimit,
+    VolumeSpec,
 )
 from agent.overrides import with_overrides
 
@@ -146,7 +149,72 @@ def container_spec(
         log_options={str(k): str(v) for k, v in (log_config.get("options") or {}).items()},
         task_limits=task_limits(task, td),
         links=tuple((container_name(task["taskArn"], name), alias) for name, alias in links_of(cdef)),
+        mounts=_mounts(task, definition, cdef),
+        volumes_from=tuple(
+            (container_name(task["taskArn"], str(v["sourceContainer"])), bool(v.get("readOnly")))
+            for v in cdef.get("volumesFrom") or []
+        ),
     )
+
+
+def _is_docker_volume(volume: Mapping[str, Any]) -> bool:
+    return not (volume.get("host") or {}).get("sourcePath")
+
+
+def _task_scoped(volume: Mapping[str, Any]) -> bool:
+    return (volume.get("dockerVolumeConfiguration") or {}).get("scope", "task") == "task"
+
+
+def volume_name(task_arn: str, volume: Mapping[str, Any]) -> str:
+    """The Docker volume of one of the task definition's volumes: a shared one by its own name, as
+    the ECS agent names it; a task's own one after the task, so two tasks never share it."""
+    name = str(volume["name"])
+    return f"orch-{task_id(task_arn)}-{name}" if _task_scoped(volume) else name
+
+
+def task_volumes(task: Mapping[str, Any], td: Mapping[str, Any] | None, instance_id: str) -> list[VolumeSpec]:
+    """The Docker volumes to have before the task's first container starts."""
+    out = []
+    for v in (td or {}).get("volumes") or []:
+        if not _is_docker_volume(v):
+            continue
+        config: Mapping[str, Any] = v.get("dockerVolumeConfiguration") or {}
+        labels = {str(k): str(w) for k, w in (config.get("labels") or {}).items()}
+        if _task_scoped(v):
+            # Ours, so the task's cleanup (and an orphan sweep) finds exactly its volumes.
+            labels |= {
+                LABEL_MANAGED: "true",
+                LABEL_INSTANCE: instance_id,
+                LABEL_TASK: task_id(task["taskArn"]),
+                LABEL_VOLUME_SCOPE: "task",
+            }
+        out.append(
+            VolumeSpec(
+                name=volume_name(task["taskArn"], v),
+                driver=str(config.get("driver") or "local"),
+                driver_opts={str(k): str(w) for k, w in (config.get("driverOpts") or {}).items()},
+                labels=labels,
+                create=_task_scoped(v) or bool(config.get("autoprovision")),
+            )
+        )
+    return out
+
+
+def _mounts(task: Mapping[str, Any], td: Mapping[str, Any], cdef: Mapping[str, Any]) -> tuple[Mount, ...]:
+    volumes = {str(v["name"]): v for v in td.get("volumes") or []}
+    out = []
+    for mp in cdef.get("mountPoints") or []:
+        v = volumes[str(mp["sourceVolume"])]  # registration checked that it exists
+        source_path = (v.get("host") or {}).get("sourcePath")
+        out.append(
+            Mount(
+                source=str(source_path) if source_path else volume_name(task["taskArn"], v),
+                target=str(mp["containerPath"]),
+                read_only=bool(mp.get("readOnly")),
+                bind=bool(source_path),
+            )
+        )
+    return tuple(out)
 
 
 def links_of(cdef: Mapping[str, Any]) -> list[tuple[str, str]]:

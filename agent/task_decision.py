@@ -262,11 +262,13 @@ def _dependencies(
 
 
 def _needs(cdef: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """`dependsOn`, plus a START dependency on each linked container it does not already name:
-    Docker links a new container only to one that is running."""
+    """`dependsOn`, plus a START dependency on each linked container and volumesFrom source it does
+    not already name: Docker links a new container only to one that is running."""
     deps: list[Mapping[str, Any]] = list(cdef.get("dependsOn") or [])
     named = {str(d["containerName"]) for d in deps}
-    for name, _ in links_of(cdef):
+    # Docker takes volumes only from a container that exists.
+    sources = [str(v["sourceContainer"]) for v in cdef.get("volumesFrom") or []]
+    for name in [n for n, _ in links_of(cdef)] + sources:
         if name not in named:
             deps.append({"containerName": name, "condition": "START"})
             named.add(name)

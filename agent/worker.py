@@ -20,12 +20,13 @@ from typing import Any
 
 import structlog
 
-from agent.container_spec import container_name, container_spec, task_id
+from agent.container_spec import container_name, container_spec, task_id, task_volumes
 from agent.executor.base import (
     LABEL_CONTAINER,
     LABEL_INSTANCE,
     LABEL_MANAGED,
     LABEL_TASK,
+    LABEL_VOLUME_SCOPE,
     ContainerState,
     Executor,
     ExecutorError,
@@ -62,6 +63,10 @@ class _Inline(concurrent.futures.Executor):
 Executor_ = concurrent.futures.Executor
 
 
+# How often at most a pass looks for task volumes left behind.
+VOLUME_SWEEP_S = 5.0
+
+
 class Worker:
     def __init__(
         self,
@@ -83,6 +88,7 @@ class Worker:
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
         self.host_ip = host_ip
+        self._swept_at = float("-inf")
         self._clock = clock
         self._lock = threading.Lock()
         self._tasks: dict[str, dict[str, Any]] | None = None  # None until the first assignment
@@ -150,6 +156,32 @@ class Worker:
             actions += decide_task(self.inputs(task, by_task.get(task_id(arn), {})), now, self.default_stop_timeout)
         actions += decide_orphans({task_id(a) for a in tasks}, by_task, DEFAULT_STOP_TIMEOUT_S)
         self.apply(actions, tasks)
+        self._sweep_volumes({task_id(a) for a in tasks if a not in self._finished}, set(by_task), now)
+
+    def _task_volumes(self, tid: str | None = None) -> dict[str, str]:
+        """The labels of the task-scoped volumes this agent made (of one task, when given)."""
+        labels = {LABEL_INSTANCE: self.instance_id, LABEL_VOLUME_SCOPE: "task"}
+        return labels | {LABEL_TASK: tid} if tid is not None else labels
+
+    def _sweep_volumes(self, live: set[str], with_containers: set[str], now: float) -> None:
+        """Task volumes whose task is finished or unknown here and has no container left: removed.
+        Catches a cleanup that found a volume still in use, and an agent that died before one."""
+        if now - self._swept_at < VOLUME_SWEEP_S:
+            return
+        self._swept_at = now
+        try:
+            owners = {
+                labels.get(LABEL_TASK, "")
+                for labels in self.executor.volume_labels(
+                    {LABEL_INSTANCE: self.instance_id, LABEL_VOLUME_SCOPE: "task"}
+                )
+            }
+            for tid in owners - live - with_containers:
+                self.executor.remove_volumes(
+                    {LABEL_INSTANCE: self.instance_id, LABEL_TASK: tid, LABEL_VOLUME_SCOPE: "task"}
+                )
+        except ExecutorError as err:
+            self.log.warning("volume sweep failed", error=str(err))
 
     def apply(self, actions: list[Action], tasks: dict[str, dict[str, Any]]) -> None:
         """Carry out one pass's actions: slow ones go to the pools, reports go out in one batch."""
@@ -181,8 +213,9 @@ class Worker:
             if finish.task_arn in sent:
                 self._finished.add(finish.task_arn)
                 self._start_errors.pop(finish.task_arn, None)
-                if finish.containers:
-                    self._submit_stop(f"cleanup:{finish.task_arn}", list(finish.containers), remove=True)
+                self._submit_stop(
+                    f"cleanup:{finish.task_arn}", list(finish.containers), remove=True, task=finish.task_arn
+                )
 
     # -- slow work in pools ------------------------------------------------------------------
 
@@ -196,6 +229,15 @@ class Worker:
 
         def start() -> None:
             try:
+                try:
+                    for volume in task_volumes(task, td, self.instance_id):
+                        self.executor.ensure_volume(volume)
+                except ExecutorError as err:
+                    # No container can start without its volumes: the essential ones fail with why.
+                    for name in order:
+                        self._start_errors.setdefault(arn, {})[name] = str(err)
+                    self.log.warning("task volumes not ready", task=task_id(arn), error=str(err))
+                    return
                 for name in order:
                     spec = container_spec(
                         task, by_name[name], self.cluster, self.instance_id, self.default_stop_timeout, td, self.host_ip
@@ -216,8 +258,11 @@ class Worker:
 
         self._starts.submit(start)
 
-    def _submit_stop(self, key: str, containers: list[tuple[str, int | None]], *, remove: bool) -> None:
-        """Stop each container (timeout None: it is not running) one after the other; then remove."""
+    def _submit_stop(
+        self, key: str, containers: list[tuple[str, int | None]], *, remove: bool, task: str | None = None
+    ) -> None:
+        """Stop each container (timeout None: it is not running) one after the other; then remove;
+        then, for a finished `task`, the Docker volumes that lived as long as it."""
         if key in self._busy:
             return
         self._busy.add(key)
@@ -229,6 +274,8 @@ class Worker:
                         self.executor.stop(cid, timeout)
                     if remove:
                         self.executor.remove(cid)
+                if task is not None:
+                    self.executor.remove_volumes(self._task_volumes(task_id(task)))
             except ExecutorError as err:
                 self.log.warning("stop failed", key=key, error=str(err))
             finally:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +17,7 @@ LABEL_CLUSTER = "orch.cluster"
 LABEL_INSTANCE = "orch.instance"
 LABEL_TASK = "orch.task"
 LABEL_CONTAINER = "orch.container"
+LABEL_VOLUME_SCOPE = "orch.volume-scope"  # on the Docker volumes the agent made for one task: "task"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,27 @@ class PortMapping:
     # The host address the port is published on: the instance's own (orch.host-address), so
     # instances sharing one engine (orchestrator dev) can each bind the same static port.
     host_ip: str = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One of the task's volumes in a container: a Docker volume by name, or a host path bound."""
+
+    source: str  # the Docker volume's name, or the host path (bind)
+    target: str  # the path in the container
+    read_only: bool = False
+    bind: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """A Docker volume a task needs before its containers start."""
+
+    name: str
+    driver: str = "local"
+    driver_opts: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    create: bool = True  # False: a shared volume without autoprovision, which must already exist
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,8 @@ class ContainerSpec:
     task_limits: TaskLimits | None = None
     # Docker links on the bridge network: (Docker name of a container of the same task, alias).
     links: tuple[tuple[str, str], ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    volumes_from: tuple[tuple[str, bool], ...] = ()  # (Docker name of a container of the task, read-only)
 
 
 @dataclass(frozen=True)
@@ -170,6 +195,15 @@ class Executor(Protocol):
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerState]:
         """Every container (running or not) carrying all of these labels."""
+
+    def ensure_volume(self, volume: VolumeSpec) -> None:
+        """Create the volume unless one of its name exists; ExecutorError when it must exist and does not."""
+
+    def remove_volumes(self, labels: Mapping[str, str]) -> int:
+        """Remove every volume carrying all of these labels (none in use by a container); how many went."""
+
+    def volume_labels(self, labels: Mapping[str, str]) -> builtins.list[Mapping[str, str]]:
+        """The labels of every volume carrying all of these labels."""
 
     def inspect(self, container_id: str) -> ContainerState | None: ...
 

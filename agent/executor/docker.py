@@ -8,6 +8,7 @@ in and out, and no hidden extra requests.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import re
@@ -34,6 +35,7 @@ from agent.executor.base import (
     ImageNotFound,
     PortMapping,
     ResourceSample,
+    VolumeSpec,
 )
 
 log = logging.getLogger(__name__)
@@ -252,6 +254,46 @@ class DockerExecutor:
             # The last container of the task takes the task's cgroup with it (a busy one stays).
             task_cgroup.remove(self._cgroup_root, parent.lstrip("/"))
 
+    # -- volumes ------------------------------------------------------------------------------
+
+    def ensure_volume(self, volume: VolumeSpec) -> None:
+        with _engine_errors(f"create volume {volume.name}"):
+            try:
+                self._api.inspect_volume(volume.name)
+                return
+            except docker.errors.NotFound:
+                if not volume.create:
+                    raise ExecutorError(
+                        f"the shared volume {volume.name} does not exist on this instance and autoprovision is "
+                        "false: create it (docker volume create) or set autoprovision"
+                    ) from None
+            self._api.create_volume(
+                volume.name,
+                driver=volume.driver,
+                driver_opts=dict(volume.driver_opts) or None,
+                labels=dict(volume.labels),
+            )
+
+    def volume_labels(self, labels: Mapping[str, str]) -> builtins.list[Mapping[str, str]]:
+        with _engine_errors("list volumes"):
+            found = self._api.volumes(filters={"label": _label_filters(labels)}).get("Volumes") or []
+        return [dict(v.get("Labels") or {}) for v in found]
+
+    def remove_volumes(self, labels: Mapping[str, str]) -> int:
+        removed = 0
+        with _engine_errors("remove volumes"):
+            found = self._api.volumes(filters={"label": _label_filters(labels)}).get("Volumes") or []
+            for v in found:
+                try:
+                    self._api.remove_volume(v["Name"], force=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as err:
+                    # Still in use (a container of the task not removed yet): the next cleanup takes it.
+                    log.warning("volume %s not removed: %s", v["Name"], _explain(err))
+        return removed
+
     # -- observation --------------------------------------------------------------------------
 
     def list(self, labels: Mapping[str, str]) -> list[ContainerState]:
@@ -454,6 +496,11 @@ def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], 
         "log_config": {"Type": spec.log_driver, "Config": dict(spec.log_options)} if spec.log_driver else None,
         "cgroup_parent": f"/{spec.task_limits.cgroup}" if spec.task_limits is not None else None,
         "links": dict(spec.links),
+        "mounts": [
+            docker.types.Mount(m.target, m.source, type="bind" if m.bind else "volume", read_only=m.read_only)
+            for m in spec.mounts
+        ],
+        "volumes_from": [f"{name}:{'ro' if ro else 'rw'}" for name, ro in spec.volumes_from],
     }
     host.update({k: v for k, v in optional.items() if v not in (None, [], {})})
     create: dict[str, Any] = {

@@ -25,6 +25,7 @@ from agent.executor.base import (
     ImageNotFound,
     PortMapping,
     ResourceSample,
+    VolumeSpec,
 )
 
 # Where Docker's default ephemeral range for published ports starts.
@@ -75,6 +76,7 @@ class FakeExecutor:
         self._available = True
         self.runs: list[ContainerSpec] = []  # every run call, including idempotent repeats
         self.stops: list[tuple[str, int]] = []  # (container id, timeout_s) of every stop call
+        self.volumes: dict[str, VolumeSpec] = {}  # by name
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -261,6 +263,28 @@ class FakeExecutor:
         if c is None and id_or_name in self._by_name:
             c = self._containers[self._by_name[id_or_name]]
         return c
+
+    def ensure_volume(self, volume: VolumeSpec) -> None:
+        with self._lock:
+            self._check_available()
+            if volume.name in self.volumes:
+                return
+            if not volume.create:
+                raise ExecutorError(f"the shared volume {volume.name} does not exist on this instance")
+            self.volumes[volume.name] = volume
+
+    def volume_labels(self, labels: Mapping[str, str]) -> builtins.list[Mapping[str, str]]:
+        with self._lock:
+            self._check_available()
+            return [v.labels for v in self.volumes.values() if all(v.labels.get(k) == w for k, w in labels.items())]
+
+    def remove_volumes(self, labels: Mapping[str, str]) -> int:
+        with self._lock:
+            self._check_available()
+            gone = [n for n, v in self.volumes.items() if all(v.labels.get(k) == w for k, w in labels.items())]
+            for name in gone:
+                del self.volumes[name]
+            return len(gone)
 
     def _port_conflict(self, spec: ContainerSpec) -> str:
         held = [

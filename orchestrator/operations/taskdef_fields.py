@@ -103,6 +103,23 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.healthCheck.timeout": "seconds",
     "containerDefinitions.healthCheck.retries": "count",
     "containerDefinitions.healthCheck.startPeriod": "seconds",
+    "volumes": "one Docker volume or bind mount each (see operations/taskdef_volumes.py)",
+    "volumes.name": "what mountPoints name",
+    "volumes.host": "empty: a Docker volume removed with the task",
+    "volumes.host.sourcePath": "a bind mount of that host path (workload policy host-bind-mounts)",
+    "volumes.dockerVolumeConfiguration": "a Docker volume",
+    "volumes.dockerVolumeConfiguration.scope": "task (removed with the task) or shared (outlives it)",
+    "volumes.dockerVolumeConfiguration.autoprovision": "shared: created when missing, else it must exist",
+    "volumes.dockerVolumeConfiguration.driver": "the Docker volume driver",
+    "volumes.dockerVolumeConfiguration.driverOpts": "the driver's options",
+    "volumes.dockerVolumeConfiguration.labels": "Docker volume labels, beside ours",
+    "containerDefinitions.mountPoints": "Docker mounts of the task's volumes",
+    "containerDefinitions.mountPoints.sourceVolume": "a volume of the task definition",
+    "containerDefinitions.mountPoints.containerPath": "where it is mounted",
+    "containerDefinitions.mountPoints.readOnly": "mounted read-only",
+    "containerDefinitions.volumesFrom": "Docker VolumesFrom; the source container starts first",
+    "containerDefinitions.volumesFrom.sourceContainer": "another container of the task",
+    "containerDefinitions.volumesFrom.readOnly": "mounted read-only",
     "containerDefinitions.links": "Docker links on the bridge network (name or name:alias, in /etc/hosts); "
     "the linked container starts first",
     "containerDefinitions.systemControls": "Docker Sysctls",
@@ -112,9 +129,14 @@ HONOURED: dict[str, str] = {
 
 REFUSED: dict[str, str] = {
     # -- task level ----------------------------------------------------------------------------
+    "volumes.efsVolumeConfiguration": f"{_NOT_YET}: there is no EFS here; use dockerVolumeConfiguration with "
+    "scope shared (a Docker volume that outlives the task)",
+    "volumes.fsxWindowsFileServerVolumeConfiguration": f"{_NOT_YET}: there is no FSx here and tasks run Linux; "
+    "use dockerVolumeConfiguration",
+    "volumes.s3filesVolumeConfiguration": f"{_NOT_YET}: there is no S3 here; use dockerVolumeConfiguration",
+    "volumes.configuredAtLaunch": f"{_NOT_YET}: volumes come from the task definition only; describe the volume here",
     "taskRoleArn": f"{_NOT_YET}: tasks get no role credentials here; pass what the task needs in its environment",
     "executionRoleArn": f"{_NOT_YET}: the agent pulls local images and keeps logs with Docker; remove it",
-    "volumes": f"{_NOT_YET}: tasks get no volumes; remove volumes and mountPoints",
     "proxyConfiguration": f"{_NOT_YET}: there is no App Mesh here; run the proxy as a container of the task",
     "inferenceAccelerators": f"{_NOT_YET}: there are no Elastic Inference accelerators here; remove it",
     "ephemeralStorage": f"{_NOT_YET}: it applies to Fargate only; containers use the Docker host's disk",
@@ -131,8 +153,6 @@ REFUSED: dict[str, str] = {
     "containerDefinitions.restartPolicy": f"{_NOT_YET}: an exited container is not restarted in place; "
     "a service replaces a stopped task instead",
     "containerDefinitions.environmentFiles": f"{_NOT_YET}: there is no S3 here; list the variables in environment",
-    "containerDefinitions.mountPoints": f"{_NOT_YET}: tasks get no volumes; remove volumes and mountPoints",
-    "containerDefinitions.volumesFrom": f"{_NOT_YET}: tasks get no volumes; remove it",
     "containerDefinitions.secrets": f"{_NOT_YET}: pass the value in environment for now",
     "containerDefinitions.versionConsistency": f"{_NOT_YET}: the image tag is resolved when the container "
     "starts; pin a digest in image instead (versionConsistency disabled is accepted)",
@@ -185,4 +205,9 @@ def _walk(value: Any, path: str, where: str) -> None:
 
 def _is_map(member: str) -> bool:
     """Members whose keys are the user's own (labels, driver options), not model members."""
-    return member in ("containerDefinitions.dockerLabels", "containerDefinitions.logConfiguration.options")
+    return member in (
+        "containerDefinitions.dockerLabels",
+        "containerDefinitions.logConfiguration.options",
+        "volumes.dockerVolumeConfiguration.driverOpts",
+        "volumes.dockerVolumeConfiguration.labels",
+    )

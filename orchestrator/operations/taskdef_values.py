@@ -146,6 +146,7 @@ class ContainerMembers(_Shape):
     systemControls: list[SystemControl] | None = None
     dependsOn: list[Dependency] | None = None
     links: list[str] | None = None
+    volumesFrom: list[dict[str, Any]] | None = None  # checked in taskdef_volumes
     startTimeout: int | None = Field(default=None, ge=0)
     logConfiguration: LogConfiguration | None = None
 
@@ -258,9 +259,11 @@ def check_container_values(
 
 
 def _check_cycles(containers: list[ContainerDefinition], members: list[ContainerMembers]) -> None:
-    # A link orders too: the linked container starts first.
+    # A link and a volumesFrom order too: their container starts first.
     needs = {
-        c.name: [d.containerName for d in m.dependsOn or []] + [link.partition(":")[0] for link in m.links or []]
+        c.name: [d.containerName for d in m.dependsOn or []]
+        + [link.partition(":")[0] for link in m.links or []]
+        + [str(v.get("sourceContainer")) for v in m.volumesFrom or []]
         for c, m in zip(containers, members, strict=True)
     }
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -270,7 +273,9 @@ def _check_cycles(containers: list[ContainerDefinition], members: list[Container
             return
         if state.get(name) == 1:
             cycle = [*path[path.index(name) :], name]
-            raise ClientException(f"containerDefinitions.dependsOn and links: a cycle: {' -> '.join(cycle)}.")
+            raise ClientException(
+                f"containerDefinitions.dependsOn, links and volumesFrom: a cycle: {' -> '.join(cycle)}."
+            )
         state[name] = 1
         for dep in needs.get(name, []):
             visit(dep, [*path, name])

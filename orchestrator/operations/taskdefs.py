@@ -26,6 +26,7 @@ from orchestrator.operations.common import Context, opt_str, paginate, req_str
 from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
 from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
+from orchestrator.operations.taskdef_volumes import check_volumes
 
 FAMILY_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 MAX_TASK_DEFINITION_CONSTRAINTS = 10
@@ -119,6 +120,7 @@ def validate_registration(
             )
         if c.healthCheck and c.healthCheck.command[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ClientException(f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL.")
+    check_volumes(req)
     check_container_values(containers, members, task_cpu, task_memory)
     workload_policy.check(req, allowed)
     constraints = req.get("placementConstraints") or []

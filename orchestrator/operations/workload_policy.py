@@ -8,9 +8,9 @@ RULE,...`, the same on `orchestrator dev`). The rules:
   host-ipc       ipcMode host
   capabilities   linuxParameters.capabilities.add beyond Docker's default set
   devices        linuxParameters.devices
-  host-bind-mounts, docker-socket
-                 volumes with host.sourcePath (outside an allowlist) and the Docker socket: named
-                 here for the volumes work; volumes are refused by name until then.
+  host-bind-mounts
+                 volumes with host.sourcePath (any host path: there is no allowlist of paths yet)
+  docker-socket  a host.sourcePath that is the Docker socket (rule host-bind-mounts is not enough)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.core.errors import ClientException
+from orchestrator.operations.taskdef_volumes import DOCKER_SOCKETS, host_paths
 
 RULES: dict[str, str] = {
     "privileged": "a privileged container has every capability and every device of the host",
@@ -86,3 +87,7 @@ def check(req: Mapping[str, Any], allowed: frozenset[str]) -> None:
             refuse("capabilities", f"{where}.linuxParameters.capabilities.add {', '.join(extra)}")
         if lp.get("devices"):
             refuse("devices", f"{where}.linuxParameters.devices")
+    for where, path in host_paths(req):
+        if path.rstrip("/") in DOCKER_SOCKETS:
+            refuse("docker-socket", where)
+        refuse("host-bind-mounts", where)

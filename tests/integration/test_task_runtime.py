@@ -292,3 +292,55 @@ def test_a_link_resolves_by_its_alias_and_the_linked_container_starts_first(
         check=True,
     ).stdout.strip()
     assert page == db["Config"]["Hostname"]  # db's own page, reached by the alias
+
+
+def _volumes(task_id_: str) -> list[str]:
+    out = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"label=orch.task={task_id_}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+def test_a_task_volume_is_shared_by_its_containers_and_removed_with_the_task(
+    cluster: LocalCluster, docker_executor: DockerExecutor
+) -> None:
+    # writer writes to the task's own volume; reader sees it read-only, and through volumesFrom.
+    tid = run_task(
+        cluster,
+        {
+            "family": "vol",
+            "volumes": [{"name": "shared", "host": {}}],
+            "containerDefinitions": [
+                {"name": "writer", "image": BUSYBOX, "memory": 32, "stopTimeout": 1,
+                 "mountPoints": [{"sourceVolume": "shared", "containerPath": "/data"}],
+                 "command": ["sh", "-c", "echo written-by-writer > /data/note; exec sleep 300"]},
+                {"name": "reader", "image": BUSYBOX, "memory": 32, "stopTimeout": 1, "command": ["sleep", "300"],
+                 "mountPoints": [{"sourceVolume": "shared", "containerPath": "/in", "readOnly": True}]},
+                {"name": "borrower", "image": BUSYBOX, "memory": 32, "stopTimeout": 1, "command": ["sleep", "300"],
+                 "volumesFrom": [{"sourceContainer": "writer", "readOnly": True}]},
+            ],
+        },
+    )  # fmt: skip
+    wait_for(lambda: describe(cluster, tid)["lastStatus"] == "RUNNING", 60, what="the task RUNNING")
+    ids = containers_of(docker_executor, tid)
+
+    def read(container: str, path: str) -> str:
+        argv = ["docker", "exec", ids[container], "cat", path]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+
+    wait_for(lambda: read("reader", "/in/note") == "written-by-writer", 30, what="the reader seeing the note")
+    assert read("borrower", "/data/note") == "written-by-writer"
+    [volume] = _volumes(tid)
+    assert volume == f"orch-{tid}-shared"
+    reader = docker_inspect(ids["reader"])
+    [mount] = [m for m in reader["Mounts"] if m["Destination"] == "/in"]
+    assert (mount["Name"], mount["RW"]) == (volume, False)
+    write = subprocess.run(["docker", "exec", ids["reader"], "touch", "/in/x"], capture_output=True, check=False)
+    assert write.returncode != 0  # read-only, as mountPoints said
+
+    cluster.api("POST", f"/v1/clusters/default/tasks/{tid}/stop", {"reason": "test done"})
+    wait_for(lambda: not containers_of(docker_executor, tid), 60, what="the task's containers removed")
+    wait_for(lambda: not _volumes(tid), 30, what="the task's volume removed with it")
