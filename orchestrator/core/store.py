@@ -94,6 +94,23 @@ CREATE TABLE IF NOT EXISTS events (
   message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_service ON events (cluster, service, id);
+CREATE TABLE IF NOT EXISTS log_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  cluster TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  container TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  log_group TEXT,
+  log_stream TEXT,
+  ts_ns INTEGER NOT NULL,
+  ord INTEGER NOT NULL,
+  ingested_at REAL NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS log_events_key ON log_events (task_id, container, ts_ns, ord);
+CREATE INDEX IF NOT EXISTS log_events_by_stream ON log_events (log_group, log_stream, ts_ns);
+CREATE INDEX IF NOT EXISTS log_events_by_group ON log_events (cluster, grp, id);
+CREATE INDEX IF NOT EXISTS log_events_by_age ON log_events (cluster, ts_ns);
 CREATE TABLE IF NOT EXISTS documents (
   kind TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -629,3 +646,135 @@ class Store:
 
     def delete_doc(self, kind: str, key: str) -> None:
         self._exec("DELETE FROM documents WHERE kind=? AND key=?", (kind, key))
+
+    # -- log events (the containers' output the agents ship) -------------------------------
+    # Written like heartbeats: committed with the transaction but no change-feed change, since a
+    # batch arrives every fraction of a second and no controller cares; followers wait on the
+    # context's LogFeed instead.
+
+    def insert_log_events(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Add (cluster, task_id, container, grp, log_group, log_stream, ts_ns, ord, ingested_at,
+        message) rows; one already stored under its (task_id, container, ts_ns, ord) is skipped, so
+        a batch sent again adds nothing. Returns how many were new."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO log_events (cluster, task_id, container, grp, log_group, log_stream, ts_ns, ord,"
+            " ingested_at, message) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        return self._conn.total_changes - before
+
+    def count_log_events(self, cluster: str) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM log_events WHERE cluster=?", (cluster,))[0][0])
+
+    def purge_log_events(self, cluster: str, *, before_ns: int | None, excess: int) -> int:
+        """Drop a cluster's events older than `before_ns`, then as many of its oldest as are still
+        beyond the `excess` counted before; returns how many went."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        aged = 0
+        if before_ns is not None:
+            aged = self._conn.execute(
+                "DELETE FROM log_events WHERE cluster=? AND ts_ns<?", (cluster, before_ns)
+            ).rowcount
+        rest = 0
+        if excess - aged > 0:
+            rest = self._conn.execute(
+                "DELETE FROM log_events WHERE id IN (SELECT id FROM log_events WHERE cluster=? ORDER BY id LIMIT ?)",
+                (cluster, excess - aged),
+            ).rowcount
+        return int(aged + rest)
+
+    def list_log_events(
+        self,
+        where: dict[str, Any],
+        *,
+        after_id: int = 0,
+        from_ns: int | None = None,
+        until_ns: int | None = None,
+        after_key: tuple[int, int] | None = None,
+        before_key: tuple[int, int] | None = None,
+        newest: bool = False,
+        limit: int = 1000,
+        streams: Collection[str] | None = None,
+        stream_prefix: str | None = None,
+        by_arrival: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Events whose columns equal `where` (cluster, task_id, container, grp, log_group,
+        log_stream), in time order (arrival order with `by_arrival`); `newest`: the last `limit` of
+        them (still returned oldest first). Keys are (ts_ns, id) positions, exclusive."""
+        sql = "SELECT id, task_id, container, log_stream, ts_ns, ingested_at, message FROM log_events WHERE 1=1"
+        args: list[Any] = []
+        for column, value in where.items():
+            assert column in ("cluster", "task_id", "container", "grp", "log_group", "log_stream"), column
+            sql += f" AND {column}=?"
+            args.append(value)
+        if after_id:
+            sql += " AND id>?"
+            args.append(after_id)
+        if from_ns is not None:
+            sql += " AND ts_ns>=?"
+            args.append(from_ns)
+        if until_ns is not None:
+            sql += " AND ts_ns<?"
+            args.append(until_ns)
+        if after_key is not None:
+            sql += " AND (ts_ns>? OR (ts_ns=? AND id>?))"
+            args += [after_key[0], after_key[0], after_key[1]]
+        if before_key is not None:
+            sql += " AND (ts_ns<? OR (ts_ns=? AND id<?))"
+            args += [before_key[0], before_key[0], before_key[1]]
+        if streams is not None:
+            sql += f" AND log_stream IN ({','.join('?' * len(streams))})"
+            args += list(streams)
+        if stream_prefix:
+            sql += " AND substr(log_stream, 1, ?)=?"
+            args += [len(stream_prefix), stream_prefix]
+        order = "id" if by_arrival else "ts_ns, id"
+        if newest:
+            order = "id DESC" if by_arrival else "ts_ns DESC, id DESC"
+        sql += f" ORDER BY {order} LIMIT ?"
+        args.append(limit)
+        rows = [
+            {
+                "id": r[0],
+                "taskId": r[1],
+                "containerName": r[2],
+                "logStreamName": r[3],
+                "tsNs": r[4],
+                "ingestedAt": r[5],
+                "message": r[6],
+            }
+            for r in self._rows(sql, args)
+        ]
+        return rows[::-1] if newest else rows
+
+    def last_log_event_id(self, where: dict[str, Any]) -> int:
+        sql, args = "SELECT MAX(id) FROM log_events WHERE 1=1", []
+        for column, value in where.items():
+            assert column in ("cluster", "task_id", "container", "grp", "log_group", "log_stream"), column
+            sql += f" AND {column}=?"
+            args.append(value)
+        return int(self._rows(sql, args)[0][0] or 0)
+
+    def log_streams(self, log_group: str) -> list[dict[str, Any]]:
+        """Every stream of a log group with its first and last event and bytes, by name."""
+        rows = self._rows(
+            "SELECT log_stream, MIN(ts_ns), MAX(ts_ns), MIN(ingested_at), MAX(ingested_at), SUM(length(message)),"
+            " MIN(cluster) FROM log_events WHERE log_group=? GROUP BY log_stream ORDER BY log_stream",
+            (log_group,),
+        )
+        return [
+            {
+                "logStreamName": r[0],
+                "firstNs": r[1],
+                "lastNs": r[2],
+                "firstIngested": r[3],
+                "lastIngested": r[4],
+                "bytes": int(r[5] or 0),
+            }
+            for r in rows
+        ]
+
+    def log_group_bytes(self, log_group: str) -> int:
+        return int(self._rows("SELECT SUM(length(message)) FROM log_events WHERE log_group=?", (log_group,))[0][0] or 0)
