@@ -1,14 +1,15 @@
 """Ships every task container's output to the control plane: batched, bounded, resumable.
 
 One reader thread per container follows its output through the executor (Docker keeps it with
-json-file, which awslogs containers are given too) and puts lines on one bounded queue: when the
-control plane is away, readers stop reading and Docker keeps the lines, so memory stays bounded
-and nothing is dropped. The shipping thread sends what is queued every `flush_s` (or sooner, in
-batches of `max_batch`) and, once the control plane has taken a batch, writes each container's
-position to the state file. An event is (timestamp ns, ordinal among the lines with that very
-timestamp, message): the pair is its identity, so a restarted agent reads on from its saved
-position (Docker's `since` is inclusive, and the lines already sent are skipped by key), and a
-batch sent twice (an answer lost in a control-plane crash) is stored once by the control plane.
+json-file, which awslogs containers are given too) and appends lines to that container's pending
+list, bounded at `max_pending`: when the control plane is away, readers stop reading and Docker
+keeps the lines, so memory stays bounded and nothing is dropped. The shipping thread takes what
+is pending every `flush_s` (at most `max_batch` lines a batch) and, once the control plane has
+taken a batch, writes each container's position to the state file. An event is (timestamp ns,
+ordinal among the lines with that very timestamp, message): the pair is its identity, so a
+restarted agent reads on from its saved position (Docker's `since` is inclusive, and the lines
+already sent are skipped by key), and a batch sent twice (an answer lost in a control-plane
+crash) is stored once by the control plane.
 
 Before the worker removes a container it calls `drain`, which waits until the container's last
 line is shipped: a task's final words are not lost to the cleanup that follows its stop.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,9 +34,9 @@ log = structlog.get_logger("agent.logs")
 
 Key = tuple[int, int]  # (timestamp ns, ordinal among lines of that timestamp)
 FLUSH_S = 0.2
-MAX_BATCH = 5000
-MAX_BATCH_BYTES = 1 << 20
-MAX_QUEUED = 20_000
+MAX_BATCH = 20_000
+MAX_BATCH_BYTES = 4 << 20
+MAX_PENDING = 5000  # lines per container read but not yet shipped
 RETRY_S = 0.5
 # Docker's answers when a driver keeps nothing it can read back (none, or dual logging disabled).
 _UNREADABLE = ("does not support reading", "configured logging driver")
@@ -50,6 +50,8 @@ class _Container:
     acked: Key | None = None  # the newest line the control plane has taken
     queued: Key | None = None  # the newest line put on the queue
     done: bool = False  # its output is read to the end (it stopped, or cannot be read)
+    pending: list[tuple[Key, str]] = field(default_factory=list)  # read, not yet taken for a batch
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stream: LogStream | None = field(default=None, repr=False)
     thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -65,7 +67,7 @@ class LogShipper:
         *,
         flush_s: float = FLUSH_S,
         max_batch: int = MAX_BATCH,
-        max_queued: int = MAX_QUEUED,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.executor = executor
         self._send = send
@@ -74,8 +76,9 @@ class LogShipper:
         self.stop = stop
         self.flush_s = flush_s
         self.max_batch = max_batch
+        self.max_pending = max_pending
+        self._turn = 0
         self.wake = threading.Event()
-        self._queue: queue.Queue[tuple[_Container, Key, str]] = queue.Queue(max_queued)
         self._lock = threading.Condition()
         self._containers: dict[str, _Container] = {}
         self._saved: dict[str, Key] = self._load()
@@ -185,14 +188,11 @@ class LogShipper:
             key = (line.at_ns, ordinal)
             if c.queued is not None and key <= c.queued:
                 continue  # sent before this stream (Docker's since is inclusive)
-            while True:
-                if self.stop.is_set():
+            while len(c.pending) >= self.max_pending:
+                if self.stop.wait(0.01):  # full: the shipper catches up (or the agent stops)
                     return
-                try:
-                    self._queue.put((c, key, line.message), timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
+            with c.lock:
+                c.pending.append((key, line.message))
             c.queued = key
 
     def _stopped(self, c: _Container) -> bool:
@@ -228,19 +228,27 @@ class LogShipper:
                 return
 
     def _take(self) -> list[tuple[_Container, Key, str]]:
-        try:
-            first = self._queue.get(timeout=self.flush_s)
-        except queue.Empty:
-            return []
-        batch, size = [first], len(first[2])
+        """What is pending, oldest first per container: after `flush_s`, or at once when plenty is."""
         deadline = time.monotonic() + self.flush_s
-        while len(batch) < self.max_batch and size < MAX_BATCH_BYTES:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
+        while not self.stop.is_set():
+            with self._lock:
+                containers = list(self._containers.values())
+            if sum(len(c.pending) for c in containers) >= self.max_batch or time.monotonic() >= deadline:
                 break
-            batch.append(item)
-            size += len(item[2])
+            self.stop.wait(min(0.02, self.flush_s))
+        batch: list[tuple[_Container, Key, str]] = []
+        size = 0
+        # Each batch starts at the next container, so a busy one cannot starve the others.
+        self._turn += 1
+        start = self._turn % len(containers) if containers else 0
+        for c in containers[start:] + containers[:start]:
+            with c.lock:
+                room = self.max_batch - len(batch)
+                taken, c.pending = c.pending[:room], c.pending[room:]
+            batch += [(c, key, message) for key, message in taken]
+            size += sum(len(m) for _, m in taken)
+            if len(batch) >= self.max_batch or size >= MAX_BATCH_BYTES:
+                break
         return batch
 
     def _ship(self, batch: list[tuple[_Container, Key, str]]) -> None:

@@ -345,6 +345,7 @@ class _DockerLogStream:
     def __init__(self, chunks: Any, action: str) -> None:
         self._chunks = chunks
         self._action = action
+        self._second = ("", 0)  # the last whole second parsed: lines come many to a second
 
     def __iter__(self) -> Iterator[LogLine]:
         pending = b""
@@ -354,27 +355,34 @@ class _DockerLogStream:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for raw in lines:
-                        line = _log_line(raw)
+                        line = self._line(raw)
                         if line is not None:
                             yield line
             except OSError as err:  # a quiet stream outlives the socket timeout; the caller reads on
                 raise ExecutorError(f"{self._action}: {err}") from err
         if pending:
-            line = _log_line(pending)
+            line = self._line(pending)
             if line is not None:
                 yield line
+
+    def _line(self, raw: bytes) -> LogLine | None:
+        stamp, _, message = raw.partition(b" ")
+        text = stamp.decode("ascii", "replace")
+        # 2026-12-01T23:37:13.657948866Z: the second is parsed once, the fraction is digits.
+        if len(text) > 20 and text[19] == "." and text[-1] == "Z" and text[:19] == self._second[0]:
+            fraction = text[20:-1]
+            if fraction.isdigit():
+                at_ns = self._second[1] + int(fraction.ljust(9, "0"))
+                return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
+        at_ns = parse_docker_time_ns(text)
+        if at_ns is None:
+            return None
+        self._second = (text[:19], at_ns - at_ns % _NS_PER_S)
+        return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._chunks.close()
-
-
-def _log_line(raw: bytes) -> LogLine | None:
-    stamp, _, message = raw.partition(b" ")
-    at_ns = parse_docker_time_ns(stamp.decode("ascii", "replace"))
-    if at_ns is None:
-        return None
-    return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
 
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")

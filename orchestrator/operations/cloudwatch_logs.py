@@ -124,7 +124,7 @@ class CloudWatchLogsOps:
                 "metricFilterCount": 0,
                 "arn": group_arn(name) + ":*",
                 "logGroupArn": group_arn(name),
-                "storedBytes": self.ctx.store.log_group_bytes(name),
+                "storedBytes": self._stored_bytes(name),
                 "logGroupClass": "STANDARD",
             }
             for name, doc in page
@@ -133,6 +133,10 @@ class CloudWatchLogsOps:
         if start + limit < len(groups):
             result["nextToken"] = str(start + limit)
         return result
+
+    def _stored_bytes(self, group: str) -> int:
+        stats = self.ctx.store.log_source_stats(list(self.ctx.store.log_sources(log_group=group)))
+        return sum(int(s["bytes"] or 0) for s in stats.values())
 
     @staticmethod
     def _offset(req: dict[str, Any]) -> int:
@@ -153,26 +157,38 @@ class CloudWatchLogsOps:
             raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
         descending = opt_bool(req, "descending")
         limit = opt_int(req, "limit", 50, lo=1, hi=50) or 50
-        streams = [s for s in self.ctx.store.log_streams(group) if not prefix or s["logStreamName"].startswith(prefix)]
+        store = self.ctx.store
+        with store.read():
+            sources = store.log_sources(log_group=group)
+            stats = store.log_source_stats(list(sources))
+        streams = []
+        for ident, source in sources.items():
+            name = source["logStreamName"]
+            if prefix and not name.startswith(prefix):
+                continue
+            stat = stats.get(ident, {})
+            streams.append({"logStreamName": name, "createdAt": source["createdAt"], **stat})
+        streams.sort(key=lambda s: s["logStreamName"])
         if order == "LastEventTime":
-            streams.sort(key=lambda s: (s["lastNs"], s["logStreamName"]))
+            streams.sort(key=lambda s: (s.get("lastNs") or 0, s["logStreamName"]))
         if descending:
             streams.reverse()
         start = self._offset(req)
         page = streams[start : start + limit]
-        out = [
-            {
+        out = []
+        for s in page:
+            item: dict[str, Any] = {
                 "logStreamName": s["logStreamName"],
-                "creationTime": int(s["firstIngested"] * 1000),
-                "firstEventTimestamp": s["firstNs"] // 1_000_000,
-                "lastEventTimestamp": s["lastNs"] // 1_000_000,
-                "lastIngestionTime": int(s["lastIngested"] * 1000),
+                "creationTime": int(s["createdAt"] * 1000),
                 "uploadSequenceToken": "1",
                 "arn": f"{group_arn(group)}:log-stream:{s['logStreamName']}",
                 "storedBytes": 0,  # deprecated by AWS, which reports 0 too
             }
-            for s in page
-        ]
+            if s.get("lastNs") is not None:  # a stream whose events retention dropped has no times
+                item["firstEventTimestamp"] = s["firstNs"] // 1_000_000
+                item["lastEventTimestamp"] = s["lastNs"] // 1_000_000
+                item["lastIngestionTime"] = int(s["lastIngested"] * 1000)
+            out.append(item)
         result: dict[str, Any] = {"logStreams": out}
         if start + limit < len(streams):
             result["nextToken"] = str(start + limit)
@@ -189,9 +205,9 @@ class CloudWatchLogsOps:
         from_head = opt_bool(req, "startFromHead")
         token = opt_str(req, "nextToken")
         store = self.ctx.store
-        if not any(s["logStreamName"] == stream for s in store.log_streams(group)):
+        where = list(store.log_sources(log_group=group, log_stream=stream))
+        if not where:
             raise ResourceNotFoundException("The specified log stream does not exist.")
-        where = {"log_group": group, "log_stream": stream}
         bounds: dict[str, Any] = {
             "from_ns": start_ms * 1_000_000 if start_ms is not None else None,
             "until_ns": end_ms * 1_000_000 if end_ms is not None else None,
@@ -215,7 +231,7 @@ class CloudWatchLogsOps:
         if not rows and forward and not token:
             first = START
         return {
-            "events": [event_view(r, cloudwatch=True) for r in rows],
+            "events": [event_view(r, {}, cloudwatch=True) for r in rows],
             "nextForwardToken": _token("f", last),
             "nextBackwardToken": _token("b", first),
         }
@@ -238,16 +254,20 @@ class CloudWatchLogsOps:
         match = matcher(opt_str(req, "filterPattern") or "")
         token = opt_str(req, "nextToken")
         at = _position(token, "n") if token else START
+        sources = {
+            ident: source
+            for ident, source in self.ctx.store.log_sources(log_group=group).items()
+            if (not names or source["logStreamName"] in names)
+            and (not prefix or source["logStreamName"].startswith(prefix))
+        }
         found: list[dict[str, Any]] = []
         size, more = 0, False
         while True:
             rows = self.ctx.store.list_log_events(
-                {"log_group": group},
+                list(sources),
                 after_key=at,
                 from_ns=start_ms * 1_000_000 if start_ms is not None else None,
                 until_ns=end_ms * 1_000_000 if end_ms is not None else None,
-                streams=names or None,
-                stream_prefix=prefix,
                 limit=limit,
             )
             for row in rows:
@@ -265,7 +285,7 @@ class CloudWatchLogsOps:
                 break
         events = [
             {
-                "logStreamName": r["logStreamName"],
+                "logStreamName": sources[r["source"]]["logStreamName"],
                 "timestamp": r["tsNs"] // 1_000_000,
                 "message": r["message"],
                 "ingestionTime": int(r["ingestedAt"] * 1000),

@@ -23,7 +23,7 @@ from orchestrator.core.errors import (
     InvalidParameterException,
     ServiceNotFoundException,
 )
-from orchestrator.core.models import Task, arn_id, region, task_arn
+from orchestrator.core.models import arn_id, region, task_arn
 from orchestrator.core.store import Store
 from orchestrator.operations.common import Context, opt_int, opt_str, require_cluster
 
@@ -87,7 +87,7 @@ def destination(cdef: Mapping[str, Any] | None, task_id: str, container_id: str)
     return str(options["awslogs-group"]), stream
 
 
-def event_view(row: Mapping[str, Any], *, cloudwatch: bool = False) -> dict[str, Any]:
+def event_view(row: Mapping[str, Any], source: Mapping[str, Any], *, cloudwatch: bool = False) -> dict[str, Any]:
     """A stored event as the REST API shows it (or CloudWatch Logs' OutputLogEvent)."""
     timestamp = row["tsNs"] // 1_000_000
     ingestion = int(row["ingestedAt"] * 1000)
@@ -95,8 +95,8 @@ def event_view(row: Mapping[str, Any], *, cloudwatch: bool = False) -> dict[str,
         return {"timestamp": timestamp, "message": row["message"], "ingestionTime": ingestion}
     return {
         "id": row["id"],
-        "taskId": row["taskId"],
-        "containerName": row["containerName"],
+        "taskId": source["taskId"],
+        "containerName": source["containerName"],
         "timestamp": timestamp,
         "message": row["message"],
         "ingestionTime": ingestion,
@@ -104,13 +104,24 @@ def event_view(row: Mapping[str, Any], *, cloudwatch: bool = False) -> dict[str,
 
 
 @dataclass
-class Retention:
-    """What retention knows between batches: each cluster's event count and last age purge."""
+class _Source:
+    """What ingestion needs of a task container, kept between batches (it never changes)."""
 
+    instance_arn: str | None
+    source: int | None  # None: its events are not kept (driver none)
+    group: str | None  # the awslogs log group
+
+
+@dataclass
+class LogState:
+    """What ingestion knows between batches: each task container's source, and for retention each
+    cluster's event count and last age purge."""
+
+    sources: dict[tuple[str, str], _Source] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     aged_at: dict[str, float] = field(default_factory=dict)
 
-    def apply(self, store: Store, cluster: str, added: int, now: float, keep: int, max_age_s: float) -> int:
+    def retain(self, store: Store, cluster: str, added: int, now: float, keep: int, max_age_s: float) -> int:
         """Count `added` new events of `cluster` and purge past the limits; returns how many went."""
         if cluster not in self.counts:
             self.counts[cluster] = store.count_log_events(cluster)
@@ -128,85 +139,89 @@ class Retention:
         return gone
 
 
-def _events(raw: Any, where: str) -> list[tuple[int, int, str]]:
-    if not isinstance(raw, list):
+_EVENT_SHAPE = "must be [timestampNs, ordinal, message]"
+
+
+def _rows(source: int, raw: Any, now: float, where: str) -> list[tuple[int, int, int, float, str]]:
+    """The store rows of one container's events, each checked (a tight loop: batches are big)."""
+    if type(raw) is not list:
         raise InvalidParameterException(f"{where}.events must be a list of [timestampNs, ordinal, message].")
     out = []
     for i, e in enumerate(raw):
-        if (
-            not isinstance(e, list)
-            or len(e) != 3
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in e[:2])
-            or not isinstance(e[2], str)
-        ):
-            raise InvalidParameterException(f"{where}.events[{i}] must be [timestampNs, ordinal, message].")
-        out.append((e[0], e[1], e[2]))
+        if type(e) is not list or len(e) != 3:
+            raise InvalidParameterException(f"{where}.events[{i}] {_EVENT_SHAPE}.")
+        ts, ordinal, message = e
+        if type(ts) is not int or type(ordinal) is not int or type(message) is not str:
+            raise InvalidParameterException(f"{where}.events[{i}] {_EVENT_SHAPE}.")
+        out.append((source, ts, ordinal, now, message))
     return out
 
 
 class LogOps:
     ctx: Context
-    _log_retention: Retention
+
+    @property
+    def _log_state(self) -> LogState:
+        state: LogState = self.__dict__.setdefault("_log_state_", LogState())
+        return state
 
     # -- from the agents -------------------------------------------------------------------
 
     def ingest_logs(self, arn: str, streams: list[Any]) -> dict[str, Any]:
         """Store one batch of an agent's containers' output; a repeated event is skipped."""
-        store, now = self.ctx.store, self.ctx.clock.now()
-        parsed = []
+        store, now, state = self.ctx.store, self.ctx.clock.now(), self._log_state
+        # An agent's tasks are in its instance's cluster (arn:...:container-instance/CLUSTER/ID).
+        cluster = arn.split("/")[-2]
+        wanted: list[tuple[str, str, str]] = []
         for i, s in enumerate(streams):
             where = f"streams[{i}]"
             if not isinstance(s, dict) or not isinstance(s.get("taskId"), str):
                 raise InvalidParameterException(f"{where} must be an object with taskId, containerName and events.")
             if not isinstance(s.get("containerName"), str):
                 raise InvalidParameterException(f"{where}.containerName is required.")
-            parsed.append(
-                (s["taskId"], s["containerName"], str(s.get("containerId") or ""), _events(s["events"], where))
-            )
-        # An agent's tasks are in its instance's cluster (arn:...:container-instance/CLUSTER/ID).
-        cluster = arn.split("/")[-2]
-        rows: list[tuple[Any, ...]] = []
-        groups: set[str] = set()
-        tasks: dict[str, tuple[Task | None, dict[str, Any]]] = {}
-        with store.read() as r:
-            for tid, container, container_id, events in parsed:
-                if tid not in tasks:
-                    task = r.get_task(task_arn(cluster, tid))
-                    td = r.get_task_definition_by_arn(task.taskDefinitionArn) if task is not None else None
-                    tasks[tid] = (
-                        task,
-                        {c["name"]: c for c in (td.wire() if td else {}).get("containerDefinitions", [])},
-                    )
-                task, cdefs = tasks[tid]
-                if task is None:
+            wanted.append((s["taskId"], s["containerName"], str(s.get("containerId") or "")))
+        with store.write() as w:
+            rows: list[tuple[int, int, int, float, str]] = []
+            for i, (tid, container, container_id) in enumerate(wanted):
+                known = state.sources.get((tid, container))
+                if known is None:
+                    known = self._source(w, cluster, tid, container, container_id, now)
+                if known.instance_arn is None:
                     continue  # forgotten since (stopped long ago): nobody can ask for these any more
-                if task.containerInstanceArn != arn:
+                if known.instance_arn != arn:
                     raise AccessDeniedException(
                         "An agent may only ship the logs of its own container instance's tasks."
                     )
-                cdef = cdefs.get(container)
-                if cdef is None:
-                    raise InvalidParameterException(f"The task {tid} has no container {container}.")
-                if (cdef.get("logConfiguration") or {}).get("logDriver") == "none":
-                    continue
-                group, stream = destination(cdef, tid, container_id)
-                if group is not None:
-                    groups.add(group)
-                rows += [
-                    (cluster, tid, container, task.group, group, stream, ts, ordinal, now, message)
-                    for ts, ordinal, message in events
-                ]
-        retention = self.__dict__.setdefault("_log_retention", Retention())
-        settings = self.ctx.settings
-        with store.write() as w:
+                if known.source is not None:
+                    rows += _rows(known.source, streams[i]["events"], now, f"streams[{i}]")
             added = w.insert_log_events(rows)
-            for group in sorted(groups):
-                if w.get_doc(LOG_GROUP_DOC, group) is None:
-                    w.put_doc(LOG_GROUP_DOC, group, {"creationTime": int(now * 1000)})
-            retention.apply(w, cluster, added, now, settings.log_retention_events, settings.log_retention_s)
+            settings = self.ctx.settings
+            state.retain(w, cluster, added, now, settings.log_retention_events, settings.log_retention_s)
         if added:
             self.ctx.log_feed.notify()
         return {"accepted": len(rows), "stored": added}
+
+    def _source(self, w: Store, cluster: str, tid: str, container: str, container_id: str, now: float) -> _Source:
+        """Where a task container's events go, from its task and task definition (never from the agent)."""
+        task = w.get_task(task_arn(cluster, tid))
+        if task is None:
+            return _Source(None, None, None)  # not cached: it may yet appear
+        td = w.get_task_definition_by_arn(task.taskDefinitionArn)
+        cdef = next(
+            (c for c in (td.wire() if td else {}).get("containerDefinitions", []) if c["name"] == container), None
+        )
+        if cdef is None:
+            raise InvalidParameterException(f"The task {tid} has no container {container}.")
+        known = _Source(task.containerInstanceArn, None, None)
+        if (cdef.get("logConfiguration") or {}).get("logDriver") != "none":
+            group, stream = destination(cdef, tid, container_id)
+            known.source, known.group = w.log_source(cluster, tid, container, task.group, group, stream, now), group
+            if group is not None and w.get_doc(LOG_GROUP_DOC, group) is None:
+                w.put_doc(LOG_GROUP_DOC, group, {"creationTime": int(now * 1000)})
+        if len(self._log_state.sources) > 100_000:
+            self._log_state.sources.clear()  # bounded: what is dropped is read again on use
+        self._log_state.sources[(tid, container)] = known
+        return known
 
     # -- for people ------------------------------------------------------------------------
 
@@ -219,8 +234,8 @@ class LogOps:
             raise InvalidParameterException("task is required.")
         where: dict[str, Any] = {"cluster": cluster, "task_id": tid}
         container = opt_str(req, "container")
-        task = self.ctx.store.find_task(cluster, tid)
-        if task is None and not self.ctx.store.last_log_event_id(where):
+        task = self.ctx.store.get_task(task_arn(cluster, tid))
+        if task is None and not self.ctx.store.log_sources(**where):
             raise InvalidParameterException(f"The task {tid} was not found in cluster {cluster}.")
         if container:
             names = {c.name for c in task.containers} if task is not None else set()
@@ -253,22 +268,26 @@ class LogOps:
         from_ns = int((clock.now() - since_s) * 1e9) if since_s is not None else None
         if after is None:
             with store.read() as s:
-                cursor = s.last_log_event_id(where)
+                cursor = s.last_log_event_id()
+                sources = s.log_sources(**where)
                 # The newest `tail` (else `limit`) events, oldest first: a long history shows its end.
                 size = min(tail, limit) if tail is not None else limit
-                rows = s.list_log_events(where, from_ns=from_ns, newest=True, limit=size) if size else []
+                rows = s.list_log_events(sources, from_ns=from_ns, newest=True, limit=size) if size else []
             more = tail is None and len(rows) == limit
-            return {"events": [event_view(r) for r in rows], "cursor": cursor, "more": more}
+            return {"events": [event_view(r, sources[r["source"]]) for r in rows], "cursor": cursor, "more": more}
         deadline = clock.monotonic() + wait
         while True:
             position = self.ctx.log_feed.position
-            rows = store.list_log_events(where, after_id=after, from_ns=from_ns, by_arrival=True, limit=limit)
+            # Read each time: a service's new task is a new source.
+            sources = store.log_sources(**where)
+            rows = store.list_log_events(sources, after_id=after, from_ns=from_ns, by_arrival=True, limit=limit)
             left = deadline - clock.monotonic()
             if rows or left <= 0:
                 break
             self.ctx.log_feed.wait(position, left)
         cursor = rows[-1]["id"] if rows else after
-        return {"events": [event_view(r) for r in rows], "cursor": cursor, "more": len(rows) == limit}
+        events = [event_view(r, sources[r["source"]]) for r in rows]
+        return {"events": events, "cursor": cursor, "more": len(rows) == limit}
 
 
 __all__ = ["LogOps", "check_log_configuration", "destination"]

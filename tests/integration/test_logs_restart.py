@@ -78,8 +78,10 @@ class Processes:
     def start_agent(self) -> None:
         join = (self.data / "join.token").read_text().strip()
         self.agent = self._spawn(
-            ["agent", "--server", self.url, "--join-token", join, "--zone", "us-east-1a", "--name", "a1"]
-            + ["--state-dir", str(self.root / "agent"), "--stop-timeout", "1", "--log-level", "warning"],
+            [
+                *("agent", "--server", self.url, "--join-token", join, "--zone", "us-east-1a", "--name", "a1"),
+                *("--state-dir", str(self.root / "agent"), "--stop-timeout", "1", "--log-level", "warning"),
+            ],
             "agent.log",
         )
 
