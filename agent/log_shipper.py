@@ -196,12 +196,13 @@ class LogShipper:
             c.queued = key
 
     def _stopped(self, c: _Container) -> bool:
-        """After a stream ended: is the container's output complete (it is not running any more)?"""
+        """After a stream ended: is the container's output complete (it ran and stopped, or is gone)?"""
         try:
             state = self.executor.inspect(c.id)
         except ExecutorError:
             return False
-        if state is not None and state.running:
+        # Not started yet ("created" with no start error) is not finished: its output is to come.
+        if state is not None and (state.running or (state.status == "created" and not state.error)):
             return False
         self._finish(c)
         return True

@@ -372,8 +372,8 @@ class _DockerLogStream:
         if len(text) > 20 and text[19] == "." and text[-1] == "Z" and text[:19] == self._second[0]:
             fraction = text[20:-1]
             if fraction.isdigit():
-                at_ns = self._second[1] + int(fraction.ljust(9, "0"))
-                return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
+                same = self._second[1] + int(fraction.ljust(9, "0"))
+                return LogLine(same, message.decode("utf-8", "replace").removesuffix("\r"))
         at_ns = parse_docker_time_ns(text)
         if at_ns is None:
             return None
