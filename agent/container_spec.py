@@ -29,6 +29,17 @@ from agent.executor.base import (
 from agent.overrides import with_overrides
 
 DEFAULT_STOP_TIMEOUT_S = 30  # the ECS agent default (ECS_CONTAINER_STOP_TIMEOUT)
+# An awslogs container logs to json-file, which the agent reads back and ships; rotated, so a
+# long-lived chatty container does not fill the host's disk (what is shipped stays in the store).
+AWSLOGS_DOCKER_DRIVER = ("json-file", {"max-size": "20m", "max-file": "5"})
+
+
+def docker_log_config(log_config: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The Docker log driver and options for an ECS logConfiguration."""
+    driver = log_config.get("logDriver")
+    if driver == "awslogs":
+        return AWSLOGS_DOCKER_DRIVER[0], dict(AWSLOGS_DOCKER_DRIVER[1])
+    return driver, {str(k): str(v) for k, v in (log_config.get("options") or {}).items()}
 
 
 def task_id(task_arn: str) -> str:
@@ -83,7 +94,7 @@ def container_spec(
         )
     lp: Mapping[str, Any] = cdef.get("linuxParameters") or {}
     caps: Mapping[str, Any] = lp.get("capabilities") or {}
-    log_config: Mapping[str, Any] = cdef.get("logConfiguration") or {}
+    log_driver, log_options = docker_log_config(cdef.get("logConfiguration") or {})
     definition = td or {}
     # Ours last: a user's dockerLabels can never pass for (or hide) the agent's own labels.
     labels = {
@@ -145,8 +156,8 @@ def container_spec(
         sysctls={str(s["namespace"]): str(s["value"]) for s in cdef.get("systemControls") or []},
         pid_mode=definition.get("pidMode") or None,
         ipc_mode=definition.get("ipcMode") or None,
-        log_driver=log_config.get("logDriver"),
-        log_options={str(k): str(v) for k, v in (log_config.get("options") or {}).items()},
+        log_driver=log_driver,
+        log_options=log_options,
         task_limits=task_limits(task, td),
         links=tuple((container_name(task["taskArn"], name), alias) for name, alias in links_of(cdef)),
         mounts=_mounts(task, definition, cdef),

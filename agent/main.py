@@ -2,7 +2,8 @@
 
 Three threads: the long-poll loop (which is also the heartbeat), the worker's pass loop (woken
 by assignments and Docker events, and every couple of seconds regardless), and the metrics
-loop that samples task containers each period.
+loop that samples task containers each period; beside them the log shipper's threads
+(agent/log_shipper.py) send the containers' output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 
 from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor
+from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
 from agent.worker import Worker
 
@@ -61,6 +63,7 @@ class Agent:
             config.server, config.join_token, config.registration, config.state_file, self.stop_event
         )
         self.worker: Worker | None = None
+        self.log_shipper: LogShipper | None = None
         self.registered = threading.Event()
         self.log = log.bind(agent=config.registration.name or "agent", zone=config.registration.zone)
 
@@ -77,6 +80,12 @@ class Agent:
         except SessionClosed:
             return
         self.log = self.log.bind(instance=self.session.instance_id)
+        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
+        state = self.config.state_file
+        shipper = LogShipper(
+            self.executor, self.session.logs, state.with_name(f"{state.stem}.logs.json"), labels, self.stop_event
+        )
+        self.log_shipper = shipper
         worker = Worker(
             self.executor,
             self.session.report,
@@ -85,11 +94,16 @@ class Agent:
             start_concurrency=self.config.start_concurrency,
             default_stop_timeout=self.config.stop_timeout_s,
             host_ip=self.config.registration.host_address or "0.0.0.0",
+            before_remove=shipper.drain,
         )
         self.worker = worker
-        subscription = self.executor.subscribe(
-            lambda _cid: worker.wake.set(), {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
-        )
+
+        def changed(_cid: str) -> None:
+            worker.wake.set()
+            shipper.wake.set()
+
+        subscription = self.executor.subscribe(changed, labels)
+        shipper.start()
         self.registered.set()
         passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
         metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
@@ -102,6 +116,7 @@ class Agent:
             worker.wake.set()
             subscription.close()
             passes.join(timeout=5)
+            shipper.close()
             worker.close()
             self.session.close()
 

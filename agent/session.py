@@ -122,6 +122,10 @@ class Session:
         if reports:
             self._call("POST", "/v1/agent/task-states", json={"tasks": reports})
 
+    def logs(self, streams: list[dict[str, Any]]) -> None:
+        if streams:
+            self._call("POST", "/v1/agent/logs", json={"streams": streams})
+
     def metrics(self, samples: list[dict[str, Any]]) -> None:
         if samples:
             self._call("POST", "/v1/agent/metrics", json={"samples": samples})

@@ -80,8 +80,10 @@ class Worker:
         host_ip: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
         inline: bool = False,
+        before_remove: Callable[[str], object] | None = None,
     ) -> None:
-        """inline: do starts and stops on the calling thread, so a test sees each pass complete."""
+        """inline: do starts and stops on the calling thread, so a test sees each pass complete.
+        before_remove(container id): called before a container is removed (the log shipper drains it)."""
         self.executor = executor
         self._report = report
         self.cluster = cluster
@@ -90,6 +92,7 @@ class Worker:
         self.host_ip = host_ip
         self._swept_at = float("-inf")
         self._clock = clock
+        self._before_remove = before_remove
         self._lock = threading.Lock()
         self._tasks: dict[str, dict[str, Any]] | None = None  # None until the first assignment
         self._tds: dict[str, dict[str, Any]] = {}
@@ -273,6 +276,8 @@ class Worker:
                     if timeout is not None:
                         self.executor.stop(cid, timeout)
                     if remove:
+                        if self._before_remove is not None:
+                            self._before_remove(cid)
                         self.executor.remove(cid)
                 if task is not None:
                     self.executor.remove_volumes(self._task_volumes(task_id(task)))

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -128,7 +128,7 @@ class ContainerSpec:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     pid_mode: str | None = None  # "host" or None
     ipc_mode: str | None = None  # "host", "none" or None
-    log_driver: str | None = None  # only json-file (Docker's default) today
+    log_driver: str | None = None  # as given (awslogs is json-file here: the agent ships it)
     log_options: Mapping[str, str] = field(default_factory=dict)
     task_limits: TaskLimits | None = None
     # Docker links on the bridge network: (Docker name of a container of the same task, alias).
@@ -163,6 +163,22 @@ class ResourceSample:
     cpu_ns: int  # cumulative CPU time in nanoseconds
     memory_bytes: int  # current usage, page cache excluded where the kernel says so
     at: float  # monotonic seconds when read
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a container's output as the engine kept it."""
+
+    at_ns: int  # the engine's timestamp of the line, nanoseconds since the epoch
+    message: str  # without its line end
+
+
+class LogStream(Protocol):
+    """A container's output from some moment on; iterating blocks for new lines while following."""
+
+    def __iter__(self) -> Iterator[LogLine]: ...
+
+    def close(self) -> None: ...
 
 
 class ExecutorError(RuntimeError):
@@ -213,3 +229,8 @@ class Executor(Protocol):
 
     def sample(self, container_ids: Iterable[str]) -> dict[str, ResourceSample]:
         """CPU and memory of the given running containers, all read in one quick pass."""
+
+    def logs(self, container_id: str, since_ns: int | None = None, follow: bool = True) -> LogStream:
+        """The container's stdout and stderr lines from `since_ns` on (inclusive), in the order the
+        engine kept them; following, the stream ends when the container stops. Raises
+        ExecutorError when the container is gone or its log driver cannot be read back."""

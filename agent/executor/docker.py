@@ -33,6 +33,7 @@ from agent.executor.base import (
     ExecutorError,
     HealthCheckSpec,
     ImageNotFound,
+    LogLine,
     PortMapping,
     ResourceSample,
     VolumeSpec,
@@ -347,6 +348,16 @@ class DockerExecutor:
             samples.update(self._sample_via_api(fallback))
         return samples
 
+    def logs(self, container_id: str, since_ns: int | None = None, follow: bool = True) -> _DockerLogStream:
+        action = f"logs {container_id}"
+        # The SDK takes since as float seconds; a microsecond early keeps it inclusive after rounding.
+        since = (since_ns // 1000 - 1) / 1e6 if since_ns else None
+        with _engine_errors(action):
+            chunks = self._api.logs(
+                container_id, stdout=True, stderr=True, stream=True, timestamps=True, follow=follow, since=since
+            )
+        return _DockerLogStream(chunks, action)
+
     def _sample_via_api(self, container_ids: Sequence[str]) -> dict[str, ResourceSample]:
         api = self._api
         # one_shot skips the engine's one-second wait for a second reading (API 1.41 and later).
@@ -366,6 +377,67 @@ class DockerExecutor:
                 if sample is not None:
                     result[cid] = sample
         return result
+
+
+class _DockerLogStream:
+    """`docker logs --timestamps [--follow]` as LogLines: frames are joined and split on line ends
+    (a TTY container's output comes in arbitrary chunks), and each line's leading RFC 3339 nano
+    timestamp becomes `at_ns`."""
+
+    def __init__(self, chunks: Any, action: str) -> None:
+        self._chunks = chunks
+        self._action = action
+        self._second = ("", 0)  # the last whole second parsed: lines come many to a second
+
+    def __iter__(self) -> Iterator[LogLine]:
+        pending = b""
+        with _engine_errors(self._action):
+            try:
+                for chunk in self._chunks:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        line = self._line(raw)
+                        if line is not None:
+                            yield line
+            except OSError as err:  # a quiet stream outlives the socket timeout; the caller reads on
+                raise ExecutorError(f"{self._action}: {err}") from err
+        if pending:
+            line = self._line(pending)
+            if line is not None:
+                yield line
+
+    def _line(self, raw: bytes) -> LogLine | None:
+        stamp, _, message = raw.partition(b" ")
+        text = stamp.decode("ascii", "replace")
+        # 2026-12-01T23:37:13.657948866Z: the second is parsed once, the fraction is digits.
+        if len(text) > 20 and text[19] == "." and text[-1] == "Z" and text[:19] == self._second[0]:
+            fraction = text[20:-1]
+            if fraction.isdigit():
+                same = self._second[1] + int(fraction.ljust(9, "0"))
+                return LogLine(same, message.decode("utf-8", "replace").removesuffix("\r"))
+        at_ns = parse_docker_time_ns(text)
+        if at_ns is None:
+            return None
+        self._second = (text[:19], at_ns - at_ns % _NS_PER_S)
+        return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._chunks.close()
+
+
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_docker_time_ns(value: str) -> int | None:
+    """An RFC 3339 nano timestamp (`docker logs -t`) -> nanoseconds since the epoch, exactly."""
+    m = _STAMP.match(value)
+    if m is None:
+        return None
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    seconds = int(datetime.fromisoformat(m.group(1) + zone).timestamp())
+    return seconds * _NS_PER_S + int((m.group(2) or "0").ljust(9, "0"))
 
 
 class _NameTaken(Exception):

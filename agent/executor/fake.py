@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from agent.executor.base import (
@@ -23,6 +23,7 @@ from agent.executor.base import (
     ContainerState,
     ExecutorError,
     ImageNotFound,
+    LogLine,
     PortMapping,
     ResourceSample,
     VolumeSpec,
@@ -41,6 +42,7 @@ class _Container:
     cpu_ns: int = 0
     memory_bytes: int = 0
     stop_exit_code: int = DEFAULT_STOP_EXIT_CODE
+    output: list[LogLine] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +61,37 @@ class FakeSubscription:
         self._owner._unsubscribe(self._subscriber)
 
 
+class FakeLogStream:
+    """A container's output from `since_ns` on; following, it waits for lines until the container
+    stops (or is removed) and all its lines are read."""
+
+    def __init__(self, owner: FakeExecutor, container: _Container, since_ns: int, follow: bool) -> None:
+        self._owner, self._container, self._since, self._follow = owner, container, since_ns, follow
+        self._closed = False
+
+    def __iter__(self) -> Iterator[LogLine]:
+        owner, c, i = self._owner, self._container, 0
+        while True:
+            with owner._output_changed:
+                while (
+                    i >= len(c.output)
+                    and self._follow
+                    and not self._closed
+                    and c.state.running
+                    and owner._containers.get(c.state.id) is c
+                ):
+                    owner._output_changed.wait(0.5)
+                if self._closed or i >= len(c.output):
+                    return
+                batch, i = c.output[i:], len(c.output)
+            yield from (line for line in batch if line.at_ns >= self._since)
+
+    def close(self) -> None:
+        with self._owner._output_changed:
+            self._closed = True
+            self._owner._output_changed.notify_all()
+
+
 class FakeExecutor:
     """Thread-safe in-memory containers. `clock` gives epoch seconds for start/finish times and for
     samples (pass a fake clock's `now` to make utilization arithmetic exact)."""
@@ -66,6 +99,7 @@ class FakeExecutor:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._output_changed = threading.Condition(self._lock)
         self._containers: dict[str, _Container] = {}  # by id, in creation order
         self._by_name: dict[str, str] = {}
         self._subscribers: list[_Subscriber] = []
@@ -118,6 +152,15 @@ class FakeExecutor:
             )
             cid = c.state.id
         self._notify(cid)
+
+    def write_output(self, container_id: str, *messages: str, at_ns: int | None = None) -> None:
+        """The container prints these lines, stamped `at_ns` (else the clock's now, so a fake clock
+        gives several lines the very same timestamp, as a fast writer can on a real engine)."""
+        with self._lock:
+            c = self._get(container_id)
+            at = at_ns if at_ns is not None else int(self._clock() * 1e9)
+            c.output += [LogLine(at, m) for m in messages]
+            self._output_changed.notify_all()
 
     def set_health(self, container_id: str, health: str | None) -> None:
         with self._lock:
@@ -246,6 +289,16 @@ class FakeExecutor:
                     result[cid] = ResourceSample(cpu_ns=c.cpu_ns, memory_bytes=c.memory_bytes, at=at)
             return result
 
+    def logs(self, container_id: str, since_ns: int | None = None, follow: bool = True) -> FakeLogStream:
+        with self._lock:
+            self._check_available()
+            c = self._find(container_id)
+            if c is None:
+                raise ExecutorError(f"logs {container_id}: No such container")
+            if c.spec.log_driver == "none":
+                raise ExecutorError(f"logs {container_id}: configured logging driver does not support reading")
+        return FakeLogStream(self, c, since_ns or 0, follow)
+
     # -- internals (callers hold the lock unless noted) ---------------------------------------
 
     def _check_available(self) -> None:
@@ -328,6 +381,7 @@ class FakeExecutor:
     def _notify(self, container_id: str, labels: Mapping[str, str] | None = None) -> None:
         """Call matching subscribers; the caller must NOT hold the lock."""
         with self._lock:
+            self._output_changed.notify_all()  # a follower of a container that stopped reads to its end
             if labels is None:
                 c = self._containers.get(container_id)
                 labels = c.state.labels if c is not None else {}

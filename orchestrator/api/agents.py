@@ -51,3 +51,11 @@ def metrics(request: Request, body: dict[str, Any] = Body(default_factory=dict))
     if not isinstance(samples, list):
         raise InvalidParameterException("samples must be a list.")
     return _ops(request).report_metrics(_instance(request), samples)
+
+
+@router.post("/logs")
+def logs(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    streams = body.get("streams")
+    if not isinstance(streams, list):
+        raise InvalidParameterException("streams must be a list of a container's events each.")
+    return _ops(request).ingest_logs(_instance(request), streams)

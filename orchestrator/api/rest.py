@@ -247,3 +247,53 @@ def deregister(cluster: str, instance: str, force: bool = False, ops: Operations
 @router.put("/clusters/{cluster}/attributes", tags=["container instances"])
 def put_attributes(cluster: str, body: dict[str, Any] = AnyBody, ops: Operations = Depends(_ops)) -> dict[str, Any]:
     return ops.put_attributes({**body, "cluster": cluster})
+
+
+# -- container logs ------------------------------------------------------------------------
+
+
+def _log_request(
+    sinceSeconds: int | None, tail: int | None, after: int | None, wait: int, limit: int | None
+) -> dict[str, Any]:
+    req = {"sinceSeconds": sinceSeconds, "tail": tail, "after": after, "wait": wait, "limit": limit}
+    return {k: v for k, v in req.items() if v is not None}
+
+
+@router.get("/clusters/{cluster}/tasks/{task}/logs", tags=["tasks"])
+def task_logs(
+    cluster: str,
+    task: str,
+    container: str | None = None,
+    sinceSeconds: int | None = None,
+    tail: int | None = None,
+    after: int | None = None,
+    wait: int = 0,
+    limit: int | None = None,
+    ops: Operations = Depends(_ops),
+) -> dict[str, Any]:
+    """A task's container output in time order (`tail`: the newest N) and a `cursor`; with
+    `after=cursor`, what arrived since, waiting up to `wait` seconds for it (follow)."""
+    req = {
+        "cluster": cluster,
+        "task": task,
+        "container": container,
+        **_log_request(sinceSeconds, tail, after, wait, limit),
+    }
+    return ops.task_logs(req)
+
+
+@router.get("/clusters/{cluster}/services/{name}/logs", tags=["services"])
+def service_logs(
+    cluster: str,
+    name: str,
+    sinceSeconds: int | None = None,
+    tail: int | None = None,
+    after: int | None = None,
+    wait: int = 0,
+    limit: int | None = None,
+    ops: Operations = Depends(_ops),
+) -> dict[str, Any]:
+    """Every task's output of a service, interleaved; `after` and `wait` as for a task's logs."""
+    return ops.service_logs(
+        {"cluster": cluster, "service": name, **_log_request(sinceSeconds, tail, after, wait, limit)}
+    )

@@ -19,6 +19,7 @@ from orchestrator.cli.contexts import context_app
 from orchestrator.cli.credentials import credentials_app
 from orchestrator.cli.export import export_app
 from orchestrator.cli.lb import lb_app
+from orchestrator.cli.logs import svc_logs, task_logs
 from orchestrator.cli.output import set_query, warn
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
@@ -56,6 +57,8 @@ cli.command(help="Run a control plane and N agents in one process.")(dev)
 cli.add_typer(cluster_app, name="cluster")
 cli.add_typer(taskdef_app, name="taskdef")
 svc_app.command("metrics")(svc_metrics)
+svc_app.command("logs")(svc_logs)
+task_app.command("logs")(task_logs)
 cli.add_typer(svc_app, name="svc")
 cli.add_typer(task_app, name="task")
 cli.add_typer(instance_app, name="instance")

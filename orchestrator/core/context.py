@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.log_feed import LogFeed
 from orchestrator.core.models import arn_id
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
@@ -24,6 +25,8 @@ class Context:
     metrics_sink: Callable[[str, list[dict[str, Any]]], None] | None = None
     # Receives the load balancer's cumulative request counters: target group ARN -> server -> count.
     request_sink: Callable[[dict[str, dict[str, int]]], None] | None = None
+    # Wakes log followers when agents' log batches are stored.
+    log_feed: LogFeed = field(default_factory=LogFeed)
 
 
 def cluster_name(ref: Any) -> str:

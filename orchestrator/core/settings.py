@@ -41,5 +41,9 @@ class Settings:
     placement_seed: int = 0
     # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.
     allow: frozenset[str] = field(default_factory=frozenset)
+    # Container log events kept per cluster: at most this many, and none older than this (by the
+    # event's own timestamp); the oldest go first.
+    log_retention_events: int = 1_000_000
+    log_retention_s: float = 7 * 24 * 3600.0
     # The region this control plane serves: in every ARN, and the only one requests may be signed for.
     region: str = field(default_factory=default_region)

@@ -94,6 +94,28 @@ CREATE TABLE IF NOT EXISTS events (
   message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_service ON events (cluster, service, id);
+CREATE TABLE IF NOT EXISTS log_sources (
+  id INTEGER PRIMARY KEY,
+  cluster TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  container TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  log_group TEXT,
+  log_stream TEXT,
+  created_at REAL NOT NULL,
+  UNIQUE (task_id, container)
+);
+CREATE INDEX IF NOT EXISTS log_sources_by_group ON log_sources (cluster, grp);
+CREATE INDEX IF NOT EXISTS log_sources_by_stream ON log_sources (log_group, log_stream);
+CREATE TABLE IF NOT EXISTS log_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source INTEGER NOT NULL,
+  ts_ns INTEGER NOT NULL,
+  ord INTEGER NOT NULL,
+  ingested_at REAL NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS log_events_key ON log_events (source, ts_ns, ord);
 CREATE TABLE IF NOT EXISTS documents (
   kind TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -629,3 +651,141 @@ class Store:
 
     def delete_doc(self, kind: str, key: str) -> None:
         self._exec("DELETE FROM documents WHERE kind=? AND key=?", (kind, key))
+
+    # -- log events (the containers' output the agents ship) -------------------------------
+    # A source is one container of one task, with where its events belong (the task's group, the
+    # awslogs group and stream); its events are (timestamp ns, ordinal, message), one row each,
+    # so a row is small and has one index, which is both the dedupe key and the time order.
+    # Written like heartbeats: committed with the transaction but no change-feed change, since a
+    # batch arrives every fraction of a second and no controller cares; followers wait on the
+    # context's LogFeed instead.
+
+    def log_source(
+        self,
+        cluster: str,
+        task_id: str,
+        container: str,
+        grp: str,
+        log_group: str | None,
+        log_stream: str | None,
+        at: float,
+    ) -> int:
+        """The id of a task container's log source, made on first use."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        self._conn.execute(
+            "INSERT OR IGNORE INTO log_sources (cluster, task_id, container, grp, log_group, log_stream, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (cluster, task_id, container, grp, log_group, log_stream, at),
+        )
+        rows = self._rows("SELECT id FROM log_sources WHERE task_id=? AND container=?", (task_id, container))
+        return int(rows[0][0])
+
+    def log_sources(self, **where: str) -> dict[int, dict[str, Any]]:
+        """Sources whose columns (cluster, task_id, container, grp, log_group, log_stream) equal `where`."""
+        sql, args = (
+            "SELECT id, cluster, task_id, container, grp, log_group, log_stream, created_at FROM log_sources",
+            [],
+        )
+        for i, (column, value) in enumerate(sorted(where.items())):
+            assert column in ("cluster", "task_id", "container", "grp", "log_group", "log_stream"), column
+            sql += (" AND " if i else " WHERE ") + f"{column}=?"
+            args.append(value)
+        names = ("cluster", "taskId", "containerName", "group", "logGroup", "logStreamName", "createdAt")
+        return {int(r[0]): dict(zip(names, r[1:], strict=True)) for r in self._rows(sql + " ORDER BY id", args)}
+
+    def insert_log_events(self, rows: Iterable[tuple[int, int, int, float, str]]) -> int:
+        """Add (source, ts_ns, ordinal, ingested_at, message) rows; one already stored under its
+        (source, ts_ns, ordinal) is skipped, so a batch sent again adds nothing. Returns how many
+        were new."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO log_events (source, ts_ns, ord, ingested_at, message) VALUES (?,?,?,?,?)", rows
+        )
+        return self._conn.total_changes - before
+
+    def count_log_events(self, cluster: str) -> int:
+        return int(
+            self._rows(
+                "SELECT COUNT(*) FROM log_events WHERE source IN (SELECT id FROM log_sources WHERE cluster=?)",
+                (cluster,),
+            )[0][0]
+        )
+
+    def purge_log_events(self, cluster: str, *, before_ns: int | None, excess: int) -> int:
+        """Drop a cluster's events older than `before_ns`, then as many of its oldest as are still
+        beyond the `excess` counted before; returns how many went."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        sources = "SELECT id FROM log_sources WHERE cluster=?"
+        aged = 0
+        if before_ns is not None:
+            aged = self._conn.execute(
+                f"DELETE FROM log_events WHERE source IN ({sources}) AND ts_ns<?", (cluster, before_ns)
+            ).rowcount
+        rest = 0
+        if excess - aged > 0:
+            rest = self._conn.execute(
+                f"DELETE FROM log_events WHERE id IN (SELECT id FROM log_events WHERE source IN ({sources})"
+                " ORDER BY id LIMIT ?)",
+                (cluster, excess - aged),
+            ).rowcount
+        return int(aged + rest)
+
+    def list_log_events(
+        self,
+        sources: Collection[int],
+        *,
+        after_id: int = 0,
+        from_ns: int | None = None,
+        until_ns: int | None = None,
+        after_key: tuple[int, int] | None = None,
+        before_key: tuple[int, int] | None = None,
+        newest: bool = False,
+        limit: int = 1000,
+        by_arrival: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The events of these sources in time order (arrival order with `by_arrival`); `newest`:
+        the last `limit` of them (still returned oldest first). Keys are (ts_ns, id), exclusive."""
+        if not sources:
+            return []
+        sql = "SELECT id, source, ts_ns, ingested_at, message FROM log_events"
+        sql += f" WHERE source IN ({','.join(str(int(s)) for s in sources)})"
+        args: list[Any] = []
+        if after_id:
+            sql += " AND id>?"
+            args.append(after_id)
+        if from_ns is not None:
+            sql += " AND ts_ns>=?"
+            args.append(from_ns)
+        if until_ns is not None:
+            sql += " AND ts_ns<?"
+            args.append(until_ns)
+        if after_key is not None:
+            sql += " AND (ts_ns>? OR (ts_ns=? AND id>?))"
+            args += [after_key[0], after_key[0], after_key[1]]
+        if before_key is not None:
+            sql += " AND (ts_ns<? OR (ts_ns=? AND id<?))"
+            args += [before_key[0], before_key[0], before_key[1]]
+        order = "id" if by_arrival else "ts_ns, id"
+        if newest:
+            order = "id DESC" if by_arrival else "ts_ns DESC, id DESC"
+        sql += f" ORDER BY {order} LIMIT ?"
+        args.append(limit)
+        names = ("id", "source", "tsNs", "ingestedAt", "message")
+        rows = [dict(zip(names, r, strict=True)) for r in self._rows(sql, args)]
+        return rows[::-1] if newest else rows
+
+    def last_log_event_id(self) -> int:
+        """The newest event's id: a follower's cursor (ids only grow)."""
+        return int(self._rows("SELECT MAX(id) FROM log_events")[0][0] or 0)
+
+    def log_source_stats(self, sources: Collection[int]) -> dict[int, dict[str, Any]]:
+        """Per source: its first and last event timestamps and ingestion times, and message bytes."""
+        if not sources:
+            return {}
+        rows = self._rows(
+            "SELECT source, MIN(ts_ns), MAX(ts_ns), MIN(ingested_at), MAX(ingested_at), SUM(length(message))"
+            f" FROM log_events WHERE source IN ({','.join(str(int(s)) for s in sources)}) GROUP BY source"
+        )
+        names = ("firstNs", "lastNs", "firstIngested", "lastIngested", "bytes")
+        return {int(r[0]): dict(zip(names, r[1:], strict=True)) for r in rows}

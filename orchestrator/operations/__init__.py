@@ -11,9 +11,11 @@ from orchestrator.operations.account_settings import AccountSettingOps
 from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.attributes import AttributeOps
 from orchestrator.operations.autoscaling import AutoscalingOps
+from orchestrator.operations.cloudwatch_logs import CloudWatchLogsOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.elbv2 import Elbv2Ops
 from orchestrator.operations.instances import InstanceOps
+from orchestrator.operations.logs import LogOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.scheduled_actions import ScheduledActionOps
 from orchestrator.operations.services import ServiceOps
@@ -38,6 +40,8 @@ class Operations(
     AttributeOps,
     ScheduledActionOps,
     Elbv2Ops,
+    LogOps,
+    CloudWatchLogsOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

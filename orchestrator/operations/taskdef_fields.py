@@ -94,9 +94,11 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.ulimits.name": "the limit",
     "containerDefinitions.ulimits.softLimit": "soft",
     "containerDefinitions.ulimits.hardLimit": "hard",
-    "containerDefinitions.logConfiguration": "Docker LogConfig, json-file driver only",
-    "containerDefinitions.logConfiguration.logDriver": "json-file (Docker's default)",
-    "containerDefinitions.logConfiguration.options": "json-file options (max-size, max-file, ...)",
+    "containerDefinitions.logConfiguration": "Docker LogConfig; awslogs is shipped to the control plane by the agent",
+    "containerDefinitions.logConfiguration.logDriver": "awslogs (CloudWatch Logs calls, `task logs`), json-file, "
+    "local, syslog, journald (to Docker, and shipped if Docker reads them back) or none; others refused by value",
+    "containerDefinitions.logConfiguration.options": "awslogs: awslogs-group, awslogs-region, awslogs-stream-prefix "
+    "(others refused by name); other drivers: Docker's own options",
     "containerDefinitions.healthCheck": "Docker Healthcheck; the task's health",
     "containerDefinitions.healthCheck.command": "CMD or CMD-SHELL",
     "containerDefinitions.healthCheck.interval": "seconds",
@@ -163,8 +165,7 @@ REFUSED: dict[str, str] = {
     "containerDefinitions.firelensConfiguration": f"{_NOT_YET}: read container output with Docker's json-file "
     "logs; remove it",
     "containerDefinitions.credentialSpecs": f"{_NOT_YET}: there is no Active Directory here; remove it",
-    "containerDefinitions.logConfiguration.secretOptions": f"{_NOT_YET}: the json-file driver takes no secrets; "
-    "remove it",
+    "containerDefinitions.logConfiguration.secretOptions": f"{_NOT_YET}: no log driver here takes secrets; remove it",
 }
 
 # Refused members that one value still leaves honoured, because it is what we do anyway.

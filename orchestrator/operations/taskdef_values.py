@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.core.errors import ClientException
 from orchestrator.core.models import ContainerDefinition
+from orchestrator.operations.logs import check_log_configuration
 
 NOT_YET = "is not supported yet"
 OUR_LABEL_PREFIX = "orch."
@@ -204,11 +205,8 @@ def check_container_values(
                     f"{where}.dockerLabels: {label} is one of the agent's own labels ({OUR_LABEL_PREFIX}*), which "
                     "tell it which containers it manages; choose another name."
                 )
-        if m.logConfiguration is not None and m.logConfiguration.logDriver != "json-file":
-            raise ClientException(
-                f"{where}.logConfiguration.logDriver: {m.logConfiguration.logDriver} {NOT_YET}: use json-file "
-                "(Docker's default; read the output with `docker logs`)."
-            )
+        if m.logConfiguration is not None:
+            check_log_configuration(where, m.logConfiguration.model_dump(exclude_none=True))
         lp = m.linuxParameters
         if lp is not None:
             if lp.maxSwap is not None and c.memory is None:

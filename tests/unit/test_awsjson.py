@@ -21,6 +21,7 @@ from orchestrator.api.aws.awsjson import (
     AUTOSCALING,
     CONTENT_TYPE,
     ECS,
+    LOGS,
     SERVICES,
     TARGET_PREFIXES,
     dumps,
@@ -83,7 +84,7 @@ def test_target_prefixes_match_the_models() -> None:
             "1.1",
             "json",
         )
-    assert set(SERVICES) == {ECS, AUTOSCALING}
+    assert set(SERVICES) == {ECS, AUTOSCALING, LOGS}
     with pytest.raises(KeyError):
         load_model("s3")
     with pytest.raises(KeyError):

@@ -27,7 +27,6 @@ from orchestrator.api.aws.awsjson import (
     CONTENT_TYPE,
     ECS,
     REQUEST_ID_HEADER,
-    SERVICES,
     TARGET_PREFIXES,
     dumps,
     error_body,
@@ -71,10 +70,9 @@ def snake_case(operation: str) -> str:
 
 @functools.cache
 def _shared_operation_names() -> frozenset[str]:
-    # TagResource and friends exist in both services with different inputs; the `Operations`
-    # method of that name serves ECS's, and Application Auto Scaling's are not dispatched.
-    first, *rest = (operation_names(s) for s in SERVICES)
-    return first.intersection(*rest)
+    # TagResource and friends exist in ECS and in the other services with different inputs; the
+    # `Operations` method of that name serves ECS's, and the other services' are not dispatched.
+    return operation_names(ECS)
 
 
 def handler_for(ops: Operations, service: str, operation: str) -> Handler | None:
