@@ -125,3 +125,9 @@ class UnknownOperationException(ApiError):
 
 class SerializationException(ApiError):
     code = "SerializationException"
+
+
+class TooManyTagsException(ApiError):
+    """Application Auto Scaling's name for a tag request that would leave a resource over its limit."""
+
+    code = "TooManyTagsException"
