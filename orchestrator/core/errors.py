@@ -6,6 +6,19 @@ carries `code` as the error name and `message` saying what to fix. Nothing else 
 
 from __future__ import annotations
 
+# ECS's own wording for the common refusals: scripts match on these, so they are ECS's to the
+# letter (each with the report it was taken from, in tests/unit/test_ecs_error_wording.py).
+CLUSTER_NOT_FOUND = "Cluster not found."
+SERVICE_NOT_FOUND = "Service not found."
+SERVICE_NOT_ACTIVE = "Service was not ACTIVE."
+# DescribeTaskDefinition (and DeregisterTaskDefinition) on a revision or family that does not exist.
+TASK_DEFINITION_NOT_DESCRIBED = "Unable to describe task definition."
+# CreateService, UpdateService, RunTask and StartTask on one that does not exist.
+TASK_DEFINITION_NOT_FOUND = "TaskDefinition not found."
+TASK_DEFINITION_INACTIVE = "TaskDefinition is inactive"
+# RunTask in a cluster that has no container instances at all (EC2 launch type).
+NO_CONTAINER_INSTANCES = "No Container Instances were found in your cluster."
+
 
 class ApiError(Exception):
     code = "ClientException"
@@ -125,3 +138,9 @@ class UnknownOperationException(ApiError):
 
 class SerializationException(ApiError):
     code = "SerializationException"
+
+
+class TooManyTagsException(ApiError):
+    """Application Auto Scaling's name for a tag request that would leave a resource over its limit."""
+
+    code = "TooManyTagsException"

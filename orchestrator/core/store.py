@@ -125,6 +125,9 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 
 EVENTS_KEPT_PER_SERVICE = 100
+# The document kind holding a resource's tags (orchestrator.core.tags), keyed by its ARN: a purged
+# task's tags are deleted with it, so they cannot outlive the task or attach to a reused ARN.
+TAG_DOC_KIND = "tags"
 # How many commits the change feed remembers by key; a waiter further behind is told "everything".
 CHANGES_KEPT = 4096
 
@@ -552,7 +555,13 @@ class Store:
         rows = self._rows("SELECT COUNT(*) FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
         n = int(rows[0][0])
         if n:
+            self._exec(
+                "DELETE FROM documents WHERE kind=? AND key IN"
+                " (SELECT arn FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?)",
+                (TAG_DOC_KIND, before),
+            )
             self._exec("DELETE FROM tasks WHERE stopped_at IS NOT NULL AND stopped_at < ?", (before,))
+            self.touch(f"doc:{TAG_DOC_KIND}")
         return n
 
     # -- container instances ---------------------------------------------------------------

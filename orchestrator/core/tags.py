@@ -14,9 +14,9 @@ from typing import Any
 
 from orchestrator.core.errors import InvalidParameterException
 from orchestrator.core.models import Task, arn_id, service_arn
-from orchestrator.core.store import Store
+from orchestrator.core.store import TAG_DOC_KIND, Store
 
-DOC_KIND = "tags"
+DOC_KIND = TAG_DOC_KIND
 MAX_TAGS = 50
 MAX_KEY = 128
 MAX_VALUE = 256

@@ -11,6 +11,7 @@ from orchestrator.operations.account_settings import AccountSettingOps
 from orchestrator.operations.agents import AgentOps
 from orchestrator.operations.attributes import AttributeOps
 from orchestrator.operations.autoscaling import AutoscalingOps
+from orchestrator.operations.autoscaling_tags import AutoscalingTagOps
 from orchestrator.operations.cloudwatch_logs import CloudWatchLogsOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.elbv2 import Elbv2Ops
@@ -34,6 +35,7 @@ class Operations(
     InstanceOps,
     AgentOps,
     AutoscalingOps,
+    AutoscalingTagOps,
     TagOps,
     TaskDefinitionFamilyOps,
     AccountSettingOps,

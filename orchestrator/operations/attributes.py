@@ -45,9 +45,9 @@ class AttributeOps:
             instances = s.list_instances(cluster.clusterName)
         found = [
             {
+                # name, targetId and value, without targetType: as ECS lists them (list-attributes.rst).
                 "name": a.name,
                 **({"value": a.value} if a.value is not None else {}),
-                "targetType": TARGET_TYPE,
                 "targetId": inst.containerInstanceArn,
             }
             for inst in instances

@@ -37,10 +37,11 @@ from orchestrator.autoscaling.validation import (
     validate_register_scalable_target,
     validate_resource,
 )
-from orchestrator.core import elb
+from orchestrator.core import elb, tags
 from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
 from orchestrator.core.models import ACCOUNT, region
 from orchestrator.core.store import Store
+from orchestrator.operations.autoscaling_tags import MAX_TAGS_PER_TARGET, check_tag_map, put_tag_map
 from orchestrator.operations.common import Context, opt_int, req_str, require_cluster
 
 # The service-linked role AWS uses for ECS services when RegisterScalableTarget names none.
@@ -50,7 +51,6 @@ ECS_SERVICE_LINKED_ROLE = (
 )
 MAX_RESOURCE_IDS = 50
 MAX_POLICY_NAMES = 50
-MAX_TAGS = 200
 
 
 class InvalidNextTokenException(ApiError):
@@ -161,14 +161,13 @@ def _paged(key: str, items: Sequence[Any], req: Mapping[str, Any], default_max: 
     return out
 
 
-def _tags(req: Mapping[str, Any]) -> None:
-    tags = req.get("Tags")
-    if tags is None:
-        return
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        raise ValidationException("Tags must be an object of string keys and string values")
-    if len(tags) > MAX_TAGS:
-        raise ValidationException(f"Tags may hold at most {MAX_TAGS} tags, got {len(tags)}")
+def _tags(req: Mapping[str, Any]) -> dict[str, str]:
+    if req.get("Tags") is None:
+        return {}
+    given = check_tag_map(req["Tags"])
+    if len(given) > MAX_TAGS_PER_TARGET:
+        raise ValidationException(f"Tags may hold at most {MAX_TAGS_PER_TARGET} tags, got {len(given)}")
+    return given
 
 
 def policy_view(policy: ScalingPolicy) -> dict[str, Any]:
@@ -187,7 +186,7 @@ class AutoscalingOps:
 
     def register_scalable_target(self, req: dict[str, Any]) -> dict[str, Any]:
         resource_id = validate_resource(req)
-        _tags(req)
+        new_tags = _tags(req)
         with self.ctx.store.write() as s:
             existing = records.get_target(s, resource_id)
             target = validate_register_scalable_target(req, existing)
@@ -200,6 +199,9 @@ class AutoscalingOps:
                     role_arn=target.role_arn or ECS_SERVICE_LINKED_ROLE,
                 )
             records.put_target(s, target)
+            if new_tags and target.scalable_target_arn:
+                # Kept and listed by ListTagsForResource; on an existing target they are added, as TagResource would.
+                put_tag_map(s, target.scalable_target_arn, new_tags)
         return {"ScalableTargetARN": target.scalable_target_arn}
 
     def describe_scalable_targets(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -219,12 +221,16 @@ class AutoscalingOps:
     def deregister_scalable_target(self, req: dict[str, Any]) -> dict[str, Any]:
         resource_id = validate_resource(req)
         with self.ctx.store.write() as s:
-            if records.get_target(s, resource_id) is None:
+            gone = records.get_target(s, resource_id)
+            if gone is None:
                 raise ObjectNotFoundException(
                     f"No scalable target found for service namespace: {ECS_NAMESPACE}, resource ID: {resource_id}, "
                     f"scalable dimension: {ECS_DIMENSION}"
                 )
             records.delete_target(s, resource_id)
+            if gone.scalable_target_arn:
+                # Its tags go with it (a new registration gets a new ARN).
+                tags.set_tags(s, gone.scalable_target_arn, [])
         return {}
 
     def put_scaling_policy(self, req: dict[str, Any]) -> dict[str, Any]:

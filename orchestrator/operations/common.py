@@ -13,6 +13,7 @@ import structlog
 
 from orchestrator.core.context import Context, cluster_name
 from orchestrator.core.errors import (
+    CLUSTER_NOT_FOUND,
     ClusterNotFoundException,
     InvalidParameterException,
 )
@@ -26,7 +27,7 @@ def require_cluster(ctx: Context, ref: Any) -> Cluster:
     cluster = ctx.store.get_cluster(name)
     if cluster is None or cluster.status != "ACTIVE":
         # ECS's exact words: scripts match on them.
-        raise ClusterNotFoundException("Cluster not found.")
+        raise ClusterNotFoundException(CLUSTER_NOT_FOUND)
     return cluster
 
 
@@ -85,7 +86,10 @@ def opt_list(req: dict[str, Any], name: str) -> list[Any]:
 def id_list(req: dict[str, Any], name: str, most: int, what: str) -> list[str]:
     """A required list of 1 to `most` ids or ARNs, as ECS's Describe* and batch actions take them."""
     refs = opt_list(req, name)
-    if not refs or len(refs) > most:
+    if not refs:
+        # ECS's words for an empty list ("Tasks cannot be empty.").
+        raise InvalidParameterException(f"{name[:1].upper()}{name[1:]} cannot be empty.")
+    if len(refs) > most:
         raise InvalidParameterException(f"{name} must name 1 to {most} {what}.")
     if not all(isinstance(r, str) and r for r in refs):
         raise InvalidParameterException(f"{name} must hold {what} as strings (ids or ARNs).")

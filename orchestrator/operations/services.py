@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from orchestrator.core import tags
 from orchestrator.core.errors import (
+    SERVICE_NOT_ACTIVE,
+    SERVICE_NOT_FOUND,
     InvalidParameterException,
     ServiceNotActiveException,
     ServiceNotFoundException,
@@ -42,7 +44,7 @@ from orchestrator.operations.common import (
     require_cluster,
 )
 from orchestrator.operations.tags import wants_tags, with_tags
-from orchestrator.operations.taskdefs import pydantic_message, resolve_task_definition
+from orchestrator.operations.taskdefs import launchable_task_definition, pydantic_message, resolve_task_definition
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 PROFILES = ("ecs", "kubernetes")
@@ -108,7 +110,7 @@ class ServiceOps:
             raise InvalidParameterException("service is required (a service name or ARN).")
         svc = self.ctx.store.get_service(cluster, service_name(ref))
         if svc is None:
-            raise ServiceNotFoundException("Service not found.")
+            raise ServiceNotFoundException(SERVICE_NOT_FOUND)
         return svc
 
     def _with_events(self, svc: Service, include_tags: bool = False) -> dict[str, Any]:
@@ -153,9 +155,7 @@ class ServiceOps:
         service_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
-            td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
-            if td.status != "ACTIVE":
-                raise InvalidParameterException("TaskDefinition is inactive")
+            td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
             network = members.network_configuration(req, td.networkMode)
             role = members.role_arn(req, bool(balancers), td.networkMode)
@@ -268,7 +268,7 @@ class ServiceOps:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             svc = self._get_service(cluster.clusterName, req.get("service"))
             if svc.status != "ACTIVE":
-                raise ServiceNotActiveException("Service was not ACTIVE.")
+                raise ServiceNotActiveException(SERVICE_NOT_ACTIVE)
             if svc.schedulingStrategy == "DAEMON":
                 members.check_daemon(req)
             config = _deployment_configuration(req.get("deploymentConfiguration"), svc.deploymentConfiguration)
@@ -278,9 +278,7 @@ class ServiceOps:
             )
             state = ServiceState.load(s, cluster.clusterName, svc.serviceName)
             profile = _profile(req, state.profile)
-            td = resolve_task_definition(self.ctx, td_ref) if td_ref else None
-            if td is not None and td.status != "ACTIVE":
-                raise InvalidParameterException("TaskDefinition is inactive")
+            td = launchable_task_definition(self.ctx, td_ref) if td_ref else None
             target_td = td or s.get_task_definition_by_arn(svc.taskDefinition)
             mode = target_td.networkMode if target_td is not None else "bridge"
             kept = self._updated_members(req, svc, target_td, mode)

@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.core import tags
-from orchestrator.core.errors import ClientException, InvalidParameterException
+from orchestrator.core.errors import (
+    TASK_DEFINITION_INACTIVE,
+    TASK_DEFINITION_NOT_DESCRIBED,
+    TASK_DEFINITION_NOT_FOUND,
+    ClientException,
+    InvalidParameterException,
+)
 from orchestrator.core.models import (
     ContainerDefinition,
     PlacementConstraintModel,
@@ -60,17 +66,29 @@ def parse_reference(ref: str) -> tuple[str, int | None]:
     return family, int(rev)
 
 
-def resolve_task_definition(ctx: Context, ref: str) -> TaskDefinition:
-    """The named revision, or the latest ACTIVE one of a family, as ECS resolves it."""
+def resolve_task_definition(ctx: Context, ref: str, missing: str = TASK_DEFINITION_NOT_DESCRIBED) -> TaskDefinition:
+    """The named revision, or the latest ACTIVE one of a family, as ECS resolves it.
+
+    `missing` is the ClientException's message when there is none: ECS words it differently for
+    the describe calls and for the calls that launch from it.
+    """
     family, rev = parse_reference(ref)
     store = ctx.store
     if rev is None:
         rev = store.latest_revision(family, status="ACTIVE")
         if not rev:
-            raise ClientException("Unable to describe task definition.")
+            raise ClientException(missing)
     td = store.get_task_definition(family, rev)
     if td is None:
-        raise ClientException("Unable to describe task definition.")
+        raise ClientException(missing)
+    return td
+
+
+def launchable_task_definition(ctx: Context, ref: str) -> TaskDefinition:
+    """The revision CreateService, UpdateService, RunTask or StartTask launches from: it must exist and be ACTIVE."""
+    td = resolve_task_definition(ctx, ref, TASK_DEFINITION_NOT_FOUND)
+    if td.status != "ACTIVE":
+        raise InvalidParameterException(TASK_DEFINITION_INACTIVE)
     return td
 
 

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core import tags
-from orchestrator.core.errors import ClientException, InvalidParameterException, ServiceNotFoundException
+from orchestrator.core.errors import (
+    NO_CONTAINER_INSTANCES,
+    SERVICE_NOT_FOUND,
+    InvalidParameterException,
+    ServiceNotFoundException,
+)
 from orchestrator.core.lifecycle import stop_task_row
 from orchestrator.core.models import Task, TaskDefinition, arn_id, instance_arn, task_arn
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
@@ -29,7 +34,7 @@ from orchestrator.operations.common import (
     require_cluster,
 )
 from orchestrator.operations.tags import wants_tags, with_tags
-from orchestrator.operations.taskdefs import resolve_task_definition
+from orchestrator.operations.taskdefs import launchable_task_definition
 from scheduler import DEFAULT_RUN_TASK_STRATEGIES, describe_failure
 
 MAX_RUN_COUNT = 10
@@ -161,10 +166,11 @@ class TaskOps:
                     again = [t for t in (s.get_task(arn) for arn in earlier["taskArns"]) if t is not None]
                     tasks_again = [with_tags(s, t.taskArn, t.wire()) for t in again]
                     return {"tasks": tasks_again, "failures": earlier.get("failures", [])}
-            td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
-            if td.status != "ACTIVE":
-                raise ClientException("TaskDefinition is inactive")
+            td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             extras.check(req, td)
+            if not s.list_instances(cluster.clusterName):
+                # ECS refuses the call (EC2 launch type) rather than answering with failures.
+                raise InvalidParameterException(NO_CONTAINER_INSTANCES)
             group = opt_str(req, "group") or f"family:{td.family}"
             request = placement_request(td, count, group, ss or DEFAULT_RUN_TASK_STRATEGIES, cs)
             placed = place_tasks(
@@ -189,9 +195,7 @@ class TaskOps:
         tasks, failures = [], []
         with self.ctx.store.write() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
-            td = resolve_task_definition(self.ctx, req_str(req, "taskDefinition"))
-            if td.status != "ACTIVE":
-                raise ClientException("TaskDefinition is inactive")
+            td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             extras.check(req, td)
             group = opt_str(req, "group") or f"family:{td.family}"
             for ref in refs:
@@ -223,7 +227,7 @@ class TaskOps:
             group = f"service:{arn_id(service)}" if service else None
             if service and s.get_service(cluster.clusterName, arn_id(service)) is None:
                 # As ECS answers: a service that never existed is an error, not an empty list.
-                raise ServiceNotFoundException("Service not found.")
+                raise ServiceNotFoundException(SERVICE_NOT_FOUND)
             tasks = s.list_tasks(cluster.clusterName, group=group, started_by=opt_str(req, "startedBy"))
             if instance_ref:
                 inst = next(

@@ -161,9 +161,10 @@ def test_operations_outside_the_model_are_never_dispatched_and_shared_ones_serve
     assert handler_for(ops, ECS, "ServiceEvents") is None
     # Our agents' calls are not ECS operations either, even though ECS has similar-sounding ones.
     assert handler_for(ops, ECS, "RegisterContainerInstance") is None
-    # TagResource means different inputs in ECS and Application Auto Scaling: the method serves ECS's only.
+    # TagResource means different inputs in ECS and Application Auto Scaling: each has its own method.
     assert handler_for(ops, ECS, "TagResource") == ops.tag_resource
-    assert handler_for(ops, AUTOSCALING, "TagResource") is None
+    assert handler_for(ops, AUTOSCALING, "TagResource") == ops.autoscaling_tag_resource
+    assert handler_for(ops, AUTOSCALING, "ListTagsForResource") == ops.autoscaling_list_tags_for_resource
     assert handler_for(ops, ECS, "DescribeServices") == ops.describe_services
 
 

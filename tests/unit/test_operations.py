@@ -120,7 +120,7 @@ BAD: list[tuple[str, Callable[[Operations], Any], str, str]] = [
         "service with an unknown task definition",
         lambda o: o.create_service({"serviceName": "s", "taskDefinition": "ghost:1"}),
         "ClientException",
-        "Unable to describe task definition.",
+        "TaskDefinition not found.",
     ),
     (
         "service that exists already",

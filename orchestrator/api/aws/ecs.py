@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 
 from orchestrator.api.aws import ecs_defaults, sigv4
 from orchestrator.api.aws.awsjson import (
+    AUTOSCALING,
     CONTENT_TYPE,
     ECS,
     REQUEST_ID_HEADER,
@@ -70,16 +71,20 @@ def snake_case(operation: str) -> str:
 
 @functools.cache
 def _shared_operation_names() -> frozenset[str]:
-    # TagResource and friends exist in ECS and in the other services with different inputs; the
-    # `Operations` method of that name serves ECS's, and the other services' are not dispatched.
+    # TagResource and friends exist in ECS and in other services with different inputs; the
+    # `Operations` method of that name serves ECS's, Application Auto Scaling's go to
+    # `autoscaling_<name>`, and the other services' are not dispatched.
     return operation_names(ECS)
 
 
 def handler_for(ops: Operations, service: str, operation: str) -> Handler | None:
     """The `Operations` method serving `operation` of `service`, or None if we do not implement it."""
-    if operation not in operation_names(service) or (service != ECS and operation in _shared_operation_names()):
+    if operation not in operation_names(service):
         return None
-    method = getattr(ops, snake_case(operation), None)
+    name = snake_case(operation)
+    if service != ECS and operation in _shared_operation_names():
+        name = f"autoscaling_{name}" if service == AUTOSCALING else ""
+    method = getattr(ops, name, None) if name else None
     return method if callable(method) else None
 
 

@@ -5,8 +5,10 @@ Tools built on boto3 read ECS responses as ECS writes them: `ecs-deploy` reads
 sends the empty list. Our objects only carry what was given or what we act on, so this module
 fills the rest per output shape (TaskDefinition, ContainerDefinition, Service, Deployment, Task,
 Container, Cluster, ContainerInstance) while `ecs.conform` walks the response along the botocore
-model. A member already present is never overwritten; nothing is added that ECS would not send
-(tags, for instance, come only with `include: [TAGS]`, which the operations handle).
+model. A member already present is never overwritten; nothing is added that ECS would not send.
+Which members those are comes from ECS's own examples (tests/fixtures/ecs_responses/README.md):
+tags, for instance, are an empty list on tasks and task definitions unless `include: [TAGS]` asks
+for them (the operations then fill them in), and absent from services.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ def _container_definition(value: dict[str, Any]) -> dict[str, Any]:
             "environment": list,
             "mountPoints": list,
             "volumesFrom": list,
-            "systemControls": list,
         },
     )
 
@@ -146,6 +147,8 @@ def _task(value: dict[str, Any]) -> dict[str, Any]:
                 "inferenceAcceleratorOverrides": [],
             },
             "enableExecuteCommand": False,
+            # Without include: [TAGS] ECS still writes the member, empty (describe-tasks.rst, run-task.rst).
+            "tags": list,
         },
     )
 
@@ -166,10 +169,15 @@ def _cluster(value: dict[str, Any]) -> dict[str, Any]:
             "statistics": list,
             "tags": list,
             "settings": lambda: [{"name": "containerInsights", "value": "disabled"}],
-            "capacityProviders": list,
-            "defaultCapacityProviderStrategy": list,
+            # No capacityProviders / defaultCapacityProviderStrategy: ECS leaves both out of a cluster
+            # that has no capacity provider (create-cluster.rst, update-cluster-settings.rst).
         },
     )
+
+
+def _describe_task_definition(value: dict[str, Any]) -> dict[str, Any]:
+    # The response's `tags` is there, empty, unless include: [TAGS] filled it (describe-task-definition.rst).
+    return _with(value, {"tags": list})
 
 
 def _container_instance(value: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +194,7 @@ FILLERS: dict[str, Filler] = {
     "Cluster": _cluster,
     "ContainerInstance": _container_instance,
     "Resource": _resource,
+    "DescribeTaskDefinitionResponse": _describe_task_definition,
 }
 
 
