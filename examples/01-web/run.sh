@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 step "1. A local cluster: a control plane and 3 agents, one per zone"
-start_cluster 3 --zones us-east-1a,us-east-1b,us-east-1c --stop-timeout 2
+start_cluster 3 --zones us-east-1a,us-east-1b,us-east-1c --health-grace 1 --stop-timeout 2
 orch instance list
 point "three container instances, one per availability zone, each 2048 CPU units and 2048 MiB"
 

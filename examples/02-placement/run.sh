@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 step "1. A cluster of 3 instances, one per zone, and the web task definition of lesson 01"
-start_cluster 3 --zones us-east-1a,us-east-1b,us-east-1c --stop-timeout 2
+start_cluster 3 --zones us-east-1a,us-east-1b,us-east-1c --health-grace 1 --stop-timeout 2
 orch taskdef register -f "$EXAMPLES/01-web/web.json" >/dev/null
 orch taskdef register -f "$LESSON_DIR/big.json" >/dev/null
 orch instance list

@@ -17,7 +17,7 @@ plan_on() { # plan_on SERVICE PROFILE DESIRED: where the plan starts tasks
 }
 
 step "1. Four instances in two zones; a batch task fills half of agent-1 and of agent-2"
-start_cluster 4 --zones us-east-1a,us-east-1b --stop-timeout 2
+start_cluster 4 --zones us-east-1a,us-east-1b --health-grace 1 --stop-timeout 2
 orch taskdef register -f "$EXAMPLES/01-web/web.json" >/dev/null
 orch taskdef register -f "$LESSON_DIR/batch.json" >/dev/null
 orch task start agent-1 agent-2 --taskdef batch:1 >/dev/null
