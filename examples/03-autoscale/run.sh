@@ -20,13 +20,13 @@ point "the policy created two alarms, as on ECS: AlarmHigh (above 50) and AlarmL
 LOAD=""
 stop_load() { if [ -n "$LOAD" ]; then kill -TERM "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true; LOAD=""; fi; }
 start_load() {
-  sh_show "$LESSON_DIR/load.sh -s cpu-web -d 60 -c 2 -m 300 &"
-  ORCH="$ORCH" PYTHON="$PYTHON" "$LESSON_DIR/load.sh" -s cpu-web -d 60 -c 2 -m 300 >"$DATA/load.log" 2>&1 &
+  sh_show "$LESSON_DIR/load.sh -s cpu-web -d 60 -c 3 -m 300 &"
+  ORCH="$ORCH" PYTHON="$PYTHON" "$LESSON_DIR/load.sh" -s cpu-web -d 60 -c 3 -m 300 >"$DATA/load.log" 2>&1 &
   LOAD=$!
   EXTRA_PIDS="$LOAD"
 }
 
-step "3. Load: two loops of CPU-burning requests. Watch the desired count."
+step "3. Load: three loops of CPU-burning requests. Watch the desired count."
 start_load
 scaled_out() { [ "$(desired)" -gt 1 ]; }
 wait_for 60 "target tracking scales cpu-web out" scaled_out
