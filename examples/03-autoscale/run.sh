@@ -29,11 +29,13 @@ start_load() {
 step "3. Load: three loops of CPU-burning requests. Watch the desired count."
 start_load
 scaled_out() { [ "$(desired)" -gt 1 ]; }
+# The most the policy asked for: on a busy machine the low alarm may already be taking it back.
+most_set() { q autoscale activities cpu-web --scaled-only -o json --query 'ScalingActivities[].Description' -o text | grep -o '[0-9]\+' | sort -n | tail -1; }
 wait_for 60 "target tracking scales cpu-web out" scaled_out
-out=$(desired)
+out=$(most_set)
 orch svc metrics cpu-web | tail -8
 orch autoscale activities cpu-web --scaled-only
-point "CPUUtilization far above 50 %: AlarmHigh fired and the policy set the desired count to $out (ceil(1 x CPU / 50), at most 3)"
+point "CPUUtilization above 50 %: AlarmHigh fired and the policy raised the desired count to $out (ceil(running x CPU / 50), at most 3)"
 check "target tracking scaled out" [ "$out" -gt 1 ]
 result target_out "$out"
 
@@ -46,7 +48,7 @@ point "newest first: AlarmLow triggered policy cpu50 - back to 1, the minimum"
 check "target tracking scaled in to the minimum" [ "$(desired)" = 1 ]
 result target_in "$(desired)"
 
-step "5. Step scaling instead: +1 task above 70 %, +2 above 170 %"
+step "5. Step scaling instead: +1 task above 40 %, +2 above 140 %"
 orch autoscale delete-policy cpu-web --name cpu50
 orch autoscale put-policy cpu-web --step-file "$LESSON_DIR/step-policy.json"
 wait_for 60 "cpu-web is steady at 1 task" service_steady cpu-web 1

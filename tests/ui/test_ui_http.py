@@ -201,14 +201,14 @@ def test_kubernetes_scores_are_computed_for_the_input_the_task_was_placed_on(une
     #                      std 0.21875 -> int(78.125) = 78; total 149
     empty = {"agent-1": (81, 93, 174), "agent-2": (81, 93, 174), "agent-3": (71, 78, 149)}
     # The first task saw an empty cluster, so every node scores.
-    assert first["tasksThen"] == 0 and first["ecsAgrees"] is True
+    assert first["tasksThen"] == 0 and first["inputMatches"] is True
     got = {
         name[s["instance"]]: (s["least_allocated"], s["balanced_allocation"], s["total"])
         for s in first["explanation"]["scores"]
     }
     assert got == empty
     # The second saw the first: its zone has 1 pod and the other 0, so a pod there would make a skew of 2 > maxSkew 1.
-    assert second["tasksThen"] == 1 and second["ecsAgrees"] is True
+    assert second["tasksThen"] == 1 and second["inputMatches"] is True
     zone_of_first = next(i["zone"] for i in second["instances"] if i["arn"] == first["placedOnArn"])
     scored = {name[s["instance"]] for s in second["explanation"]["scores"]}
     dropped = {
@@ -224,3 +224,18 @@ def test_kubernetes_scores_are_computed_for_the_input_the_task_was_placed_on(une
     # An unknown task is ECS's error, not a 500.
     missing = client.get("/ui/api/tasks/0123456789abcdef/kubernetes")
     assert missing.status_code == 400 and missing.json()["code"] == "InvalidParameterException"
+
+
+def test_a_task_the_kubernetes_profile_placed_is_scored_again_to_the_same_node(uneven: LocalCluster) -> None:
+    td = uneven.register("kubed", cpu=256, memory=128)
+    body = {"serviceName": "kubed", "taskDefinition": td, "desiredCount": 2, "schedulerProfile": "kubernetes"}
+    uneven.api("POST", "/v1/clusters/default/services", body)
+    wait_until(lambda: len(uneven.running("kubed")) == 2, 20, "2 RUNNING tasks of kubed")
+    client = signed_in(uneven)
+    for t in uneven.tasks("kubed"):
+        got = client.get(f"/ui/api/tasks/{t['taskArn'].rsplit('/', 1)[-1]}/kubernetes").json()
+        assert got["recordedProfile"] == "kubernetes"
+        # The rebuilt input holds the scored service's 2 tasks (and the other kubed task if it came first).
+        assert got["tasksThen"] in (2, 3)
+        assert got["inputMatches"] is True
+        assert got["explanation"]["winner"]["arn"] == t["containerInstanceArn"]

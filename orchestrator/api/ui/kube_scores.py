@@ -13,8 +13,9 @@ as long as the task itself is describable:
   the task definition's).
 
 Then the pure scheduler places one task on that input twice: with the kubernetes profile (the
-scores shown) and with the ECS rule and the service's strategies, whose winner is compared with
-the recorded one, so the page can say whether the rebuilt input is the one ECS decided on.
+scores shown) and with the ECS rule and the service's strategies. The winner of the rule that
+really placed the task is compared with the recorded one, so the page can say whether the
+rebuilt input is the one the scheduler decided on.
 """
 
 from __future__ import annotations
@@ -100,16 +101,20 @@ def kubernetes_scores(ctx: Context, cluster: str, task_arn: str) -> dict[str, An
     ecs = place(placement_request(td, 1, task.group, ecs_strategies, constraints, profile="ecs"), views, seed=seed)
     recorded_winner = (recorded.get("winner") or {}).get("arn") or task.containerInstanceArn
     ecs_winner = ecs.placements[0].instance_arn if ecs.placements else None
+    kube_winner = kube.placements[0].instance_arn if kube.placements else None
+    recorded_profile = recorded.get("profile", "ecs")
+    # The rule that placed the task, run again on the rebuilt input, must choose the same instance.
+    again = kube_winner if recorded_profile == "kubernetes" else ecs_winner
     out: dict[str, Any] = {
         "taskArn": task.taskArn,
         "available": True,
-        "recordedProfile": recorded.get("profile", "ecs"),
+        "recordedProfile": recorded_profile,
         "placedAt": task.createdAt,
         "placedOnArn": task.containerInstanceArn,
         "instances": [{"arn": v.arn, "id": v.instance_id, "zone": v.zone} for v in views],
         "tasksThen": len(held),
-        # True when the ECS rule on the rebuilt input chooses the instance ECS chose: the input is right.
-        "ecsAgrees": ecs_winner == recorded_winner,
+        # True when the rule that placed the task chooses the same instance on the rebuilt input.
+        "inputMatches": again == recorded_winner,
         "ecsWinnerArn": ecs_winner,
     }
     if kube.placements:

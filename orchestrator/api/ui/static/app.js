@@ -274,7 +274,9 @@ function kubePanel(k) {
   const ex = k.explanation;
   const parts = [h("p", { class: "hint" }, `The cluster when the task was placed: ${plural(k.instances.length, "instance")}, ` +
     `${plural(k.tasksThen, "other task")} holding resources. ` +
-    (k.ecsAgrees ? "ECS's rule on this input chooses the same instance again." : `ECS's rule on this input would choose ${instanceName(k.ecsWinnerArn)}: the input differs from what ECS saw.`))];
+    (k.recordedProfile === "kubernetes"
+      ? (k.inputMatches ? "The kubernetes profile placed this task; on this input it chooses the same instance again." : "The kubernetes profile placed this task, but on this input it would choose another instance: the input differs from what it saw.")
+      : (k.inputMatches ? "ECS's rule on this input chooses the same instance again." : `ECS's rule on this input would choose ${instanceName(k.ecsWinnerArn)}: the input differs from what ECS saw.`)))];
   const byId = {};
   for (const i of k.instances) byId[i.id] = { ...i };
   if (ex) {
