@@ -22,11 +22,13 @@ point "one task per zone: $zones (ECS's default for a service: spread over zones
 check "3 tasks in 3 zones" [ "$zones" = "us-east-1a=1 us-east-1b=1 us-east-1c=1" ]
 result spread "$zones"
 
-step "4. Each task answers on its own host port"
+step "4. Each task answers on its own host port, at its instance's address"
 answered=0
-for port in $(q task list --service web -o json --query 'tasks[].containers[].networkBindings[?bindIP!=`"::"`].hostPort[]' -o text 2>/dev/null || true); do
-  printf '$ curl http://127.0.0.1:%s/  ->  ' "$port"
-  if curl -sf --max-time 5 "http://127.0.0.1:$port/" | head -c 60 | tr '\n' ' '; then answered=$((answered + 1)); fi
+# bindIP: orchestrator dev gives each instance its own loopback address (127.0.1.N), as hosts would have.
+addresses=$(q task list --service web -o json | py "' '.join(sorted({(b['bindIP'] if b.get('bindIP') not in (None, '0.0.0.0') else '127.0.0.1') + ':' + str(b['hostPort']) for t in d['tasks'] for c in t['containers'] for b in c.get('networkBindings', []) if ':' not in (b.get('bindIP') or '')}))")
+for address in $addresses; do
+  printf '$ curl http://%s/  ->  ' "$address"
+  if curl -sf --max-time 5 "http://$address/" | head -c 60 | tr '\n' ' '; then answered=$((answered + 1)); fi
   echo
 done
 check "every task answers HTTP" [ "$answered" -ge 3 ]
