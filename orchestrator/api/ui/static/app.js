@@ -287,7 +287,9 @@ function kubePanel(k) {
       (topo.zones || []).map((z) => `${z.zone} ${plural(z.tasks, "pod")}`).join(" · ")));
   }
   const winnerId = ex && ex.winner ? ex.winner.instance : null;
-  const rows = Object.values(byId).sort((a, b) => (b.score ? b.score.total : -1) - (a.score ? a.score.total : -1));
+  // Highest total first; among equal totals the node kube would bind to (the seeded tie-break's pick).
+  const rank = (r) => (r.score ? 2 * r.score.total + (r.id === winnerId ? 1 : 0) : -1);
+  const rows = Object.values(byId).sort((a, b) => rank(b) - rank(a));
   const node = (r) => h("td", {}, r.id === winnerId ? "* " : "", instanceName(r.arn), h("div", { class: "hint" }, r.zone));
   parts.push(h("table", { class: "kube-scores" },
     h("tr", {}, h("th", {}, "node"), h("th", { title: "NodeResourcesFit LeastAllocated: (cpu% + memory% free after the pod) / 2" }, "Least\u00adAllocated"),
