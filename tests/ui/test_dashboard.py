@@ -32,6 +32,12 @@ WEB = json.loads((REPO / "examples" / "01-web" / "web.json").read_text())
 DESIRED = 3
 T = TypeVar("T")
 
+# The rows of the kubernetes column of the task panel, read in one step.
+KUBE_ROWS = (
+    "return [...document.querySelectorAll('#detail [data-kube-panel] [data-kube-instance-arn]')]"
+    ".map(e => ({arn: e.dataset.kubeInstanceArn, score: e.dataset.kubeScore, filter: e.dataset.kubeFilter,"
+    " text: e.innerText}));"
+)
 VISIBLE = "const vis = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };"
 
 
@@ -160,7 +166,32 @@ def test_a_click_on_a_task_explains_its_placement(page: WebDriver, web: LocalClu
     # The service's default strategies (ECS: zone spread, then instance spread), each with its ranking.
     assert "spread(attribute:ecs.availability-zone)" in text and "spread(instanceId)" in text
     assert "3 instances considered" in text
+    # Beside it, the kubernetes profile on the same input: one row per instance, a score or a filter.
+    task_id = task["taskArn"].rsplit("/", 1)[-1]
+    k = web.api("GET", f"/v1/clusters/default/tasks/{task_id}/explanation")["explanation"]["task"]
+    rows = wait_for(
+        "the kubernetes column has a row per instance",
+        lambda: (r := page.execute_script(KUBE_ROWS)) and len(r) == 3 and r,
+        10,
+    )
+    assert {r["arn"] for r in rows} == {i["containerInstanceArn"] for i in instances_of(web)}
+    # The task was number k of its request: k tasks already sat in k zones, one each, so with maxSkew 1
+    # kube-scheduler's topology spread drops those zones' nodes and scores the 3 - k others, all empty:
+    #   LeastAllocated ((2048-128)*100//2048 = 93 + (2048-32)*100//2048 = 98) // 2 = 95
+    #   Balanced: requested 128/2048 = 0.0625 and 32/2048 = 0.015625, std 0.0234375 -> int(97.66) = 97; total 192
+    scored = [r for r in rows if r["score"]]
+    assert len(scored) == 3 - k, rows
+    assert all(r["score"] == "192" and "95" in r["text"] and "97" in r["text"] for r in scored), scored
+    assert all(r["filter"] == "topologySpread" for r in rows if not r["score"]), rows
+    kube = texts(page, "#detail .kube-winner")[0]
+    assert "kube-scheduler would bind it to" in kube
+    assert "ECS's rule on this input chooses the same instance again" in texts(page, "#detail [data-kube-panel]")[0]
     page.save_screenshot(str(artifacts / "2-explanation.png"))
+
+
+def instances_of(c: LocalCluster) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = c.api("GET", "/v1/clusters/default/container-instances")["containerInstances"]
+    return found
 
 
 def test_a_docker_kill_shows_and_its_replacement_appears(

@@ -163,3 +163,79 @@ def wait_until(cond: Callable[[], bool], seconds: float, what: str) -> None:
         if time.monotonic() > end:
             pytest.fail(f"after {seconds:g} s: {what}", pytrace=False)
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three instances of different shapes: two in us-east-1a, one in us-east-1b."""
+    c = LocalCluster(tmp_path_factory.mktemp("ui-kube") / "data", executor_factory=FakeExecutor)
+    c.start_agent("agent-1", "us-east-1a", cpu=2048, memory=2048)
+    c.start_agent("agent-2", "us-east-1a", cpu=4096, memory=1024)
+    c.start_agent("agent-3", "us-east-1b", cpu=1024, memory=4096)
+    yield c
+    c.close()
+
+
+def test_kubernetes_scores_are_computed_for_the_input_the_task_was_placed_on(uneven: LocalCluster) -> None:
+    td = uneven.register("scored", cpu=512, memory=256)
+    body = {"serviceName": "scored", "taskDefinition": td, "desiredCount": 2}
+    uneven.api("POST", "/v1/clusters/default/services", body)
+    wait_until(lambda: len(uneven.running("scored")) == 2, 20, "2 RUNNING tasks of scored")
+    instances = uneven.api("GET", "/v1/clusters/default/container-instances")["containerInstances"]
+    name = {
+        i["containerInstanceArn"].rsplit("/", 1)[-1]: next(
+            a["value"] for a in i["attributes"] if a["name"] == "orch.name"
+        )
+        for i in instances
+    }
+    client = signed_in(uneven)
+    answers = {}
+    for t in uneven.tasks("scored"):
+        answers[t["taskArn"]] = client.get(f"/ui/api/tasks/{t['taskArn'].rsplit('/', 1)[-1]}/kubernetes").json()
+    first, second = sorted(answers.values(), key=lambda a: a["tasksThen"])
+    # Scores with the pod (512 units, 256 MiB) added, kube's integer arithmetic:
+    #   agent-1 2048/2048: LeastAllocated (1536*100//2048=75 + 1792*100//2048=87)//2 = 81;
+    #                      Balanced: requested 0.25 and 0.125, std 0.0625 -> int(93.75) = 93; total 174
+    #   agent-2 4096/1024: (3584*100//4096=87 + 768*100//1024=75)//2 = 81; 0.125 and 0.25 -> 93; total 174
+    #   agent-3 1024/4096: (512*100//1024=50 + 3840*100//4096=93)//2 = 71; 0.5 and 0.0625,
+    #                      std 0.21875 -> int(78.125) = 78; total 149
+    empty = {"agent-1": (81, 93, 174), "agent-2": (81, 93, 174), "agent-3": (71, 78, 149)}
+    # The first task saw an empty cluster, so every node scores.
+    assert first["tasksThen"] == 0 and first["inputMatches"] is True
+    got = {
+        name[s["instance"]]: (s["least_allocated"], s["balanced_allocation"], s["total"])
+        for s in first["explanation"]["scores"]
+    }
+    assert got == empty
+    # The second saw the first: its zone has 1 pod and the other 0, so a pod there would make a skew of 2 > maxSkew 1.
+    assert second["tasksThen"] == 1 and second["inputMatches"] is True
+    zone_of_first = next(i["zone"] for i in second["instances"] if i["arn"] == first["placedOnArn"])
+    scored = {name[s["instance"]] for s in second["explanation"]["scores"]}
+    dropped = {
+        name[e["instance"]]
+        for f in second["explanation"]["filters"]
+        if f["filter"] == "topologySpread"
+        for e in f["examples"]
+    }
+    in_zone = {name[i["id"]] for i in second["instances"] if i["zone"] == zone_of_first}
+    assert dropped == in_zone and scored == set(empty) - in_zone
+    for s in second["explanation"]["scores"]:
+        assert (s["least_allocated"], s["balanced_allocation"], s["total"]) == empty[name[s["instance"]]]
+    # An unknown task is ECS's error, not a 500.
+    missing = client.get("/ui/api/tasks/0123456789abcdef/kubernetes")
+    assert missing.status_code == 400 and missing.json()["code"] == "InvalidParameterException"
+
+
+def test_a_task_the_kubernetes_profile_placed_is_scored_again_to_the_same_node(uneven: LocalCluster) -> None:
+    td = uneven.register("kubed", cpu=256, memory=128)
+    body = {"serviceName": "kubed", "taskDefinition": td, "desiredCount": 2, "schedulerProfile": "kubernetes"}
+    uneven.api("POST", "/v1/clusters/default/services", body)
+    wait_until(lambda: len(uneven.running("kubed")) == 2, 20, "2 RUNNING tasks of kubed")
+    client = signed_in(uneven)
+    for t in uneven.tasks("kubed"):
+        got = client.get(f"/ui/api/tasks/{t['taskArn'].rsplit('/', 1)[-1]}/kubernetes").json()
+        assert got["recordedProfile"] == "kubernetes"
+        # The rebuilt input holds the scored service's 2 tasks (and the other kubed task if it came first).
+        assert got["tasksThen"] in (2, 3)
+        assert got["inputMatches"] is True
+        assert got["explanation"]["winner"]["arn"] == t["containerInstanceArn"]

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from orchestrator.api.ui import feed, session
+from orchestrator.api.ui.kube_scores import kubernetes_scores
 from orchestrator.api.ui.snapshot import cluster_view
 from orchestrator.autoscaling.model import ECS_NAMESPACE, resource_id_for
 from orchestrator.core.context import cluster_name
@@ -149,6 +150,14 @@ def task(task: str, cluster: str | None = None, ops: Operations = Depends(_ops))
 @api.get("/tasks/{task}/explanation")
 def explanation(task: str, cluster: str | None = None, ops: Operations = Depends(_ops)) -> dict[str, Any]:
     return ops.explain_task({"cluster": _cluster(ops, cluster), "task": task})
+
+
+@api.get("/tasks/{task}/kubernetes")
+def kubernetes(task: str, cluster: str | None = None, ops: Operations = Depends(_ops)) -> dict[str, Any]:
+    """The kubernetes profile's filters and scores for the input this task was placed on (nothing changes)."""
+    name = _cluster(ops, cluster)
+    found = ops.explain_task({"cluster": name, "task": task})  # resolves the id, or the ECS error
+    return kubernetes_scores(ops.ctx, name, found["taskArn"])
 
 
 @api.get("/services/{name}/metrics")

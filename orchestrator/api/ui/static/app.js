@@ -11,6 +11,7 @@ const ui = {
   selected: null, // {kind: "task" | "service", arn, name?}
   source: null,
   explained: {}, // task ARN -> explanation response (a placement never changes once made)
+  kube: {}, // task ARN -> the kubernetes profile's scores for the same placement input
   scaling: null, // {name, at, metrics, autoscaling}
   chart: null,
   seenEvents: new Set(),
@@ -210,6 +211,7 @@ function renderDetail() {
   const root = document.getElementById("detail");
   const sel = ui.selected;
   if (!sel || !ui.view) return;
+  root.classList.remove("wide");
   if (sel.kind === "task") renderTaskDetail(root, sel.arn);
   else renderServiceDetail(root, sel.arn);
 }
@@ -248,7 +250,60 @@ function renderTaskDetail(root, arn) {
   else body = explanationPanel(known.explanation);
   const compare = t && t.service ? h("p", {}, h("button", { onclick: () => planOneMore(t.service) },
     `Plan one more ${t.service} task: ECS beside the kubernetes profile`)) : null;
-  root.replaceChildren(...head, h("h3", {}, "Why there?"), body, compare);
+  if (!ui.kube[arn]) {
+    ui.kube[arn] = { pending: true };
+    api(`/tasks/${id}/kubernetes`)
+      .then((r) => { ui.kube[arn] = r; renderDetail(); })
+      .catch((err) => { ui.kube[arn] = { error: err.message }; renderDetail(); });
+  }
+  const recordedProfile = known && known.explanation ? known.explanation.profile || "ecs" : "ecs";
+  root.classList.add("wide");
+  root.replaceChildren(...head, h("div", { class: "why" },
+    h("div", { class: "why-ecs" }, h("h3", {}, `Why there? (${recordedProfile === "kubernetes" ? "kubernetes profile" : "ECS"}, as recorded)`), body),
+    h("div", { class: "why-kube", "data-kube-panel": "" }, h("h3", {}, "kube-scheduler on the same input"), kubePanel(ui.kube[arn]))),
+  compare);
+}
+
+/* The kubernetes profile's filters, topology spread and scores for the cluster as it was when the
+   task was placed (rebuilt on the server from the task rows; see orchestrator/api/ui/kube_scores.py).
+   One row per instance: its score, or the filter that dropped it. */
+function kubePanel(k) {
+  if (!k || k.pending) return h("p", { class: "hint" }, "Scoring with the kubernetes profile…");
+  if (k.error) return h("p", { class: "plan-failure" }, k.error);
+  if (!k.available) return h("p", { class: "hint" }, `Not available: ${k.reason}.`);
+  const ex = k.explanation;
+  const parts = [h("p", { class: "hint" }, `The cluster when the task was placed: ${plural(k.instances.length, "instance")}, ` +
+    `${plural(k.tasksThen, "other task")} holding resources. ` +
+    (k.recordedProfile === "kubernetes"
+      ? (k.inputMatches ? "The kubernetes profile placed this task; on this input it chooses the same instance again." : "The kubernetes profile placed this task, but on this input it would choose another instance: the input differs from what it saw.")
+      : (k.inputMatches ? "ECS's rule on this input chooses the same instance again." : `ECS's rule on this input would choose ${instanceName(k.ecsWinnerArn)}: the input differs from what ECS saw.`)))];
+  const byId = {};
+  for (const i of k.instances) byId[i.id] = { ...i };
+  if (ex) {
+    for (const f of ex.filters || []) for (const e of f.examples || []) if (byId[e.instance]) byId[e.instance].dropped = `${f.filter}: ${e.reason}`;
+    for (const sc of ex.scores || []) if (byId[sc.instance]) byId[sc.instance].score = sc;
+    const topo = ex.topology;
+    if (topo) parts.push(h("p", {}, `PodTopologySpread on ${topo.key} (maxSkew ${topo.max_skew}, fewest ${topo.min}): `,
+      (topo.zones || []).map((z) => `${z.zone} ${plural(z.tasks, "pod")}`).join(" · ")));
+  }
+  const winnerId = ex && ex.winner ? ex.winner.instance : null;
+  // Highest total first; among equal totals the node kube would bind to (the seeded tie-break's pick).
+  const rank = (r) => (r.score ? 2 * r.score.total + (r.id === winnerId ? 1 : 0) : -1);
+  const rows = Object.values(byId).sort((a, b) => rank(b) - rank(a));
+  const node = (r) => h("td", {}, r.id === winnerId ? "* " : "", instanceName(r.arn), h("div", { class: "hint" }, r.zone));
+  parts.push(h("table", { class: "kube-scores" },
+    h("tr", {}, h("th", {}, "node"), h("th", { title: "NodeResourcesFit LeastAllocated: (cpu% + memory% free after the pod) / 2" }, "Least\u00adAllocated"),
+      h("th", { title: "NodeResourcesBalancedAllocation: 100 x (1 - std of the requested fractions)" }, "Balanced"), h("th", {}, "total")),
+    rows.map((r) => r.score
+      ? h("tr", { "data-kube-instance-arn": r.arn, "data-kube-score": r.score.total, class: r.id === winnerId ? "kube-best" : "" },
+        node(r), h("td", {}, r.score.least_allocated), h("td", {}, r.score.balanced_allocation), h("td", {}, h("b", {}, r.score.total)))
+      : h("tr", { "data-kube-instance-arn": r.arn, "data-kube-filter": r.dropped ? r.dropped.split(":")[0] : "" },
+        node(r), h("td", { colspan: 3, class: r.dropped ? "verdict-drop" : "hint" }, r.dropped ? `filtered by ${r.dropped}` : "not among the best scored")))));
+  parts.push(ex
+    ? h("div", { class: "kube-winner" }, "kube-scheduler would bind it to ", h("b", {}, instanceName(ex.winner.arn)),
+      ex.winner.zone ? ` in ${ex.winner.zone}` : "", ex.winner.arn === k.placedOnArn ? " (where it is)" : " (not where it is)")
+    : h("p", { class: "plan-failure" }, `kube-scheduler could not place it: ${k.unplaceable}`));
+  return h("div", {}, parts);
 }
 
 /* One explanation as the scheduler recorded it: filters (each one's verdict), then the ECS
