@@ -157,8 +157,11 @@ class Liveness:
 def judge_silence(connected: bool, silent_s: float, settings: Settings) -> Liveness:
     """ECS marks a quiet agent disconnected; we also give its tasks up after `lost_after_s` (ECS
     never does), and the agent stops the superseded containers if it ever comes back."""
+    # An instance whose tasks are given up is disconnected too, or replacements would be placed
+    # right back on it when lost_after_s is the shorter of the two.
+    disconnected_after = min(settings.disconnected_after_s, settings.lost_after_s)
     return Liveness(
-        disconnect=connected and silent_s > settings.disconnected_after_s,
+        disconnect=connected and silent_s > disconnected_after,
         lost=silent_s > settings.lost_after_s,
     )
 

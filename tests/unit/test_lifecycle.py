@@ -308,3 +308,11 @@ def test_a_heartbeat_reconnects_a_disconnected_instance(store: Store) -> None:
     stored = store.get_instance(INSTANCE)
     assert stored is not None and stored.agentConnected and stored.version == 2
     assert store.last_heartbeats() == {INSTANCE: NOW + 1}
+
+
+def test_a_lost_instance_is_disconnected_even_when_lost_after_is_the_shorter() -> None:
+    # lost_after 6 s < disconnected_after 15 s: at 7 s of silence its tasks are given up, and no
+    # replacement may be placed back on it, so it is disconnected at the same moment.
+    settings = Settings(disconnected_after_s=15.0, lost_after_s=6.0)
+    assert judge_silence(True, 7.0, settings) == Liveness(disconnect=True, lost=True)
+    assert judge_silence(True, 5.0, settings) == Liveness(disconnect=False, lost=False)
