@@ -95,6 +95,7 @@ class Agent:
             default_stop_timeout=self.config.stop_timeout_s,
             host_ip=self.config.registration.host_address or "0.0.0.0",
             before_remove=shipper.drain,
+            secrets=self.session.task_secrets,
         )
         self.worker = worker
 

@@ -126,6 +126,10 @@ class Session:
         if streams:
             self._call("POST", "/v1/agent/logs", json={"streams": streams})
 
+    def task_secrets(self, task_arn: str) -> dict[str, Any]:
+        """A starting task's secret environment and registry credentials (never logged)."""
+        return self._call("POST", "/v1/agent/task-secrets", json={"taskArn": task_arn})
+
     def metrics(self, samples: list[dict[str, Any]]) -> None:
         if samples:
             self._call("POST", "/v1/agent/metrics", json={"samples": samples})
@@ -168,3 +172,4 @@ class AgentRequestError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message

@@ -31,6 +31,8 @@ from agent.executor.base import (
     Executor,
     ExecutorError,
 )
+from agent.secrets import needs_secrets, with_secrets
+from agent.session import AgentRequestError
 from agent.task_decision import (
     DEFAULT_STOP_TIMEOUT_S,
     Action,
@@ -81,11 +83,13 @@ class Worker:
         clock: Callable[[], float] = time.time,
         inline: bool = False,
         before_remove: Callable[[str], object] | None = None,
+        secrets: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         """inline: do starts and stops on the calling thread, so a test sees each pass complete.
         before_remove(container id): called before a container is removed (the log shipper drains it)."""
         self.executor = executor
         self._report = report
+        self._secrets = secrets
         self.cluster = cluster
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
@@ -241,9 +245,21 @@ class Worker:
                         self._start_errors.setdefault(arn, {})[name] = str(err)
                     self.log.warning("task volumes not ready", task=task_id(arn), error=str(err))
                     return
+                resolved = self._task_secrets(arn, td, order)
+                if resolved is None:
+                    return
                 for name in order:
-                    spec = container_spec(
-                        task, by_name[name], self.cluster, self.instance_id, self.default_stop_timeout, td, self.host_ip
+                    spec = with_secrets(
+                        container_spec(
+                            task,
+                            by_name[name],
+                            self.cluster,
+                            self.instance_id,
+                            self.default_stop_timeout,
+                            td,
+                            self.host_ip,
+                        ),
+                        resolved.get(name),
                     )
                     try:
                         state = self.executor.run(spec)
@@ -260,6 +276,24 @@ class Worker:
                 self.wake.set()
 
         self._starts.submit(start)
+
+    def _task_secrets(self, arn: str, td: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]] | None:
+        """Each container's resolved secrets, fetched over this agent's credential; None (and start
+        errors carrying the control plane's reason, which names no value) if they did not resolve."""
+        if not needs_secrets(td):
+            return {}
+        try:
+            if self._secrets is None:
+                raise ExecutorError(
+                    "ResourceInitializationError: this agent has no control plane to fetch secrets from"
+                )
+            return {c["name"]: c for c in self._secrets(arn).get("containers", [])}
+        except (AgentRequestError, ExecutorError) as err:
+            reason = getattr(err, "message", str(err))
+            for name in names:
+                self._start_errors.setdefault(arn, {})[name] = reason
+            self.log.warning("task secrets not resolved", task=task_id(arn), error=reason)
+            return None
 
     def _submit_stop(
         self, key: str, containers: list[tuple[str, int | None]], *, remove: bool, task: str | None = None

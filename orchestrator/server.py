@@ -14,7 +14,7 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
-from orchestrator.api import autoscaling_rest, elbv2_rest
+from orchestrator.api import autoscaling_rest, elbv2_rest, secrets_rest
 from orchestrator.api.app import create_app
 from orchestrator.api.aws import ecs
 from orchestrator.autoscaling.metrics import MetricsCollector
@@ -28,6 +28,7 @@ from orchestrator.lb import DataPlane
 from orchestrator.operations import Context, Operations
 from orchestrator.reconcile.targets import TargetController
 from orchestrator.security.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
+from orchestrator.security.credentials import MASTER_KEY_FILE
 
 log = structlog.get_logger("orchestrator.server")
 
@@ -82,6 +83,7 @@ class ControlPlane:
             settings=self.settings,
             metrics_sink=self.metrics.sink,
             request_sink=self.metrics.observe_requests,
+            master_key_path=self.data_dir / MASTER_KEY_FILE,
         )
         self.ops = Operations(self.ctx)
         self.background = Background(self.ctx)
@@ -96,7 +98,12 @@ class ControlPlane:
         self._thread: threading.Thread | None = None
 
     def _extra_routers(self) -> list[Any]:
-        return [*ecs.routers(self.ctx, self.ops, self.data_dir), autoscaling_rest.router, elbv2_rest.router]
+        return [
+            *ecs.routers(self.ctx, self.ops, self.data_dir),
+            autoscaling_rest.router,
+            elbv2_rest.router,
+            secrets_rest.router,
+        ]
 
     @property
     def admin_token(self) -> str:

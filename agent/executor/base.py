@@ -97,7 +97,8 @@ class ContainerSpec:
     labels: Mapping[str, str]
     command: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
+    # Kept out of repr: it carries the task's resolved secrets.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     cpu_shares: int = 0  # ECS container cpu units; 0 leaves Docker's default
     memory_mib: int | None = None  # hard limit
     memory_reservation_mib: int | None = None  # soft limit
@@ -135,6 +136,8 @@ class ContainerSpec:
     links: tuple[tuple[str, str], ...] = ()
     mounts: tuple[Mount, ...] = ()
     volumes_from: tuple[tuple[str, bool], ...] = ()  # (Docker name of a container of the task, read-only)
+    # repositoryCredentials resolved for this task: {username, password} for the image pull.
+    registry_auth: Mapping[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

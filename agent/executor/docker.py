@@ -185,7 +185,7 @@ class DockerExecutor:
             # deleted must still come back as itself, not as a pull failure.
             if self.inspect(spec.name) is not None:
                 raise _NameTaken(spec.name) from None
-            self._pull(spec.image)
+            self._pull(spec.image, spec.registry_auth)
         try:
             return self._create_once(spec)
         except docker.errors.ImageNotFound as err:
@@ -221,11 +221,13 @@ class DockerExecutor:
         except task_cgroup.CgroupError as err:
             raise ExecutorError(str(err)) from err
 
-    def _pull(self, image: str) -> None:
+    def _pull(self, image: str, auth: Mapping[str, str] | None = None) -> None:
         repository, tag = docker.utils.parse_repository_tag(image)
         try:
             # The pull answers 200 and reports failures inside the stream, so read it all.
-            for line in self._api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            for line in self._api.pull(
+                repository, tag=tag or "latest", stream=True, decode=True, auth_config=dict(auth) if auth else None
+            ):
                 if isinstance(line, dict) and line.get("error"):
                     raise ImageNotFound(_missing_image_message(image, str(line["error"])))
         except docker.errors.APIError as err:

@@ -59,3 +59,12 @@ def logs(request: Request, body: dict[str, Any] = Body(default_factory=dict)) ->
     if not isinstance(streams, list):
         raise InvalidParameterException("streams must be a list of a container's events each.")
     return _ops(request).ingest_logs(_instance(request), streams)
+
+
+@router.post("/task-secrets")
+def task_secrets(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """A starting task's secret environment and registry credentials, for the agent the task is placed on."""
+    task_arn = body.get("taskArn")
+    if not isinstance(task_arn, str) or not task_arn:
+        raise InvalidParameterException("taskArn is required.")
+    return _ops(request).resolve_task_secrets(_instance(request), task_arn)

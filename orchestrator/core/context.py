@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from orchestrator.core.clock import Clock
@@ -27,6 +28,8 @@ class Context:
     request_sink: Callable[[dict[str, dict[str, int]]], None] | None = None
     # Wakes log followers when agents' log batches are stored.
     log_feed: LogFeed = field(default_factory=LogFeed)
+    # The master key that seals stored parameters and secrets (`<data dir>/master.key`).
+    master_key_path: Path | None = None
 
 
 def cluster_name(ref: Any) -> str:

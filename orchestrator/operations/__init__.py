@@ -19,6 +19,7 @@ from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.logs import LogOps
 from orchestrator.operations.plan import PlanOps
 from orchestrator.operations.scheduled_actions import ScheduledActionOps
+from orchestrator.operations.secrets import TaskSecretOps
 from orchestrator.operations.services import ServiceOps
 from orchestrator.operations.tags import TagOps
 from orchestrator.operations.taskdef_families import TaskDefinitionFamilyOps
@@ -44,6 +45,7 @@ class Operations(
     Elbv2Ops,
     LogOps,
     CloudWatchLogsOps,
+    TaskSecretOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -127,6 +127,11 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.systemControls": "Docker Sysctls",
     "containerDefinitions.systemControls.namespace": "the sysctl",
     "containerDefinitions.systemControls.value": "its value",
+    "containerDefinitions.secrets": "environment variables resolved when the task starts, for its agent only",
+    "containerDefinitions.secrets.name": "the environment variable",
+    "containerDefinitions.secrets.valueFrom": "SSM parameter name or ARN, or Secrets Manager ARN[:json-key::]",
+    "containerDefinitions.repositoryCredentials": "resolved and checked at task start; the image pull uses them",
+    "containerDefinitions.repositoryCredentials.credentialsParameter": "a Secrets Manager secret {username, password}",
 }
 
 REFUSED: dict[str, str] = {
@@ -147,15 +152,12 @@ REFUSED: dict[str, str] = {
     "runtimePlatform.cpuArchitecture": f"{_NOT_YET}: instances do not report their architecture, so it "
     "could not be placed by; remove it (containers run on the agents' own architecture)",
     # -- container level -----------------------------------------------------------------------
-    "containerDefinitions.repositoryCredentials": f"{_NOT_YET}: images come from the local engine; "
-    "`docker login` on the agent's host instead",
     "containerDefinitions.portMappings.name": f"{_NOT_YET}: there is no Service Connect here; remove it",
     "containerDefinitions.portMappings.appProtocol": f"{_NOT_YET}: there is no Service Connect here; remove it",
     "containerDefinitions.portMappings.containerPortRange": f"{_NOT_YET}: list each port in its own mapping",
     "containerDefinitions.restartPolicy": f"{_NOT_YET}: an exited container is not restarted in place; "
     "a service replaces a stopped task instead",
     "containerDefinitions.environmentFiles": f"{_NOT_YET}: there is no S3 here; list the variables in environment",
-    "containerDefinitions.secrets": f"{_NOT_YET}: pass the value in environment for now",
     "containerDefinitions.versionConsistency": f"{_NOT_YET}: the image tag is resolved when the container "
     "starts; pin a digest in image instead (versionConsistency disabled is accepted)",
     "containerDefinitions.dockerSecurityOptions": f"{_NOT_YET}: remove it (Docker's default seccomp and "

@@ -29,6 +29,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.operations import workload_policy
 from orchestrator.operations.common import Context, opt_str, paginate, req_str
+from orchestrator.operations.secrets import check_secret_members
 from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
 from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
@@ -106,6 +107,7 @@ def validate_registration(
         if not isinstance(c, dict):
             raise ClientException(f"containerDefinitions[{i}] must be an object.")
     check_members(req)
+    check_secret_members(raw)
     check_task_values(req)
     containers = []
     members = []

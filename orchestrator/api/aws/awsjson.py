@@ -24,17 +24,27 @@ REQUEST_ID_HEADER = "x-amzn-RequestId"
 ECS = "ecs"
 AUTOSCALING = "application-autoscaling"
 LOGS = "logs"
+SSM = "ssm"
+SECRETSMANAGER = "secretsmanager"
 
 TARGET_PREFIXES: Mapping[str, str] = {
     "AmazonEC2ContainerServiceV20141113": ECS,
     "AnyScaleFrontendService": AUTOSCALING,
     "Logs_20140328": LOGS,
+    "AmazonSSM": SSM,
+    "secretsmanager": SECRETSMANAGER,
 }
 SERVICES: tuple[str, ...] = tuple(TARGET_PREFIXES.values())
 
 # The two services capitalise the message key of error bodies differently. botocore reads either,
 # but SDKs that follow the models more literally may not, so send what each service sends.
-_MESSAGE_KEYS: Mapping[str, str] = {ECS: "message", AUTOSCALING: "Message", LOGS: "message"}
+_MESSAGE_KEYS: Mapping[str, str] = {
+    ECS: "message",
+    AUTOSCALING: "Message",
+    LOGS: "message",
+    SSM: "message",
+    SECRETSMANAGER: "Message",
+}
 
 
 def parse_target(header_value: str | None) -> tuple[str, str]:

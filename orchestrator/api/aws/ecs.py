@@ -22,7 +22,7 @@ import anyio.to_thread
 import structlog
 from fastapi import APIRouter, Request, Response
 
-from orchestrator.api.aws import ecs_defaults, sigv4
+from orchestrator.api.aws import ecs_defaults, secretsmanager, sigv4, ssm
 from orchestrator.api.aws.awsjson import (
     AUTOSCALING,
     CONTENT_TYPE,
@@ -77,8 +77,19 @@ def _shared_operation_names() -> frozenset[str]:
     return operation_names(ECS)
 
 
+# Services whose operations are listed one by one (their names could clash with ECS's).
+_TABLES: Mapping[str, Mapping[str, str]] = {
+    ssm.SERVICE: ssm.OPERATIONS,
+    secretsmanager.SERVICE: secretsmanager.OPERATIONS,
+}
+
+
 def handler_for(ops: Operations, service: str, operation: str) -> Handler | None:
     """The `Operations` method serving `operation` of `service`, or None if we do not implement it."""
+    if service in _TABLES:
+        name = _TABLES[service].get(operation)
+        method = getattr(ops, name, None) if name and operation in operation_names(service) else None
+        return method if callable(method) else None
     if operation not in operation_names(service):
         return None
     name = snake_case(operation)
