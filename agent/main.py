@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from agent.exec_relay import ExecRelay
 from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
@@ -108,8 +109,12 @@ class Agent:
         self.registered.set()
         passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
         metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
+        execs = threading.Thread(
+            target=ExecRelay(self.session, self.executor, self.stop_event).run, name="agent-exec", daemon=True
+        )
         passes.start()
         metrics.start()
+        execs.start()
         try:
             self._poll_loop()
         finally:

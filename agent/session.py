@@ -130,6 +130,16 @@ class Session:
         """A starting task's secret environment and registry credentials (never logged)."""
         return self._call("POST", "/v1/agent/task-secrets", json={"taskArn": task_arn})
 
+    def exec_sessions(self, wait_s: float) -> list[dict[str, Any]]:
+        got = self._call("GET", "/v1/agent/exec", params={"wait": wait_s}, timeout=wait_s + 10)
+        return list(got.get("sessions") or [])
+
+    def exec_output(self, session_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/v1/agent/exec/{session_id}/output", json=body)
+
+    def exec_input(self, session_id: str, wait_s: float) -> dict[str, Any]:
+        return self._call("GET", f"/v1/agent/exec/{session_id}/input", params={"wait": wait_s}, timeout=wait_s + 10)
+
     def metrics(self, samples: list[dict[str, Any]]) -> None:
         if samples:
             self._call("POST", "/v1/agent/metrics", json={"samples": samples})

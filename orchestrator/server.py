@@ -14,7 +14,7 @@ import anyio.to_thread
 import structlog
 import uvicorn
 
-from orchestrator.api import autoscaling_rest, elbv2_rest, secrets_rest
+from orchestrator.api import autoscaling_rest, elbv2_rest, exec_rest, secrets_rest
 from orchestrator.api.app import create_app
 from orchestrator.api.aws import ecs
 from orchestrator.autoscaling.metrics import MetricsCollector
@@ -103,6 +103,7 @@ class ControlPlane:
             autoscaling_rest.router,
             elbv2_rest.router,
             secrets_rest.router,
+            exec_rest.router,
         ]
 
     @property

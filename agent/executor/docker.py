@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -328,6 +329,20 @@ class DockerExecutor:
                 return None
             return state_from_inspect(data)
 
+    def exec_process(
+        self, container: str, command: Sequence[str], *, tty: bool, stdin: bool, rows: int | None, cols: int | None
+    ) -> DockerExecProcess:
+        """`docker exec` in a running container, attached: see `DockerExecProcess`."""
+        with _engine_errors(f"exec in {container}"):
+            exec_id = str(
+                self._api.exec_create(container, list(command), stdout=True, stderr=True, stdin=stdin, tty=tty)["Id"]
+            )
+            sock = self._api.exec_start(exec_id, tty=tty, socket=True)
+            process = DockerExecProcess(self._api, exec_id, sock, tty)
+            if tty and rows and cols:
+                process.resize(rows, cols)
+            return process
+
     def subscribe(self, on_change: Callable[[str], None], labels: Mapping[str, str]) -> _EventSubscription:
         return _EventSubscription(self._api, on_change, labels)
 
@@ -440,6 +455,71 @@ def parse_docker_time_ns(value: str) -> int | None:
     zone = "+00:00" if m.group(3) == "Z" else m.group(3)
     seconds = int(datetime.fromisoformat(m.group(1) + zone).timestamp())
     return seconds * _NS_PER_S + int((m.group(2) or "0").ljust(9, "0"))
+
+
+class DockerExecProcess:
+    """One attached exec: output as (stream, bytes) pieces, stdin, resize, and the exit code at the end.
+
+    Without a TTY the engine multiplexes stdout and stderr on the one connection, each frame an
+    8-byte header (stream 1 or 2, then the length); with a TTY the bytes come raw, as the terminal's.
+    """
+
+    def __init__(self, api: Any, exec_id: str, sock: Any, tty: bool) -> None:
+        self._api = api
+        self._id = exec_id
+        self._sock = getattr(sock, "_sock", sock)
+        self._tty = tty
+
+    def read(self) -> Iterator[tuple[str, bytes]]:
+        if self._tty:
+            while data := self._recv(65536):
+                yield "stdout", data
+            return
+        while header := self._exactly(8):
+            size = int.from_bytes(header[4:8], "big")
+            body = self._exactly(size) if size else b""
+            yield ("stderr" if header[0] == 2 else "stdout"), body
+
+    def _recv(self, n: int) -> bytes:
+        try:
+            return bytes(self._sock.recv(n))
+        except OSError:
+            return b""
+
+    def _exactly(self, n: int) -> bytes:
+        got = b""
+        while len(got) < n:
+            data = self._recv(n - len(got))
+            if not data:
+                return b""
+            got += data
+        return got
+
+    def write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.sendall(data)
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def resize(self, rows: int, cols: int) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            self._api.exec_resize(self._id, height=rows, width=cols)
+
+    def exit_code(self) -> int | None:
+        """The command's exit code once it has ended (the stream closes just before the engine records it)."""
+        for attempt in range(50):
+            info = self._api.exec_inspect(self._id)
+            if not info.get("Running"):
+                code = info.get("ExitCode")
+                return int(code) if code is not None else None
+            time.sleep(min(0.2, 0.01 * 2**attempt))
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 class _NameTaken(Exception):

@@ -68,3 +68,20 @@ def task_secrets(request: Request, body: dict[str, Any] = Body(default_factory=d
     if not isinstance(task_arn, str) or not task_arn:
         raise InvalidParameterException("taskArn is required.")
     return _ops(request).resolve_task_secrets(_instance(request), task_arn)
+
+
+@router.get("/exec")
+def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
+    """Exec sessions opened for this instance's tasks since the last call (a long-poll)."""
+    ops = _ops(request)
+    return {"sessions": ops.exec_hub.claim(_instance(request), wait)}
+
+
+@router.post("/exec/{session_id}/output")
+def exec_output(request: Request, session_id: str, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    return _ops(request).exec_hub.agent_output(_instance(request), session_id, body)
+
+
+@router.get("/exec/{session_id}/input")
+def exec_input(request: Request, session_id: str, wait: float = 10.0) -> dict[str, Any]:
+    return _ops(request).exec_hub.agent_input(_instance(request), session_id, wait)

@@ -17,12 +17,14 @@ from orchestrator.cli.autoscale import autoscale_app, svc_metrics
 from orchestrator.cli.client import CliError
 from orchestrator.cli.contexts import context_app
 from orchestrator.cli.credentials import credentials_app
+from orchestrator.cli.exec import task_exec
 from orchestrator.cli.export import export_app
 from orchestrator.cli.lb import lb_app
 from orchestrator.cli.logs import svc_logs, task_logs
 from orchestrator.cli.output import set_query, warn
 from orchestrator.cli.resources import cluster_app, instance_app, task_app, taskdef_app
 from orchestrator.cli.run import agent, dev, server
+from orchestrator.cli.secrets import secrets_app
 from orchestrator.cli.services import svc_app
 from orchestrator.cli.status import status
 
@@ -60,6 +62,7 @@ svc_app.command("metrics")(svc_metrics)
 svc_app.command("logs")(svc_logs)
 task_app.command("logs")(task_logs)
 cli.add_typer(svc_app, name="svc")
+task_app.command("exec")(task_exec)
 cli.add_typer(task_app, name="task")
 cli.add_typer(instance_app, name="instance")
 cli.add_typer(autoscale_app, name="autoscale")
@@ -67,6 +70,7 @@ cli.add_typer(credentials_app, name="credentials")
 cli.add_typer(export_app, name="export")
 cli.add_typer(context_app, name="context")
 cli.add_typer(lb_app, name="lb")
+cli.add_typer(secrets_app, name="secrets")
 
 
 def lift_global_options(argv: list[str]) -> list[str]:

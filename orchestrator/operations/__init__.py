@@ -15,6 +15,7 @@ from orchestrator.operations.autoscaling_tags import AutoscalingTagOps
 from orchestrator.operations.cloudwatch_logs import CloudWatchLogsOps
 from orchestrator.operations.clusters import ClusterOps
 from orchestrator.operations.elbv2 import Elbv2Ops
+from orchestrator.operations.exec import ExecOps
 from orchestrator.operations.instances import InstanceOps
 from orchestrator.operations.logs import LogOps
 from orchestrator.operations.plan import PlanOps
@@ -46,6 +47,7 @@ class Operations(
     LogOps,
     CloudWatchLogsOps,
     TaskSecretOps,
+    ExecOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
