@@ -79,9 +79,8 @@ def test_interactive_stdin_reaches_the_command(cluster: LocalCluster, task: str)
 
 def test_a_tty_has_the_terminal_size(cluster: LocalCluster, task: str) -> None:
     # The CLI reads its size from LINES/COLUMNS when not on a terminal, and opens the TTY at that size.
-    proc = orch(
-        cluster, "task", "exec", "-t", task, "--", "sh", "-c", "test -t 1 && stty size </dev/tty", LINES="33", COLUMNS="101"
-    )
+    command = ["sh", "-c", "test -t 1 && stty size </dev/tty"]
+    proc = orch(cluster, "task", "exec", "-t", task, "--", *command, LINES="33", COLUMNS="101")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.replace("\r", "") == "33 101\n"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import structlog
 import pytest
+import structlog
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
