@@ -22,7 +22,9 @@ from orchestrator.api.aws.awsjson import (
     CONTENT_TYPE,
     ECS,
     LOGS,
+    SECRETSMANAGER,
     SERVICES,
+    SSM,
     TARGET_PREFIXES,
     dumps,
     error_body,
@@ -84,7 +86,7 @@ def test_target_prefixes_match_the_models() -> None:
             "1.1",
             "json",
         )
-    assert set(SERVICES) == {ECS, AUTOSCALING, LOGS}
+    assert set(SERVICES) == {ECS, AUTOSCALING, LOGS, SSM, SECRETSMANAGER}
     with pytest.raises(KeyError):
         load_model("s3")
     with pytest.raises(KeyError):

@@ -94,7 +94,12 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
     ("Windows", {"runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}, {}, ["LINUX"]),
     ("mountPoints", {}, {"mountPoints": [{"sourceVolume": "v", "containerPath": "/d"}]},
      ["mountPoints[0].sourceVolume: 'v' is not a volume"]),
-    ("secrets", {}, {"secrets": [{"name": "A", "valueFrom": "p"}]}, ["containerDefinitions[0].secrets"]),
+    (
+        "secrets from s3",
+        {},
+        {"secrets": [{"name": "A", "valueFrom": "arn:aws:s3:::bucket/key"}]},
+        ["containerDefinitions[0].secrets[0].valueFrom", "only ssm and secretsmanager"],
+    ),
     ("GPU", {}, {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, ["resourceRequirements"]),
     ("port name", {}, {"portMappings": [{"containerPort": 80, "name": "web"}]},
      ["containerDefinitions[0].portMappings[0].name"]),
