@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.core.clock import Clock
 from orchestrator.core.errors import AccessDeniedException, ApiError, InvalidParameterException
 from orchestrator.core.models import arn_id, task_arn
 from orchestrator.operations.common import Context, require_cluster
@@ -71,7 +72,7 @@ class ExecSession:
     error: str | None = None
     done: bool = False
     closed: bool = False  # the client went away: the agent should stop relaying
-    touched: float = field(default_factory=time.monotonic)
+    touched: float = 0.0  # the clock's monotonic reading when the client last asked
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -90,18 +91,20 @@ class ExecSession:
 class ExecHub:
     """Every open session, and the waiting on both sides of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._lock = threading.Condition()
         self._sessions: dict[str, ExecSession] = {}
 
     def open(self, session: ExecSession) -> None:
+        session.touched = self._clock.monotonic()
         with self._lock:
             self._expire()
             self._sessions[session.session_id] = session
             self._lock.notify_all()
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for sid, s in list(self._sessions.items()):
             if now - s.touched > IDLE_CLOSE_S:
                 if s.done:
@@ -116,6 +119,7 @@ class ExecHub:
         return s
 
     def _wait(self, ready: Any, wait_s: float) -> None:
+        # A long-poll's wait is real time (the caller's HTTP timeout), not the control plane's clock.
         deadline = time.monotonic() + max(0.0, min(wait_s, MAX_WAIT_S))
         while not ready():
             left = deadline - time.monotonic()
@@ -175,7 +179,7 @@ class ExecHub:
     def client_output(self, sid: str, since: int, wait_s: float) -> dict[str, Any]:
         with self._lock:
             s = self._get(sid)
-            s.touched = time.monotonic()
+            s.touched = self._clock.monotonic()
             self._wait(lambda: s.done or s.next_seq > since, wait_s)
             chunks = [c for c in s.output if c["seq"] >= since]
             s.output = [c for c in s.output if c["seq"] >= since]
@@ -212,7 +216,7 @@ class ExecHub:
             message["resize"] = {"rows": resize["rows"], "cols": resize["cols"]}
         with self._lock:
             s = self._get(sid)
-            s.touched = time.monotonic()
+            s.touched = self._clock.monotonic()
             if not s.interactive and "data" in message:
                 raise InvalidParameterException("This exec session is not interactive: open it with -i to send stdin.")
             if message:
@@ -228,15 +232,20 @@ class ExecHub:
         return {"sessionId": sid, "closed": True}
 
 
+_HUB_LOCK = threading.Lock()
+
+
 class ExecOps:
     ctx: Context
     _exec_hub: ExecHub | None = None
 
     @property
     def exec_hub(self) -> ExecHub:
-        if self._exec_hub is None:
-            self._exec_hub = ExecHub()
-        return self._exec_hub
+        # Made on first use; under a lock, or the agent's first poll and a first exec could each make one.
+        with _HUB_LOCK:
+            if self._exec_hub is None:
+                self._exec_hub = ExecHub(self.ctx.clock)
+            return self._exec_hub
 
     def open_exec(self, req: dict[str, Any], caller: str = "admin") -> dict[str, Any]:
         """Our ExecuteCommand: checks as ECS's, then a session for the task's agent to pick up."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from orchestrator.local import LocalCluster
 from tests.harness import wait_for
 from tests.integration.ecs_wire import SETTINGS, WireLog
 
+ORCH = str(Path(sys.executable).parent / "orchestrator")
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
@@ -243,3 +246,38 @@ def test_boto3_parameter_and_secret_round_trips_and_errors(cluster: LocalCluster
     with pytest.raises(ClientError) as missing:
         sm.get_secret_value(SecretId="api-key")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def orch(cluster: LocalCluster, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORCH_SERVER": cluster.url, "ORCH_DATA_DIR": str(cluster.data_dir), "COLUMNS": "200"}
+    env["XDG_CONFIG_HOME"] = str(cluster.data_dir / "config")
+    env.pop("ORCH_TOKEN", None)
+    return subprocess.run([ORCH, *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_the_cli_puts_lists_and_deletes_without_printing_values(
+    cluster: LocalCluster, keys: dict[str, Any], tmp_path: Path
+) -> None:
+    from_file, from_stdin = "file-" + secrets.token_hex(8), "stdin-" + secrets.token_hex(8)
+    path = tmp_path / "value"
+    path.write_text(from_file)  # no newline: stored exactly as the file holds it
+    put = orch(cluster, "secrets", "put", "cli-file", "--from-file", str(path))
+    assert put.returncode == 0 and put.stdout == "cli-file: version 1\n", put.stderr
+    piped = orch(cluster, "secrets", "put", "/cli/stdin", stdin=from_stdin + "\n")  # echo's newline is dropped
+    assert piped.returncode == 0, piped.stderr
+    ssm = client(cluster, keys, "ssm")
+    assert ssm.get_parameter(Name="cli-file", WithDecryption=True)["Parameter"]["Value"] == from_file
+    assert ssm.get_parameter(Name="/cli/stdin", WithDecryption=True)["Parameter"]["Value"] == from_stdin
+    listed = orch(cluster, "secrets", "list")
+    assert "cli-file" in listed.stdout and "/cli/stdin" in listed.stdout and "SecureString" in listed.stdout
+    as_json = orch(cluster, "secrets", "list", "-o", "json")
+    for out in (put, piped, listed, as_json):
+        assert from_file not in out.stdout + out.stderr and from_stdin not in out.stdout + out.stderr
+    assert orch(cluster, "secrets", "delete", "/cli/stdin").returncode == 0
+    again = orch(cluster, "secrets", "delete", "/cli/stdin")
+    assert again.returncode == 1 and "ParameterNotFound" in again.stderr
+
+
+def test_every_response_on_the_wire_matches_the_botocore_model(wire: WireLog) -> None:
+    assert {"PutParameter", "GetParameter", "CreateSecret", "GetSecretValue"} <= wire.operations()
+    assert wire.problems() == []
