@@ -30,6 +30,7 @@ from orchestrator.core.logs import configure
 from orchestrator.local import LocalCluster
 from tests.harness import wait_for
 from tests.integration.ecs_wire import SETTINGS, WireLog
+from tests.integration.test_aws_cli import Aws
 
 ORCH = str(Path(sys.executable).parent / "orchestrator")
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -276,6 +277,34 @@ def test_the_cli_puts_lists_and_deletes_without_printing_values(
     assert orch(cluster, "secrets", "delete", "/cli/stdin").returncode == 0
     again = orch(cluster, "secrets", "delete", "/cli/stdin")
     assert again.returncode == 1 and "ParameterNotFound" in again.stderr
+
+
+def test_the_aws_cli_puts_and_gets_parameters_and_secrets(
+    cluster: LocalCluster, keys: dict[str, Any], tmp_path: Path
+) -> None:
+    home = tmp_path / "aws-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        {
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": keys["accessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": keys["secretAccessKey"],
+        }
+    )
+    aws = Aws(cluster.url, env)
+    put = aws("ssm", "put-parameter", "--name", "/cli/aws", "--value", "from-aws", "--type", "SecureString").out
+    assert put == {"Version": 1, "Tier": "Standard"}
+    got = aws("ssm", "get-parameter", "--name", "/cli/aws", "--with-decryption").out["Parameter"]
+    assert (got["Value"], got["Type"]) == ("from-aws", "SecureString")
+    assert "ParameterAlreadyExists" in aws.fails("ssm", "put-parameter", "--name", "/cli/aws", "--value", "x")
+    created = aws("secretsmanager", "create-secret", "--name", "cli-secret", "--secret-string", "s3cr3t").out
+    assert created["Name"] == "cli-secret"
+    value = aws("secretsmanager", "get-secret-value", "--secret-id", created["ARN"]).out
+    assert value["SecretString"] == "s3cr3t" and value["VersionStages"] == ["AWSCURRENT"]
 
 
 def test_every_response_on_the_wire_matches_the_botocore_model(wire: WireLog) -> None:
