@@ -3,9 +3,16 @@ running real containers; the exec is relayed through the control plane to the ag
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +109,91 @@ def test_exec_needs_the_admin_token_and_is_audited(cluster: LocalCluster, task: 
     orch(cluster, "task", "exec", task, "--", "echo", "audited")
     events = cluster.api("GET", "/v1/clusters/default/services/shell/events")["events"]
     assert any("ran execute command in container app: echo audited" in e["message"] for e in events)
+
+
+def test_an_interactive_tty_shell_follows_resizes_and_returns_its_exit_code(cluster: LocalCluster, task: str) -> None:
+    """`-it` under a real pseudo-terminal, as a person at a terminal runs it."""
+    env = {**os.environ, "ORCH_SERVER": cluster.url, "ORCH_DATA_DIR": str(cluster.data_dir)}
+    env["XDG_CONFIG_HOME"] = str(cluster.data_dir / "config")
+    env.pop("ORCH_TOKEN", None)
+    env.pop("LINES", None)
+    env.pop("COLUMNS", None)
+    primary, secondary = pty.openpty()
+    _set_size(secondary, 24, 80)
+    proc = subprocess.Popen(
+        [ORCH, "task", "exec", "-it", task, "--", "sh"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while marker not in seen:
+            assert time.monotonic() < deadline, f"no {marker!r} in {seen[-300:]!r}"
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(primary, 4096)
+                except OSError:
+                    break
+                answer_cursor_queries()
+
+    def answer_cursor_queries() -> None:
+        # busybox's line editor asks the terminal where the cursor is (ESC [6n); a terminal answers.
+        nonlocal seen
+        if b"\x1b[6n" in seen:
+            seen = seen.replace(b"\x1b[6n", b"")
+            os.write(primary, b"\x1b[1;5R")
+
+    def at_prompt() -> None:
+        """Wait for the shell's prompt and answer the cursor query it sends after it."""
+        nonlocal seen
+        read_until(b"# ")
+        while select.select([primary], [], [], 0.5)[0]:
+            seen += os.read(primary, 4096)
+            answer_cursor_queries()
+        seen = b""
+
+    def run(line: str, marker: str) -> bytes:
+        at_prompt()
+        os.write(primary, line.encode() + b"\r")
+        read_until(marker.encode())
+        return seen
+
+    try:
+        assert b"24 80" in run("stty size; echo first-$((6*7))", "first-42")
+        _set_size(primary, 40, 132)  # the terminal resizes: the CLI gets SIGWINCH and sends it on
+        proc.send_signal(signal.SIGWINCH)
+        # The resize travels CLI -> control plane -> agent -> engine; ask until the shell sees it.
+        for i in range(20):
+            out = run(f"stty size; echo size-$((40+{i}))", f"size-{40 + i}")
+            if b"40 132" in out:
+                break
+        assert b"40 132" in out, out
+        at_prompt()
+        os.write(primary, b"exit 7\r")
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            # Keep reading, as a terminal does: restoring the terminal's mode waits for its output to drain.
+            if select.select([primary], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(primary, 4096)
+                except OSError:
+                    break
+                answer_cursor_queries()
+        # EIO on the terminal: the CLI closed it as it exited; reap it.
+        assert proc.wait(timeout=10) == 7, seen[-400:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(primary)
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
