@@ -340,7 +340,7 @@ class DockerExecutor:
             sock = self._api.exec_start(exec_id, tty=tty, socket=True)
             process = DockerExecProcess(self._api, exec_id, sock, tty)
             if tty and rows and cols:
-                process.resize(rows, cols)
+                process.first_resize(rows, cols)
             return process
 
     def subscribe(self, on_change: Callable[[str], None], labels: Mapping[str, str]) -> _EventSubscription:
@@ -506,6 +506,16 @@ class DockerExecProcess:
     def resize(self, rows: int, cols: int) -> None:
         with contextlib.suppress(docker.errors.APIError):
             self._api.exec_resize(self._id, height=rows, width=cols)
+
+    def first_resize(self, rows: int, cols: int) -> None:
+        """The terminal's size right after the start. Engines before API 1.42 cannot take it in the start
+        call, and refuse a resize until the exec runs, so retry briefly, as the docker CLI does."""
+        for attempt in range(10):
+            try:
+                self._api.exec_resize(self._id, height=rows, width=cols)
+                return
+            except docker.errors.APIError:
+                time.sleep(0.01 * (attempt + 1))
 
     def exit_code(self) -> int | None:
         """The command's exit code once it has ended (the stream closes just before the engine records it)."""
