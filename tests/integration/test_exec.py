@@ -88,7 +88,10 @@ def test_a_tty_has_the_terminal_size(cluster: LocalCluster, task: str) -> None:
     # The CLI reads its size from LINES/COLUMNS when not on a terminal and the agent sizes the TTY to it
     # right after the start (an engine before API 1.42 cannot do it in the start call, so the command
     # may start a moment before: it asks until the size is there, and prints the size it ends with).
-    wait = 'i=0; while [ "$(stty size </dev/tty)" != "33 101" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done'
+    wait = (
+        'i=0; while [ "$(stty size </dev/tty 2>/dev/null)" != "33 101" ] && [ $i -lt 100 ]; '
+        "do sleep 0.05; i=$((i+1)); done"
+    )
     command = ["sh", "-c", f"test -t 1 && {wait}; stty size </dev/tty"]
     proc = orch(cluster, "task", "exec", "-t", task, "--", *command, LINES="33", COLUMNS="101")
     assert proc.returncode == 0, proc.stderr
