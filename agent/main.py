@@ -25,10 +25,6 @@ from agent.worker import Worker
 
 log = structlog.get_logger("agent")
 
-PASS_INTERVAL_S = 2.0
-POLL_WAIT_S = 5.0
-
-
 def default_cpu_units() -> int:
     return (os.cpu_count() or 1) * 1024
 
@@ -53,6 +49,10 @@ class AgentConfig:
     start_concurrency: int = 8
     stop_timeout_s: int = 30
     metric_period_s: float = 60.0
+    # How long one assignment long-poll waits, and how often the worker looks again with nothing
+    # to wake it: simulated fleets of hundreds in one process stretch both to stay cheap idle.
+    poll_wait_s: float = 5.0
+    pass_interval_s: float = 2.0
 
 
 class Agent:
@@ -130,7 +130,7 @@ class Agent:
         since = 0
         while not self.stop_event.is_set():
             try:
-                assignment = self.session.assignments(since, POLL_WAIT_S)
+                assignment = self.session.assignments(since, self.config.poll_wait_s)
             except SessionClosed:
                 return
             except Exception as err:
@@ -139,13 +139,14 @@ class Agent:
                 continue
             since = int(assignment.get("seq", 0))
             assert self.worker is not None
-            self.worker.assign(assignment)
+            if not assignment.get("unchanged"):  # else the tasks are those of the last answer
+                self.worker.assign(assignment)
 
     def _pass_loop(self) -> None:
         worker = self.worker
         assert worker is not None
         while not self.stop_event.is_set():
-            worker.wake.wait(PASS_INTERVAL_S)
+            worker.wake.wait(self.config.pass_interval_s)
             worker.wake.clear()
             if self.stop_event.is_set():
                 return

@@ -53,6 +53,9 @@ class LocalCluster:
     # Each agent publishes its task ports on its own loopback address (127.0.1.N), as separate
     # hosts would; off: all on every address, so only one can hold a given static port.
     host_addresses: bool = False
+    # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
+    poll_wait_s: float = 5.0
+    pass_interval_s: float = 2.0
     agents: dict[str, RunningAgent] = field(default_factory=dict)
     _addresses_given: int = 0
 
@@ -94,6 +97,8 @@ class LocalCluster:
             state_file=self.data_dir / "agents" / f"{name}.json",
             stop_timeout_s=self.stop_timeout_s,
             metric_period_s=self.settings.metric_period_s,
+            poll_wait_s=self.poll_wait_s,
+            pass_interval_s=self.pass_interval_s,
         )
         agent = Agent(config, executor or self.executor_factory(), stop)
         thread = threading.Thread(target=agent.run, name=name, daemon=True)

@@ -191,8 +191,82 @@ def agent(
     Agent(config, DockerExecutor(), stop).run()
 
 
+# Real agents each run their containers on the one local Docker engine; simulated ones cost a few
+# threads and some memory each (see `simulated_agent_limit`).
+MAX_DOCKER_AGENTS = 50
+# What one simulated agent costs in the dev process (its threads' stacks, session, fake engine).
+SIMULATED_AGENT_MIB = 4
+SIMULATED_AGENT_THREADS = 6
+# A simulated fleet of hundreds in one process must cost little while idle, and every call an
+# agent makes costs the process a few milliseconds: so its agents long-poll for a minute (each
+# poll is a heartbeat: the silences that mark an agent disconnected and lost grow with it), their
+# workers look again on their own only every so often (assignments and fake-engine events wake
+# them), and they report metrics every five minutes unless told otherwise.
+SIMULATED_POLL_WAIT_S = 60.0
+SIMULATED_PASS_INTERVAL_S = 10.0
+SIMULATED_METRIC_PERIOD_S = 300.0
+DOCKER_METRIC_PERIOD_S = 10.0
+DOCKER_LOST_AFTER_S = 60.0
+
+
+def simulated_timings(settings: Settings, lost_after_given: bool) -> dict[str, float]:
+    """Agent timings for a simulated fleet, and the server's silence limits made to fit them."""
+    if not lost_after_given:
+        settings.lost_after_s = 5 * SIMULATED_POLL_WAIT_S
+    poll = min(SIMULATED_POLL_WAIT_S, settings.lost_after_s / 3)
+    settings.agent_poll_max_s = poll
+    settings.disconnected_after_s = max(settings.disconnected_after_s, 2.5 * poll)
+    return {"poll_wait_s": poll, "pass_interval_s": SIMULATED_PASS_INTERVAL_S}
+
+
+def _meminfo_mib(field: str) -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def simulated_agent_limit() -> int:
+    """How many simulated agents this machine holds: its free memory and its thread limit, halved."""
+    available = _meminfo_mib("MemAvailable") or 2048
+    limits = [available // SIMULATED_AGENT_MIB // 2]
+    try:
+        with open("/proc/sys/kernel/threads-max") as f:
+            limits.append(int(f.read()) // SIMULATED_AGENT_THREADS // 2)
+    except (OSError, ValueError):
+        pass
+    return max(1, min(limits))
+
+
+def check_agent_count(agents: int, simulated: bool) -> None:
+    if not simulated and agents > MAX_DOCKER_AGENTS:
+        raise typer.BadParameter(
+            f"--agents {agents}: at most {MAX_DOCKER_AGENTS} agents share the local Docker engine; "
+            "add --simulated for more (the fake executor: no containers).",
+            param_hint="--agents",
+        )
+    if simulated and agents > (limit := simulated_agent_limit()):
+        raise typer.BadParameter(
+            f"--agents {agents}: this machine holds about {limit} simulated agents "
+            f"({SIMULATED_AGENT_MIB} MiB and {SIMULATED_AGENT_THREADS} threads each, half of what is free).",
+            param_hint="--agents",
+        )
+
+
 def dev(
-    agents: int = typer.Option(3, "--agents", min=1, max=50),
+    agents: int = typer.Option(
+        3, "--agents", min=1, help=f"How many agents (at most {MAX_DOCKER_AGENTS} unless --simulated)."
+    ),
+    simulated: bool = typer.Option(
+        False,
+        "--simulated",
+        help="Simulated instances on the fake executor: tasks go RUNNING with no container started, so a "
+        "cluster of hundreds or thousands of instances fits on one machine.",
+    ),
     zones: str = typer.Option("us-east-1a,us-east-1b,us-east-1c", "--zones"),
     data_dir: Path = typer.Option(None, "--data-dir"),
     listen: str = typer.Option("127.0.0.1:8420", "--listen"),
@@ -205,9 +279,19 @@ def dev(
         help="Seconds before a task with no health check "
         "counts as healthy (ECS waits 40; shorter here so rollouts are quick).",
     ),
-    lost_after: float = typer.Option(60.0, "--lost-after"),
+    lost_after: float = typer.Option(
+        None,
+        "--lost-after",
+        help=f"Seconds of agent silence before its tasks are replaced elsewhere (default {DOCKER_LOST_AFTER_S:g}; "
+        f"{5 * SIMULATED_POLL_WAIT_S:g} with --simulated, whose agents poll every {SIMULATED_POLL_WAIT_S:g} s).",
+    ),
     stop_timeout: int = typer.Option(30, "--stop-timeout"),
-    metric_period: float = typer.Option(10.0, "--metric-period"),
+    metric_period: float = typer.Option(
+        None,
+        "--metric-period",
+        help=f"Autoscaling metric period in seconds (default {DOCKER_METRIC_PERIOD_S:g}; "
+        f"{SIMULATED_METRIC_PERIOD_S:g} with --simulated).",
+    ),
     high_datapoints: int = typer.Option(3, "--high-datapoints", min=1),
     low_datapoints: int = typer.Option(15, "--low-datapoints", min=1),
     keep: bool = typer.Option(False, "--keep", help="Leave task containers running on exit."),
@@ -228,26 +312,44 @@ def dev(
     """A local cluster in one process: the control plane and N agents sharing the local Docker engine."""
     import structlog
 
-    from agent.executor.docker import DockerExecutor
     from orchestrator.core.logs import configure
     from orchestrator.local import LocalCluster
 
+    check_agent_count(agents, simulated)
     configure(log_level)
     data_dir = data_dir or default_data_dir()
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
+    lost_after_given = lost_after is not None
+    lost_after = DOCKER_LOST_AFTER_S if lost_after is None else lost_after
+    if metric_period is None:
+        metric_period = SIMULATED_METRIC_PERIOD_S if simulated else DOCKER_METRIC_PERIOD_S
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
+    timings: dict[str, float] = {}
+    if simulated:
+        from agent.executor.base import Executor
+        from agent.executor.fake import FakeExecutor
+
+        def executor_factory() -> Executor:
+            return FakeExecutor()
+
+        timings = simulated_timings(settings, lost_after_given)
+    else:
+        from agent.executor.docker import DockerExecutor
+
+        executor_factory = DockerExecutor
     cluster = LocalCluster(
         data_dir,
-        executor_factory=DockerExecutor,
+        executor_factory=executor_factory,
         settings=settings,
         agent_cpu=cpu,
         agent_memory=memory,
         stop_timeout_s=stop_timeout,
         listen=listen,
         host_addresses=host_addresses,
+        **timings,
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -258,7 +360,13 @@ def dev(
     url = cluster.url
     if context:
         _select_context(context, url, data_dir)
-    say(f"local cluster ready: control plane {url}, {agents} agents in zones {', '.join(zone_list)}")
+    kind = "simulated agents (fake executor, no containers)" if simulated else "agents"
+    say(f"local cluster ready: control plane {url}, {agents} {kind} in zones {', '.join(zone_list)}")
+    if simulated:
+        say(
+            f"  agents poll every {timings['poll_wait_s']:g} s: disconnected after {settings.disconnected_after_s:g} s "
+            f"of silence, lost after {settings.lost_after_s:g} s; metrics every {settings.metric_period_s:g} s"
+        )
     if context:
         say(f"  CLI context {context!r} selected: `orchestrator` commands in any shell reach this cluster")
     else:

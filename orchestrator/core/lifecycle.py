@@ -179,6 +179,9 @@ def give_up_lost(store: Store, instance_arn: str, now: float) -> int:
 def record_heartbeat(store: Store, arn: str, now: float) -> None:
     """An agent's sign of life; a disconnected instance is connected again (call inside write())."""
     store.heartbeat(arn, now)
+    liveness = store.instance_liveness(arn)
+    if liveness is None or liveness[1] or liveness[0] == "INACTIVE":
+        return  # the usual case, told without parsing the row
     inst = store.get_instance(arn)
     if inst is not None and not inst.agentConnected and inst.status != "INACTIVE":
         inst.agentConnected = True

@@ -19,6 +19,9 @@ class Settings:
     heartbeat_interval_s: float = 5.0
     disconnected_after_s: float = 15.0
     lost_after_s: float = 60.0
+    # The longest an agent's assignment long-poll waits before it is answered anyway (each poll
+    # is a heartbeat: keep it well under `disconnected_after_s`).
+    agent_poll_max_s: float = 20.0
     # Tasks that keep failing to start are retried after base x 2^(failures - 3), at most 15 min.
     start_retry_base_s: float = 5.0
     start_retry_max_s: float = 900.0

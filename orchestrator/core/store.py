@@ -635,6 +635,23 @@ class Store:
         assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
         self._conn.execute("UPDATE container_instances SET last_heartbeat=? WHERE arn=?", (at, arn))
 
+    def instance_liveness(self, arn: str) -> tuple[str, bool] | None:
+        """(status, agentConnected) of an instance without parsing its row: what every long-poll
+        and agent call checks."""
+        rows = self._rows(
+            "SELECT status, json_extract(body, '$.agentConnected') FROM container_instances WHERE arn=?", (arn,)
+        )
+        return (str(rows[0][0]), bool(rows[0][1])) if rows else None
+
+    def quiet_instances(self, heard_before: float) -> list[ContainerInstance]:
+        """Instances (not INACTIVE) last heard from before `heard_before`; the others are not parsed,
+        so the instance controller's pass costs nothing per healthy agent."""
+        rows = self._rows(
+            "SELECT body FROM container_instances WHERE status != 'INACTIVE' AND last_heartbeat < ? ORDER BY arn",
+            (heard_before,),
+        )
+        return [ContainerInstance.model_validate_json(r[0]) for r in rows]
+
     def last_heartbeats(self) -> dict[str, float]:
         return {r[0]: float(r[1]) for r in self._rows("SELECT arn, last_heartbeat FROM container_instances")}
 

@@ -28,7 +28,6 @@ from orchestrator.security.auth import credential_matches, new_instance_credenti
 from orchestrator.security.secrets import hash_token
 
 AGENT_VERSION = "0.1.0"
-MAX_WAIT_S = 20.0
 
 
 def _host_address(value: Any) -> str | None:
@@ -128,9 +127,14 @@ class AgentOps:
         """The tasks this instance must run or stop, once something changed after `since`."""
         self.heartbeat(arn)
         store = self.ctx.store
-        wait_s = max(0.0, min(wait_s, MAX_WAIT_S))
+        wait_s = max(0.0, min(wait_s, self.ctx.settings.agent_poll_max_s))
         # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
         seq = store.wait_for([instance_key(arn)], since, wait_s)
+        if 0 < since <= store.position and seq <= since:
+            # Nothing of this instance changed (and this is the feed the agent counted on): say
+            # so instead of sending every task again, which is what an idle fleet costs.
+            liveness = store.instance_liveness(arn)
+            return {"seq": since, "unchanged": True, "instanceStatus": liveness[0] if liveness else "INACTIVE"}
         with store.read() as s:
             inst = s.get_instance(arn)
             tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]

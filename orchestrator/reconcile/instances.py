@@ -63,9 +63,13 @@ class InstanceController:
         self.started_at = ctx.clock.now()
 
     def reconcile(self) -> None:
-        now = self.ctx.clock.now()
+        now, settings = self.ctx.clock.now(), self.ctx.settings
+        # Only an agent quiet for longer than the shorter limit can get a verdict, and silence
+        # before start-up does not count: nobody needs reading until then.
+        heard_before = now - min(settings.disconnected_after_s, settings.lost_after_s)
         with self.ctx.store.write() as s:
-            actions = decide_instances(s.list_instances(), s.last_heartbeats(), now, self.started_at, self.ctx.settings)
+            quiet = s.quiet_instances(heard_before) if heard_before > self.started_at else []
+            actions = decide_instances(quiet, s.last_heartbeats() if quiet else {}, now, self.started_at, settings)
             for row in actions.disconnected:
                 s.update_instance(row)
                 log.warning(

@@ -77,8 +77,8 @@ def authenticate_instance(store: Store, header: str | None) -> str:
     arn = store.instance_arn_by_id(instance_id_of(credential))
     if arn is None or not credential_matches(store, arn, credential):
         raise UnauthorizedError("Unknown instance credential; register the agent again with the join token.")
-    inst = store.get_instance(arn)
-    if inst is None or inst.status == "INACTIVE":
+    liveness = store.instance_liveness(arn)
+    if liveness is None or liveness[0] == "INACTIVE":
         raise AccessDeniedException("This container instance was deregistered; register it again.")
     return arn
 
