@@ -25,6 +25,7 @@ from agent.worker import Worker
 
 log = structlog.get_logger("agent")
 
+
 def default_cpu_units() -> int:
     return (os.cpu_count() or 1) * 1024
 

@@ -198,25 +198,14 @@ MAX_DOCKER_AGENTS = 50
 SIMULATED_AGENT_MIB = 4
 SIMULATED_AGENT_THREADS = 6
 # A simulated fleet of hundreds in one process must cost little while idle, and every call an
-# agent makes costs the process a few milliseconds: so its agents long-poll for a minute (each
-# poll is a heartbeat: the silences that mark an agent disconnected and lost grow with it), their
-# workers look again on their own only every so often (assignments and fake-engine events wake
-# them), and they report metrics every five minutes unless told otherwise.
+# agent makes costs the process a few milliseconds: so its agents long-poll for a minute (a poll
+# in flight counts as connected, so the silence limits stay as they are), their workers look again
+# on their own only every so often (assignments and fake-engine events wake them), and they report
+# metrics every five minutes unless told otherwise.
 SIMULATED_POLL_WAIT_S = 60.0
 SIMULATED_PASS_INTERVAL_S = 10.0
 SIMULATED_METRIC_PERIOD_S = 300.0
 DOCKER_METRIC_PERIOD_S = 10.0
-DOCKER_LOST_AFTER_S = 60.0
-
-
-def simulated_timings(settings: Settings, lost_after_given: bool) -> dict[str, float]:
-    """Agent timings for a simulated fleet, and the server's silence limits made to fit them."""
-    if not lost_after_given:
-        settings.lost_after_s = 5 * SIMULATED_POLL_WAIT_S
-    poll = min(SIMULATED_POLL_WAIT_S, settings.lost_after_s / 3)
-    settings.agent_poll_max_s = poll
-    settings.disconnected_after_s = max(settings.disconnected_after_s, 2.5 * poll)
-    return {"poll_wait_s": poll, "pass_interval_s": SIMULATED_PASS_INTERVAL_S}
 
 
 def _meminfo_mib(field: str) -> int | None:
@@ -279,12 +268,7 @@ def dev(
         help="Seconds before a task with no health check "
         "counts as healthy (ECS waits 40; shorter here so rollouts are quick).",
     ),
-    lost_after: float = typer.Option(
-        None,
-        "--lost-after",
-        help=f"Seconds of agent silence before its tasks are replaced elsewhere (default {DOCKER_LOST_AFTER_S:g}; "
-        f"{5 * SIMULATED_POLL_WAIT_S:g} with --simulated, whose agents poll every {SIMULATED_POLL_WAIT_S:g} s).",
-    ),
+    lost_after: float = typer.Option(60.0, "--lost-after"),
     stop_timeout: int = typer.Option(30, "--stop-timeout"),
     metric_period: float = typer.Option(
         None,
@@ -321,13 +305,11 @@ def dev(
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
         raise typer.BadParameter("--zones needs at least one zone.")
-    lost_after_given = lost_after is not None
-    lost_after = DOCKER_LOST_AFTER_S if lost_after is None else lost_after
     if metric_period is None:
         metric_period = SIMULATED_METRIC_PERIOD_S if simulated else DOCKER_METRIC_PERIOD_S
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
-    timings: dict[str, float] = {}
+    poll_wait_s, pass_interval_s = 5.0, 2.0
     if simulated:
         from agent.executor.base import Executor
         from agent.executor.fake import FakeExecutor
@@ -335,7 +317,8 @@ def dev(
         def executor_factory() -> Executor:
             return FakeExecutor()
 
-        timings = simulated_timings(settings, lost_after_given)
+        settings.agent_poll_max_s = SIMULATED_POLL_WAIT_S
+        poll_wait_s, pass_interval_s = SIMULATED_POLL_WAIT_S, SIMULATED_PASS_INTERVAL_S
     else:
         from agent.executor.docker import DockerExecutor
 
@@ -349,7 +332,8 @@ def dev(
         stop_timeout_s=stop_timeout,
         listen=listen,
         host_addresses=host_addresses,
-        **timings,
+        poll_wait_s=poll_wait_s,
+        pass_interval_s=pass_interval_s,
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -363,10 +347,7 @@ def dev(
     kind = "simulated agents (fake executor, no containers)" if simulated else "agents"
     say(f"local cluster ready: control plane {url}, {agents} {kind} in zones {', '.join(zone_list)}")
     if simulated:
-        say(
-            f"  agents poll every {timings['poll_wait_s']:g} s: disconnected after {settings.disconnected_after_s:g} s "
-            f"of silence, lost after {settings.lost_after_s:g} s; metrics every {settings.metric_period_s:g} s"
-        )
+        say(f"  agents long-poll {SIMULATED_POLL_WAIT_S:g} s at a time; metrics every {settings.metric_period_s:g} s")
     if context:
         say(f"  CLI context {context!r} selected: `orchestrator` commands in any shell reach this cluster")
     else:

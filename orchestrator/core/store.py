@@ -26,7 +26,7 @@ import json
 import sqlite3
 import threading
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -186,6 +186,8 @@ class Store:
         self._touched_at: dict[str, int] = {}
         self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
         self._local = threading.local()
+        # How many waits (long-polls) are in flight on each key: an agent inside one is connected.
+        self._waiting: Counter[str] = Counter()
         # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
@@ -305,8 +307,20 @@ class Store:
             return max((self._touched_at.get(k, 0) for k in keys), default=0)
 
         with self._lock:
-            self._changed.wait_for(lambda: latest() > since or since > self._seq, timeout=timeout)
+            self._waiting.update(keys)
+            try:
+                self._changed.wait_for(lambda: latest() > since or since > self._seq, timeout=timeout)
+            finally:
+                self._waiting.subtract(keys)
+                for key in keys:
+                    if self._waiting[key] <= 0:
+                        del self._waiting[key]
             return latest()
+
+    def waited_on(self, keys: Collection[str]) -> set[str]:
+        """Which of `keys` someone is waiting on right now (in `wait_for`)."""
+        with self._lock:
+            return {k for k in keys if self._waiting.get(k, 0) > 0}
 
     def wait_changes(self, since: int, timeout: float) -> Changes:
         """Block until anything committed after change number `since` (or `timeout` seconds);

@@ -129,7 +129,12 @@ class AgentOps:
         store = self.ctx.store
         wait_s = max(0.0, min(wait_s, self.ctx.settings.agent_poll_max_s))
         # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
+        asked_at = self.ctx.clock.monotonic()
         seq = store.wait_for([instance_key(arn)], since, wait_s)
+        if self.ctx.clock.monotonic() - asked_at >= 1.0:
+            # Heard from again as the answer leaves: the agent asks anew at once, so its silence
+            # counts from here, not from when this (long) poll began.
+            self.heartbeat(arn)
         if 0 < since <= store.position and seq <= since:
             # Nothing of this instance changed (and this is the feed the agent counted on): say
             # so instead of sending every task again, which is what an idle fleet costs.

@@ -55,6 +55,10 @@ class InstanceOps:
     ctx: Context
 
     def _resolve(self, cluster: str, ref: str) -> ContainerInstance | None:
+        if ref.startswith("arn:"):
+            # An ARN names its row: no need to read (and parse) every instance of the cluster.
+            inst = self.ctx.store.get_instance(ref)
+            return inst if inst is not None and instance_ref_matches(inst, ref) and f"/{cluster}/" in ref else None
         return next(
             (i for i in self.ctx.store.list_instances(cluster, include_inactive=True) if instance_ref_matches(i, ref)),
             None,

@@ -20,6 +20,7 @@ from orchestrator.core.context import Context
 from orchestrator.core.lifecycle import give_up_lost, judge_silence, silence
 from orchestrator.core.models import ContainerInstance, arn_id
 from orchestrator.core.settings import Settings
+from orchestrator.core.store import instance_key
 
 log = structlog.get_logger("orchestrator.reconcile.instances")
 
@@ -69,6 +70,10 @@ class InstanceController:
         heard_before = now - min(settings.disconnected_after_s, settings.lost_after_s)
         with self.ctx.store.write() as s:
             quiet = s.quiet_instances(heard_before) if heard_before > self.started_at else []
+            if quiet:
+                # An agent waiting in its long-poll right now is connected, however long ago it asked.
+                polling = s.waited_on([instance_key(i.containerInstanceArn) for i in quiet])
+                quiet = [i for i in quiet if instance_key(i.containerInstanceArn) not in polling]
             actions = decide_instances(quiet, s.last_heartbeats() if quiet else {}, now, self.started_at, settings)
             for row in actions.disconnected:
                 s.update_instance(row)
