@@ -21,6 +21,7 @@ import structlog
 from agent.executor.base import Executor
 from agent.main import Agent, AgentConfig
 from agent.session import Registration
+from orchestrator.core.clock import Clock, SystemClock
 from orchestrator.core.lifecycle import stop_tasks_on
 from orchestrator.core.settings import Settings
 from orchestrator.server import ControlPlane
@@ -56,11 +57,13 @@ class LocalCluster:
     # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
+    # The control plane's clock (the simulator's fake one moves only when told).
+    clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
     _addresses_given: int = 0
 
     def __post_init__(self) -> None:
-        self.plane = ControlPlane(self.data_dir, self.settings)
+        self.plane = ControlPlane(self.data_dir, self.settings, self.clock)
         self.url = self.plane.start_in_thread(self.listen)
         self.http = httpx.Client(
             base_url=self.url, timeout=30.0, headers={"authorization": f"Bearer {self.plane.admin_token}"}
@@ -123,9 +126,16 @@ class LocalCluster:
                 raise RuntimeError(f"agent {running.agent.config.registration.name} did not register within 30 s")
 
     def stop_agent(self, name: str) -> None:
-        running = self.agents.pop(name)
-        self._shutdown(running)
-        running.thread.join(timeout=15)
+        self.stop_agents([name])
+
+    def stop_agents(self, names: list[str]) -> list[RunningAgent]:
+        """Stop these agents all at once (their containers stay, as when agent processes die)."""
+        stopped = [self.agents.pop(name) for name in names]
+        for running in stopped:
+            self._shutdown(running)
+        for running in stopped:
+            running.thread.join(timeout=15)
+        return stopped
 
     def _shutdown(self, running: RunningAgent) -> None:
         running.agent.shutdown()

@@ -26,6 +26,7 @@ from orchestrator.cli.resources import cluster_app, instance_app, task_app, task
 from orchestrator.cli.run import agent, dev, server
 from orchestrator.cli.secrets import secrets_app
 from orchestrator.cli.services import svc_app
+from orchestrator.cli.simulate import simulate
 from orchestrator.cli.status import status
 
 cli = typer.Typer(
@@ -56,6 +57,7 @@ cli.command(help="The cluster on one screen: zones, instances, services, rollout
 cli.command(help="Run the control plane.")(server)
 cli.command(help="Run a node agent on this host.")(agent)
 cli.command(help="Run a control plane and N agents in one process.")(dev)
+cli.command(help="Replay a scenario of many instances through the real control plane on a fake clock.")(simulate)
 cli.add_typer(cluster_app, name="cluster")
 cli.add_typer(taskdef_app, name="taskdef")
 svc_app.command("metrics")(svc_metrics)

@@ -205,6 +205,7 @@ SIMULATED_AGENT_THREADS = 6
 SIMULATED_POLL_WAIT_S = 60.0
 SIMULATED_PASS_INTERVAL_S = 10.0
 SIMULATED_METRIC_PERIOD_S = 300.0
+SIMULATED_SWEEP_S = 60.0
 DOCKER_METRIC_PERIOD_S = 10.0
 
 
@@ -318,6 +319,8 @@ def dev(
             return FakeExecutor()
 
         settings.agent_poll_max_s = SIMULATED_POLL_WAIT_S
+        # The safety-net pass over every service parses every task: once a minute, not every 5 s.
+        settings.service_sweep_s = SIMULATED_SWEEP_S
         poll_wait_s, pass_interval_s = SIMULATED_POLL_WAIT_S, SIMULATED_PASS_INTERVAL_S
     else:
         from agent.executor.docker import DockerExecutor

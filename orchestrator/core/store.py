@@ -560,6 +560,16 @@ class Store:
             # Its resources are free again: any service of the cluster may now place a task.
             self.touch(cluster_key(cluster))
 
+    def task_counts(self, cluster: str) -> list[tuple[str, str, str, str, int]]:
+        """(instance ARN, group, desiredStatus, lastStatus, how many) of the cluster's tasks that
+        are not STOPPED, counted from the indexed columns without parsing a row."""
+        rows = self._rows(
+            "SELECT COALESCE(instance_arn, ''), grp, desired_status, last_status, COUNT(*) FROM tasks"
+            " WHERE cluster=? AND last_status != 'STOPPED' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            (cluster,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
     def get_explanation(self, arn: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT explanation FROM tasks WHERE arn=?", (arn,))
         return json.loads(rows[0][0]) if rows and rows[0][0] else None
@@ -656,15 +666,6 @@ class Store:
             "SELECT status, json_extract(body, '$.agentConnected') FROM container_instances WHERE arn=?", (arn,)
         )
         return (str(rows[0][0]), bool(rows[0][1])) if rows else None
-
-    def quiet_instances(self, heard_before: float) -> list[ContainerInstance]:
-        """Instances (not INACTIVE) last heard from before `heard_before`; the others are not parsed,
-        so the instance controller's pass costs nothing per healthy agent."""
-        rows = self._rows(
-            "SELECT body FROM container_instances WHERE status != 'INACTIVE' AND last_heartbeat < ? ORDER BY arn",
-            (heard_before,),
-        )
-        return [ContainerInstance.model_validate_json(r[0]) for r in rows]
 
     def last_heartbeats(self) -> dict[str, float]:
         return {r[0]: float(r[1]) for r in self._rows("SELECT arn, last_heartbeat FROM container_instances")}

@@ -69,12 +69,14 @@ class InstanceController:
         # before start-up does not count: nobody needs reading until then.
         heard_before = now - min(settings.disconnected_after_s, settings.lost_after_s)
         with self.ctx.store.write() as s:
-            quiet = s.quiet_instances(heard_before) if heard_before > self.started_at else []
-            if quiet:
-                # An agent waiting in its long-poll right now is connected, however long ago it asked.
-                polling = s.waited_on([instance_key(i.containerInstanceArn) for i in quiet])
-                quiet = [i for i in quiet if instance_key(i.containerInstanceArn) not in polling]
-            actions = decide_instances(quiet, s.last_heartbeats() if quiet else {}, now, self.started_at, settings)
+            beats = s.last_heartbeats() if heard_before > self.started_at else {}
+            # An agent waiting in its long-poll right now is connected, however long ago it asked;
+            # only the others, quiet for long enough, are read in full.
+            candidates = sorted(arn for arn, at in beats.items() if at < heard_before)
+            polling = s.waited_on([instance_key(arn) for arn in candidates])
+            rows = (s.get_instance(arn) for arn in candidates if instance_key(arn) not in polling)
+            quiet = [i for i in rows if i is not None and i.status != "INACTIVE"]
+            actions = decide_instances(quiet, beats, now, self.started_at, settings)
             for row in actions.disconnected:
                 s.update_instance(row)
                 log.warning(

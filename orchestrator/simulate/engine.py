@@ -1,0 +1,331 @@
+"""Runs a scenario: the real control plane and simulated agents on a fake clock, tick by tick.
+
+The cluster is `LocalCluster` with a `FakeClock` and one `FakeExecutor` per agent: the store, the
+operations, the controllers and the scheduler are the real ones, and every agent speaks the real
+HTTP agent protocol (register, long-poll, task-state reports). Time moves only here: each tick
+applies the events due, moves the clock by `tick_s`, wakes the controllers (the service loop by a
+nudge of the change feed, the instance controller by a direct pass) and waits, in real time, until
+the store has stopped changing. So a tick takes as long as the work it causes, and the sample taken
+at its end is the settled state, the same in every run of the same scenario and seed.
+
+Health checks are the simulator's to answer: a container with one is marked healthy, or unhealthy
+for the share of a rollout's new tasks that the scenario says fail (the n-th new container of a
+revision fails when floor(n x share) grows, so the count is exact whatever the order).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.executor.base import Executor
+from agent.executor.fake import FakeExecutor
+from orchestrator.core.clock import FakeClock
+from orchestrator.core.settings import Settings
+from orchestrator.local import LocalCluster
+from orchestrator.simulate.scenario import Event, Scenario, ServiceSpec
+
+log = structlog.get_logger("orchestrator.simulate")
+
+CLUSTER = "default"
+# Real seconds the store must stay unchanged for a tick to count as settled, and the most one
+# tick may take before the simulator gives up waiting (and says so in the timeline).
+SETTLE_QUIET_S = 0.25
+SETTLE_LIMIT_S = 60.0
+# Agents never wake on a timer of their own: assignments and fake-engine events wake them.
+AGENT_POLL_S = 3600.0
+START = 1_700_000_000.0
+REVISION_LABEL = "sim.revision"
+
+
+@dataclass
+class AgentSpec:
+    name: str
+    zone: str
+    instance_type: str
+    cpu: int
+    memory: int
+    attributes: dict[str, str]
+
+
+@dataclass
+class Simulation:
+    scenario: Scenario
+    seed: int
+    work_dir: Path | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        s = self.scenario
+        self.clock = FakeClock(START)
+        self.settings = Settings(
+            health_grace_s=s.health_grace_s,
+            heartbeat_interval_s=5.0,
+            disconnected_after_s=s.disconnected_after_s,
+            lost_after_s=s.lost_after_s,
+            metric_period_s=3600.0,
+            service_timer_s=1.0,
+            service_sweep_s=s.tick_s,
+            placement_seed=self.seed,
+            agent_poll_max_s=AGENT_POLL_S,
+        )
+        self.specs: dict[str, AgentSpec] = {}
+        for group in s.instances:
+            for _ in range(group.count):
+                n = sum(1 for a in self.specs.values() if a.zone == group.zone) + 1
+                name = f"{group.zone}-{n:04d}"
+                self.specs[name] = AgentSpec(
+                    name, group.zone, group.instance_type, group.cpu, group.memory, dict(group.attributes)
+                )
+        self.executors: dict[str, FakeExecutor] = {}
+        self.down: dict[str, float] = {}  # agent name -> when it comes back (inf: until restored)
+        self.health_seen: dict[str, int] = defaultdict(int)  # task definition -> new containers seen
+        self.health_failed: dict[str, int] = defaultdict(int)
+        self.failing_share: dict[str, float] = {}  # revision tag -> share of its health checks failing
+        self.rollouts: dict[str, int] = defaultdict(int)  # service -> rollouts so far
+        self.unsettled_ticks = 0
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        with tempfile.TemporaryDirectory(prefix="orch-sim-") as tmp:
+            data = self.work_dir or Path(tmp)
+            self.cluster = LocalCluster(
+                data,
+                executor_factory=FakeExecutor,
+                settings=self.settings,
+                clock=self.clock,
+                poll_wait_s=AGENT_POLL_S,
+                pass_interval_s=AGENT_POLL_S,
+                agent_cpu=2048,
+                agent_memory=8192,
+            )
+            try:
+                self._start([*self.specs])
+                self._services()
+                self._settle()
+                self._loop()
+            finally:
+                self.cluster.close(remove_containers=False)
+        return self.lines
+
+    def _loop(self) -> None:
+        s = self.scenario
+        pending = sorted(s.events, key=lambda e: e.at)
+        steps = math.ceil(s.duration_s / s.tick_s)
+        self._sample(0.0)
+        for step in range(1, steps + 1):
+            t = step * s.tick_s
+            self.clock.advance(s.tick_s)
+            for name, back in sorted(self.down.items()):
+                if back <= t:
+                    del self.down[name]
+            returning = [n for n in sorted(self.specs) if n not in self.cluster.agents and n not in self.down]
+            if returning:
+                self._start(returning)
+            while pending and pending[0].at <= t:
+                self._apply(pending.pop(0), t)
+            self._settle()
+            self._sample(t)
+
+    def _t(self) -> float:
+        return round(self.clock.now() - START, 3)
+
+    # -- agents --------------------------------------------------------------------------------
+
+    def _executor(self, name: str) -> Executor:
+        # A restarted agent finds its containers where it left them, as on a real host.
+        return self.executors.setdefault(name, FakeExecutor(clock=self.clock.now))
+
+    def _start(self, names: list[str]) -> None:
+        for name in names:
+            spec = self.specs[name]
+            self.cluster.start_agent(
+                name,
+                spec.zone,
+                cpu=spec.cpu,
+                memory=spec.memory,
+                attributes=spec.attributes,
+                instance_type=spec.instance_type,
+                executor=self._executor(name),
+                wait=False,
+            )
+        for name in names:
+            if not self.cluster.agents[name].agent.registered.wait(timeout=60):
+                raise RuntimeError(f"simulated agent {name} did not register within 60 s")
+
+    def _stop(self, names: list[str], back_at: float) -> None:
+        names = [n for n in names if n in self.cluster.agents]
+        self.cluster.stop_agents(names)
+        for name in names:
+            self.down[name] = back_at
+
+    def _zone(self, zone: str, count: int = 0) -> list[str]:
+        names = sorted(n for n, a in self.specs.items() if a.zone == zone)
+        return names[:count] if count else names
+
+    # -- the scenario's services and events ----------------------------------------------------
+
+    def _register(self, svc: ServiceSpec, health: bool, tag: str) -> str:
+        # The label tells the simulator, looking at a container, which revision it runs.
+        container: dict[str, Any] = {
+            "cpu": svc.cpu,
+            "memory": svc.memory,
+            "command": ["sleep", "86400"],
+            "dockerLabels": {REVISION_LABEL: tag},
+        }
+        if health:
+            container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1}
+        return self.cluster.register(svc.name, **container)
+
+    def _services(self) -> None:
+        for svc in self.scenario.services:
+            td = self._register(svc, svc.health_check, f"{svc.name}#0")
+            body: dict[str, Any] = {
+                "serviceName": svc.name,
+                "taskDefinition": td,
+                "desiredCount": svc.desired,
+                "placementStrategy": [dict(p) for p in svc.placement_strategy],
+                "placementConstraints": [dict(p) for p in svc.placement_constraints],
+                "deploymentConfiguration": {
+                    "minimumHealthyPercent": svc.minimum_healthy_percent,
+                    "maximumPercent": svc.maximum_percent,
+                    "deploymentCircuitBreaker": {"enable": svc.circuit_breaker, "rollback": svc.rollback},
+                },
+            }
+            self.cluster.api("POST", f"/v1/clusters/{CLUSTER}/services", body)
+            self._note("service created", service=svc.name, desired=svc.desired, taskDefinition=td)
+
+    def _apply(self, event: Event, t: float) -> None:
+        if event.kind == "zone_lost":
+            names = self._zone(event.zone)
+            self._stop(names, math.inf)
+            self._note("zone lost", zone=event.zone, instances=len(names))
+        elif event.kind == "zone_restored":
+            names = [n for n in self._zone(event.zone) if n in self.down]
+            for name in names:
+                del self.down[name]
+            self._start(names)
+            self._note("zone restored", zone=event.zone, instances=len(names))
+        elif event.kind == "flap":
+            names = self._zone(event.zone, event.count)
+            self._stop(names, t + event.down_s)
+            self._note("agents flap", zone=event.zone, instances=len(names), down_s=event.down_s)
+        elif event.kind == "drain":
+            names = self._zone(event.zone, event.count)
+            for name in names:
+                if name in self.cluster.agents:
+                    ident = self.cluster.instance_id(name)
+                    self.cluster.api("POST", f"/v1/clusters/{CLUSTER}/container-instances/{ident}/drain")
+            self._note("instances drained", zone=event.zone, instances=len(names))
+        elif event.kind == "rollout":
+            svc = next(s for s in self.scenario.services if s.name == event.service)
+            health = svc.health_check or event.failing_health_share > 0
+            self.rollouts[svc.name] += 1
+            tag = f"{svc.name}#{self.rollouts[svc.name]}"
+            td = self._register(svc, health, tag)
+            self.failing_share[tag] = event.failing_health_share
+            self.cluster.api("PATCH", f"/v1/clusters/{CLUSTER}/services/{svc.name}", {"taskDefinition": td})
+            self._note("rollout", service=svc.name, taskDefinition=td, failingHealthShare=event.failing_health_share)
+        elif event.kind == "scale":
+            self.cluster.api(
+                "PATCH", f"/v1/clusters/{CLUSTER}/services/{event.service}", {"desiredCount": event.desired}
+            )
+            self._note("scaled", service=event.service, desired=event.desired)
+
+    def _note(self, what: str, **detail: Any) -> None:
+        self.lines.append({"t": self._t(), "event": what, **detail})
+
+    # -- settling ------------------------------------------------------------------------------
+
+    def _answer_health(self) -> bool:
+        """Mark every container still `starting` healthy or unhealthy; True if any was."""
+        starting: list[tuple[str, str, str]] = []
+        for name in sorted(self.executors):
+            ex = self.executors[name]
+            for c in ex.list({}):
+                if c.running and c.health == "starting":
+                    starting.append((c.labels.get(REVISION_LABEL, ""), name, c.id))
+        for td, name, cid in sorted(starting):
+            share = self.failing_share.get(td, 0.0)
+            self.health_seen[td] += 1
+            failing = math.floor(self.health_seen[td] * share) > self.health_failed[td]
+            if failing:
+                self.health_failed[td] += 1
+            self.executors[name].set_health(cid, "unhealthy" if failing else "healthy")
+        return bool(starting)
+
+    def _settle(self) -> None:
+        store = self.cluster.plane.store
+        store.nudge("simulate:tick")
+        self.cluster.plane.background.instances.reconcile()
+        began = time.monotonic()
+        last, quiet_since = store.position, time.monotonic()
+        while time.monotonic() - began < SETTLE_LIMIT_S:
+            time.sleep(0.02)
+            if self._answer_health():
+                quiet_since = time.monotonic()
+            now_pos = store.position
+            if now_pos != last:
+                last, quiet_since = now_pos, time.monotonic()
+            elif time.monotonic() - quiet_since >= SETTLE_QUIET_S:
+                return
+        self.unsettled_ticks += 1
+        self._note("tick did not settle", limit_s=SETTLE_LIMIT_S)
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def _sample(self, t: float) -> None:
+        store = self.cluster.plane.store
+        zone_of: dict[str, str] = {}
+        up: dict[str, int] = defaultdict(int)
+        cpu_total: dict[str, int] = defaultdict(int)
+        cpu_of = {svc.name: svc.cpu for svc in self.scenario.services}
+        with store.read():
+            for inst in store.list_instances(CLUSTER):
+                zone = inst.attribute_map().get("ecs.availability-zone", "")
+                zone_of[inst.containerInstanceArn] = zone
+                if inst.agentConnected and inst.status == "ACTIVE":
+                    up[zone] += 1
+                    cpu_total[zone] += next(r.integerValue or 0 for r in inst.registeredResources if r.name == "CPU")
+            counts = store.task_counts(CLUSTER)
+            services = {svc.serviceName: svc for svc in store.list_services(CLUSTER)}
+        running: dict[str, int] = defaultdict(int)
+        cpu_used: dict[str, int] = defaultdict(int)
+        per_service: dict[str, dict[str, int]] = {n: {"running": 0, "pending": 0} for n in cpu_of}
+        for arn, group, _desired, last, n in counts:
+            name = group.removeprefix("service:")
+            zone = zone_of.get(arn, "")
+            if last == "RUNNING":
+                running[zone] += n
+                cpu_used[zone] += n * cpu_of.get(name, 0)
+            if name in per_service:
+                per_service[name]["running" if last == "RUNNING" else "pending"] += n
+        zones = {}
+        for zone in self.scenario.zones:
+            util = cpu_used[zone] / cpu_total[zone] if cpu_total[zone] else 0.0
+            zones[zone] = {"instances": up[zone], "running": running[zone], "cpuUtilization": round(util, 4)}
+        svcs = {}
+        for name in sorted(per_service):
+            svc = services.get(name)
+            svcs[name] = {
+                "desired": svc.desiredCount if svc else 0,
+                "running": per_service[name]["running"],
+                "pending": per_service[name]["pending"],
+                "deployments": len(svc.deployments) if svc else 0,
+                "rollout": svc.deployments[0].rolloutState if svc and svc.deployments else "",
+                "failedTasks": sum(d.failedTasks for d in svc.deployments) if svc else 0,
+            }
+        self.lines.append({"t": t, "zones": zones, "services": svcs})
+
+
+def run(scenario: Scenario, seed: int | None = None) -> list[dict[str, Any]]:
+    sim = Simulation(scenario, scenario.seed if seed is None else seed)
+    return sim.run()
