@@ -33,7 +33,7 @@ from orchestrator.security.credentials import MASTER_KEY_FILE
 log = structlog.get_logger("orchestrator.server")
 
 DB_FILE = "orchestrator.db"
-# Agents hold a worker thread for each long-poll; leave room for many of them.
+# Worker threads for sync routes; agents' long-polls wait on the event loop and hold none (api/agents.py).
 THREAD_LIMIT = 400
 
 

@@ -3,11 +3,15 @@ per-instance credential, which confines an agent to its own container instance."
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
+from starlette.concurrency import run_in_threadpool
 
 from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.store import Store, instance_key
 from orchestrator.operations import Operations
 from orchestrator.security.auth import authenticate_instance, require_join
 
@@ -33,8 +37,36 @@ def register(request: Request, body: dict[str, Any] = Body(default_factory=dict)
 
 
 @router.get("/assignments")
-def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
-    return _ops(request).assignments(_instance(request), since, wait)
+async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
+    # The long-poll waits on the event loop, not in a worker thread: a thousand agents polling
+    # would otherwise take every thread the API has. The store's reads and writes still run in threads.
+    ops = _ops(request)
+    arn = await run_in_threadpool(_instance, request)
+    wait_s, asked_at = await run_in_threadpool(ops.ask_assignments, arn, wait)
+    key = [instance_key(arn)]
+    await wait_for_change(ops.ctx.store, key, since, wait_s)
+    return await run_in_threadpool(lambda: ops.answer_assignments(arn, since, ops.ctx.store.latest(key), asked_at))
+
+
+async def wait_for_change(store: Store, keys: list[str], since: int, timeout: float) -> None:
+    """Until a commit after `since` touches one of `keys`, or `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+
+    def wake() -> None:
+        # A closed loop (the server is stopping) has nobody waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(changed.set)
+
+    # The store's lock is held through every write transaction: take it off the event loop.
+    end = await run_in_threadpool(store.watch, keys, since, wake)
+    if end is None:
+        return
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout)
+    finally:
+        await run_in_threadpool(end)
 
 
 @router.post("/task-states")

@@ -19,6 +19,7 @@ def simulate(
     log_level: str = typer.Option("error", "--log-level"),
 ) -> None:
     """Replay a scenario (zones lost and restored, drains, rollouts, flapping agents) in seconds."""
+    import logging
     import time
 
     from orchestrator.core.logs import configure
@@ -27,6 +28,8 @@ def simulate(
     from orchestrator.simulate.scenario import ScenarioError, load
 
     configure(log_level)
+    # A tick can outlast a periodic job's interval (the jobs are also run by the simulator itself).
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
         scenario = load(scenario_file)
     except ScenarioError as err:

@@ -22,12 +22,13 @@ background loop the keys touched since it last looked, so it reconciles only wha
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
 import weakref
 from collections import Counter, deque
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,9 @@ class Store:
         self._local = threading.local()
         # How many waits (long-polls) are in flight on each key: an agent inside one is connected.
         self._waiting: Counter[str] = Counter()
+        # Callbacks of waits that hold no thread (`watch`), by key.
+        self._watchers: dict[str, dict[int, Callable[[], None]]] = {}
+        self._watch_ids = itertools.count(1)
         # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
@@ -245,6 +249,9 @@ class Store:
             self._touched_at[key] = self._seq
         self._log.append((self._seq, keys))
         self._changed.notify_all()
+        for key in keys:
+            for wake in list(self._watchers.get(key, {}).values()):
+                wake()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
@@ -316,6 +323,36 @@ class Store:
                     if self._waiting[key] <= 0:
                         del self._waiting[key]
             return latest()
+
+    def watch(self, keys: Collection[str], since: int, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """`wait_for` without a blocked thread: `wake` is called (on the committing thread, under
+        the store's lock: it must only schedule work) once a commit after `since` touches one of
+        `keys`. None if one already has; else a function that ends the watch (call it always)."""
+        with self._lock:
+            if since > self._seq or max((self._touched_at.get(k, 0) for k in keys), default=0) > since:
+                return None
+            ident = next(self._watch_ids)
+            for key in keys:
+                self._watchers.setdefault(key, {})[ident] = wake
+            self._waiting.update(keys)
+
+        def end() -> None:
+            with self._lock:
+                for key in keys:
+                    watchers = self._watchers.get(key, {})
+                    if watchers.pop(ident, None) is not None:
+                        self._waiting[key] -= 1
+                        if self._waiting[key] <= 0:
+                            del self._waiting[key]
+                    if not watchers:
+                        self._watchers.pop(key, None)
+
+        return end
+
+    def latest(self, keys: Collection[str]) -> int:
+        """The number of the latest change to any of `keys` (0: none yet)."""
+        with self._lock:
+            return max((self._touched_at.get(k, 0) for k in keys), default=0)
 
     def waited_on(self, keys: Collection[str]) -> set[str]:
         """Which of `keys` someone is waiting on right now (in `wait_for`)."""
@@ -427,6 +464,14 @@ class Store:
         sql += " ORDER BY cluster, name"
         return [Service.model_validate_json(r[0]) for r in self._rows(sql, args)]
 
+    def service_names(self, cluster: str) -> list[str]:
+        """Names of the cluster's services that are not INACTIVE, in name order, from the indexed
+        columns: what a ListServices page needs, without parsing a row."""
+        rows = self._rows(
+            "SELECT name FROM services WHERE cluster=? AND status != 'INACTIVE' ORDER BY name", (cluster,)
+        )
+        return [str(r[0]) for r in rows]
+
     def put_service(self, service: Service) -> None:
         cluster = service.clusterArn.rsplit("/", 1)[-1]
         body = service.model_copy(update={"events": []})
@@ -501,6 +546,20 @@ class Store:
         if started_by is not None:
             tasks = [t for t in tasks if t.startedBy == started_by]
         return tasks
+
+    def task_arns(
+        self, cluster: str, desired_status: str, group: str | None = None, pending: bool = False
+    ) -> list[str]:
+        """ARNs of the cluster's tasks with this desired status (pending: RUNNING wanted, not yet
+        RUNNING), oldest first, from the indexed columns: what a ListTasks page needs."""
+        sql, args = "SELECT arn FROM tasks WHERE cluster=? AND desired_status=?", [cluster, desired_status]
+        if group is not None:
+            sql += " AND grp=?"
+            args.append(group)
+        if pending:
+            sql += " AND last_status != 'RUNNING'"
+        sql += " ORDER BY created_at, arn"
+        return [str(r[0]) for r in self._rows(sql, args)]
 
     def insert_task(self, task: Task, *, explanation: dict[str, Any] | None = None) -> None:
         """Write a new task row, with the scheduler's reasons for where it went if there are any."""

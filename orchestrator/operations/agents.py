@@ -124,13 +124,20 @@ class AgentOps:
             record_heartbeat(s, arn, self.ctx.clock.now())
 
     def assignments(self, arn: str, since: int, wait_s: float) -> dict[str, Any]:
-        """The tasks this instance must run or stop, once something changed after `since`."""
+        """The tasks this instance must run or stop, once something changed after `since`
+        (blocking this thread while it waits; the HTTP route waits without a thread)."""
+        wait_s, asked_at = self.ask_assignments(arn, wait_s)
+        seq = self.ctx.store.wait_for([instance_key(arn)], since, wait_s)
+        return self.answer_assignments(arn, since, seq, asked_at)
+
+    def ask_assignments(self, arn: str, wait_s: float) -> tuple[float, float]:
+        """The start of a long-poll: a heartbeat; (how long it may wait, when it asked)."""
         self.heartbeat(arn)
+        return max(0.0, min(wait_s, self.ctx.settings.agent_poll_max_s)), self.ctx.clock.monotonic()
+
+    def answer_assignments(self, arn: str, since: int, seq: int, asked_at: float) -> dict[str, Any]:
+        """The end of a long-poll: `seq` is what the wait on the instance's key returned."""
         store = self.ctx.store
-        wait_s = max(0.0, min(wait_s, self.ctx.settings.agent_poll_max_s))
-        # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
-        asked_at = self.ctx.clock.monotonic()
-        seq = store.wait_for([instance_key(arn)], since, wait_s)
         if self.ctx.clock.monotonic() - asked_at >= 1.0:
             # Heard from again as the answer leaves: the agent asks anew at once, so its silence
             # counts from here, not from when this (long) poll began.
@@ -140,6 +147,7 @@ class AgentOps:
             # so instead of sending every task again, which is what an idle fleet costs.
             liveness = store.instance_liveness(arn)
             return {"seq": since, "unchanged": True, "instanceStatus": liveness[0] if liveness else "INACTIVE"}
+        # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
         with store.read() as s:
             inst = s.get_instance(arn)
             tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]

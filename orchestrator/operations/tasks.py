@@ -228,6 +228,13 @@ class TaskOps:
             if service and s.get_service(cluster.clusterName, arn_id(service)) is None:
                 # As ECS answers: a service that never existed is an error, not an empty list.
                 raise ServiceNotFoundException(SERVICE_NOT_FOUND)
+            if not (instance_ref or family or opt_str(req, "startedBy")):
+                # Filters the indexed columns answer: the page is made of ARNs, no row is parsed.
+                arns = s.task_arns(
+                    cluster.clusterName, "RUNNING" if desired == "PENDING" else desired, group, desired == "PENDING"
+                )
+                page, nxt = paginate(arns, req)
+                return {"taskArns": page, "nextToken": nxt} if nxt else {"taskArns": page}
             tasks = s.list_tasks(cluster.clusterName, group=group, started_by=opt_str(req, "startedBy"))
             if instance_ref:
                 inst = next(

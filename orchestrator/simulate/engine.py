@@ -157,9 +157,12 @@ class Simulation:
                 executor=self._executor(name),
                 wait=False,
             )
+        # Registrations queue on the store's one writer: allow for a thousand of them on a busy machine.
+        limit = 60 + 0.25 * len(names)
+        deadline = time.monotonic() + limit
         for name in names:
-            if not self.cluster.agents[name].agent.registered.wait(timeout=60):
-                raise RuntimeError(f"simulated agent {name} did not register within 60 s")
+            if not self.cluster.agents[name].agent.registered.wait(timeout=max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"simulated agent {name} did not register within {limit:g} s")
 
     def _stop(self, names: list[str], back_at: float) -> None:
         names = [n for n in names if n in self.cluster.agents]

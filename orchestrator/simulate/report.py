@@ -54,11 +54,11 @@ def summary_text(scenario: Scenario, seed: int, lines: list[dict[str, Any]]) -> 
         )
     out += ["", f"{'zone':<16}{'instances':>10}{'running':>9}{'min running':>12}{'max running':>12}{'cpu used':>10}"]
     for zone in scenario.zones:
-        series = [s["zones"][zone] for s in samples]
-        last = series[-1]
+        zone_series = [s["zones"][zone] for s in samples]
+        now = zone_series[-1]
         out.append(
-            f"{zone:<16}{last['instances']:>10}{last['running']:>9}{min(z['running'] for z in series):>12}"
-            f"{max(z['running'] for z in series):>12}{last['cpuUtilization'] * 100:>9.1f}%"
+            f"{zone:<16}{now['instances']:>10}{now['running']:>9}{min(z['running'] for z in zone_series):>12}"
+            f"{max(z['running'] for z in zone_series):>12}{now['cpuUtilization'] * 100:>9.1f}%"
         )
     out += ["", f"{'at s':>7}  {'event':<22}{'steady again at s':>18}  detail"]
     for e in events:
