@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ import uvicorn
 from orchestrator.api import autoscaling_rest, elbv2_rest, exec_rest, secrets_rest
 from orchestrator.api.app import create_app
 from orchestrator.api.aws import ecs
+from orchestrator.api.limits import Limits, slow_client_protocol
 from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner
 from orchestrator.core.clock import Clock, SystemClock
@@ -57,6 +60,40 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
+LOCK_FILE = "server.lock"
+
+
+def private_dir(path: Path) -> None:
+    """The data dir holds the database (task environments), tokens and keys: its owner's only."""
+    path.chmod(0o700)
+
+
+def private_files(path: Path) -> None:
+    """Every file already in the data dir readable by its owner only (an older version left 0644)."""
+    for item in path.rglob("*"):
+        if item.is_file() and not item.is_symlink():
+            item.chmod(0o600)
+
+
+def hold_data_dir(data_dir: Path) -> Any:
+    """An exclusive lock on the data dir for this process's life: a second control plane on the
+    same data dir, or `orchestrator restore` while one runs, is refused instead of corrupting it."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataDirBusy(
+            f"another control plane is using {data_dir}; stop it first (or give this one another --data-dir)"
+        ) from None
+    return handle
+
+
+class DataDirBusy(RuntimeError):
+    """The data dir is locked by a running control plane."""
+
+
 @asynccontextmanager
 async def _lifespan(_: Any) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
@@ -68,11 +105,18 @@ class ControlPlane:
     data_dir: Path
     settings: Settings = field(default_factory=Settings)
     clock: Clock = field(default_factory=SystemClock)
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        self._lock = hold_data_dir(self.data_dir)
         set_region(self.settings.region)
-        self.store = Store(self.data_dir / DB_FILE)
+        try:
+            self.store = Store(self.data_dir / DB_FILE)
+        except BaseException:
+            self._lock.close()
+            raise
         # No `default` cluster until something creates it (CreateCluster, or the first agent to
         # join it), as on ECS.
         self.tokens = Tokens.load_or_create(self.data_dir)
@@ -93,7 +137,8 @@ class ControlPlane:
         # Load balancers: targets follow tasks, HAProxy follows the store, health comes back.
         self.targets = TargetController(self.ctx, DataPlane(self.data_dir / "lb"))
         self.background.add_periodic("load-balancers", 1.0, self.targets.tick)
-        self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan)
+        private_files(self.data_dir)
+        self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan, limits=self.limits)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -116,7 +161,16 @@ class ControlPlane:
 
     def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
         config = uvicorn.Config(
-            self.app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=2
+            self.app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            http=slow_client_protocol(self.limits.head_timeout_s),
+            timeout_keep_alive=int(self.limits.keep_alive_s),
+            # The request line and headers together; more is refused by h11 before any route runs.
+            h11_max_incomplete_event_size=self.limits.max_header_bytes + 1024,
         )
         server = uvicorn.Server(config)
         return server
@@ -134,6 +188,7 @@ class ControlPlane:
             self.background.stop()
             self.targets.close()
             self.store.close()
+            self._lock.close()
 
     def start_in_thread(self, listen: str) -> str:
         """Serve from a background thread (dev mode, tests); returns the base URL once ready."""
@@ -163,3 +218,4 @@ class ControlPlane:
         self.background.stop()
         self.targets.close()
         self.store.close()
+        self._lock.close()

@@ -1,16 +1,23 @@
 """Routes the node agents call. Registration takes the join token; everything else the
-per-instance credential, which confines an agent to its own container instance."""
+per-instance credential, which confines an agent to its own container instance.
+
+Every body is parsed into its model in `agent_wire` first (typed, bounded, strict), and every
+credentialed call counts against that credential's rate limit, so one agent can neither break
+the store nor take the control plane's time from the others."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.core.errors import InvalidParameterException
+from orchestrator.api import agent_wire as wire
+from orchestrator.core.bounds import INT64_MAX
+from orchestrator.core.errors import InvalidParameterException, ThrottlingException
 from orchestrator.core.store import Store, instance_key
 from orchestrator.operations import Operations
 from orchestrator.security.auth import authenticate_instance, require_join
@@ -24,7 +31,10 @@ def _ops(request: Request) -> Operations:
 
 
 def _instance(request: Request) -> str:
-    return authenticate_instance(_ops(request).ctx.store, request.headers.get("authorization"))
+    arn = authenticate_instance(_ops(request).ctx.store, request.headers.get("authorization"))
+    if not request.app.state.agent_rate.allow(arn):
+        raise ThrottlingException("Too many requests with this instance credential; slow down and retry.")
+    return arn
 
 
 @router.post("/register")
@@ -32,14 +42,20 @@ def register(request: Request, body: dict[str, Any] = Body(default_factory=dict)
     token = body.get("joinToken")
     if not isinstance(token, str):
         raise InvalidParameterException("joinToken is required: copy join.token from the server's data dir.")
-    require_join(request.app.state.tokens, token)
-    return _ops(request).register_instance({k: v for k, v in body.items() if k != "joinToken"})
+    registration = wire.parse(wire.Registration, body)
+    ctx = _ops(request).ctx
+    require_join(request.app.state.tokens, registration.joinToken, ctx.store, ctx.clock.now())
+    return _ops(request).register_instance({k: v for k, v in wire.plain(registration).items() if k != "joinToken"})
 
 
 @router.get("/assignments")
 async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
     # The long-poll waits on the event loop, not in a worker thread: a thousand agents polling
     # would otherwise take every thread the API has. The store's reads and writes still run in threads.
+    if not 0 <= since <= INT64_MAX:
+        raise InvalidParameterException("since must be a change number from 0 to 2^63-1.")
+    if not math.isfinite(wait):
+        raise InvalidParameterException("wait must be a finite number of seconds.")
     ops = _ops(request)
     arn = await run_in_threadpool(_instance, request)
     wait_s, asked_at = await run_in_threadpool(ops.ask_assignments, arn, wait)
@@ -71,18 +87,16 @@ async def wait_for_change(store: Store, keys: list[str], since: int, timeout: fl
 
 @router.post("/task-states")
 def task_states(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-    reports = body.get("tasks")
-    if not isinstance(reports, list):
-        raise InvalidParameterException("tasks must be a list of task state reports.")
-    return _ops(request).report_task_states(_instance(request), reports)
+    arn = _instance(request)
+    reports = wire.parse(wire.TaskStates, body)
+    return _ops(request).report_task_states(arn, [wire.plain(r) for r in reports.tasks])
 
 
 @router.post("/metrics")
 def metrics(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-    samples = body.get("samples")
-    if not isinstance(samples, list):
-        raise InvalidParameterException("samples must be a list.")
-    return _ops(request).report_metrics(_instance(request), samples)
+    arn = _instance(request)
+    samples = wire.parse(wire.Metrics, body)
+    return _ops(request).report_metrics(arn, [wire.plain(s) for s in samples.samples])
 
 
 @router.post("/logs")

@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from orchestrator.api import agents, openapi, rest
+from orchestrator.api import agents, openapi, rest, tokens_rest
+from orchestrator.api.limits import BoundedRequests, Limits, RateLimiter
 from orchestrator.api.ui import routes as ui
 from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
@@ -33,8 +34,13 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
 
 
 def create_app(
-    ops: Operations, tokens: Tokens, extra_routers: list[Any] | None = None, lifespan: Any = None
+    ops: Operations,
+    tokens: Tokens,
+    extra_routers: list[Any] | None = None,
+    lifespan: Any = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
+    limits = limits or Limits()
     app = FastAPI(
         lifespan=lifespan,
         title="local ECS control plane",
@@ -43,8 +49,12 @@ def create_app(
     )
     app.state.ops = ops
     app.state.tokens = tokens
+    app.state.agent_rate = RateLimiter(limits.agent_requests_per_s, limits.agent_burst)
+    # Outermost, so sizes, depth and Unicode are checked before routing, parsing or authentication.
+    app.add_middleware(BoundedRequests, limits=limits)
     app.include_router(rest.router)
     app.include_router(agents.router)
+    app.include_router(tokens_rest.router)
     app.include_router(ui.router)
     for router in extra_routers or []:
         app.include_router(router)

@@ -28,6 +28,7 @@ from orchestrator.cli.secrets import secrets_app
 from orchestrator.cli.services import svc_app
 from orchestrator.cli.simulate import simulate
 from orchestrator.cli.status import status
+from orchestrator.cli.token import token_app
 
 cli = typer.Typer(
     help="A local ECS: task definitions, services and tasks on real Docker containers.",
@@ -73,6 +74,7 @@ cli.add_typer(export_app, name="export")
 cli.add_typer(context_app, name="context")
 cli.add_typer(lb_app, name="lb")
 cli.add_typer(secrets_app, name="secrets")
+cli.add_typer(token_app, name="token")
 
 
 def lift_global_options(argv: list[str]) -> list[str]:

@@ -144,3 +144,10 @@ class TooManyTagsException(ApiError):
     """Application Auto Scaling's name for a tag request that would leave a resource over its limit."""
 
     code = "TooManyTagsException"
+
+
+class ThrottlingException(ApiError):
+    """Too many requests from one caller; retry after a pause (botocore retries it on its own)."""
+
+    code = "ThrottlingException"
+    status = 429

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import threading
 import weakref
@@ -34,6 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from orchestrator.core.bounds import INT64_MAX, INT64_MIN, BoundsError, check
+from orchestrator.core.errors import InvalidParameterException
 from orchestrator.core.models import (
     Cluster,
     ContainerInstance,
@@ -134,7 +139,45 @@ CHANGES_KEPT = 4096
 
 
 def _dumps(model: Any) -> str:
-    return json.dumps(model.model_dump(mode="json", exclude_none=True), separators=(",", ":"))
+    """A model's row: refused (InvalidParameterException naming the member, nothing written) unless
+    it reads back as the same model, so no row can be written that would break every later read."""
+    try:
+        dumped = model.model_dump(mode="json", exclude_none=True, warnings=False)
+    except (ValueError, TypeError) as err:  # a value of the wrong type or no valid Unicode
+        raise InvalidParameterException(f"A member of the {type(model).__name__} is not valid: {err}"[:300]) from None
+    text = json.dumps(dumped, separators=(",", ":"))
+    try:
+        check(dumped)
+        again = type(model).model_validate_json(text).model_dump(mode="json", exclude_none=True)
+        if again != dumped:
+            changed = sorted(k for k in dumped.keys() | again.keys() if dumped.get(k) != again.get(k))
+            raise InvalidParameterException(f"{', '.join(changed)}: would not read back as written.")
+    except BoundsError as err:
+        raise InvalidParameterException(f"{err.where or 'value'} {err.problem}.") from None
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidParameterException(f"{where}: {first['msg']}.") from None
+    return text
+
+
+def _dumps_doc(body: dict[str, Any]) -> str:
+    try:
+        check(body)
+    except BoundsError as err:
+        raise InvalidParameterException(f"{err.where or 'value'} {err.problem}.") from None
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _int64(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
+
+
+class StoreDamaged(RuntimeError):
+    """The database file fails SQLite's integrity check (or is no database at all)."""
+
+
+PRIVATE_FILE = 0o600
 
 
 def cluster_key(cluster: str) -> str:
@@ -149,6 +192,16 @@ def service_key(cluster: str, name: str) -> str:
 
 def instance_key(arn: str) -> str:
     return f"instance:{arn}"
+
+
+def _private(path: str) -> None:
+    """The database file, created (or kept) readable by its owner only: it holds task environments.
+    SQLite gives the -wal and -shm files the database file's mode."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    os.chmod(path, PRIVATE_FILE)
 
 
 class StaleWriteError(RuntimeError):
@@ -171,11 +224,26 @@ class _ReadConnection(sqlite3.Connection):
 class Store:
     def __init__(self, path: str | Path, changes_kept: int = CHANGES_KEPT) -> None:
         self.path = str(path)
+        _private(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.executescript(SCHEMA)
+        try:
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            damage = [r[0] for r in self._conn.execute("PRAGMA quick_check(5)").fetchall()]
+            if damage != ["ok"]:
+                raise StoreDamaged("; ".join(str(d) for d in damage))
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.DatabaseError, StoreDamaged) as err:
+            self._conn.close()
+            raise StoreDamaged(
+                f"the database {self.path} is damaged ({err}). Restore a backup with `orchestrator restore FILE "
+                f"--data-dir {Path(self.path).parent}`, or move {Path(self.path).name} (and its -wal and -shm "
+                "files) away to start with an empty cluster."
+            ) from None
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.chmod(self.path + suffix, PRIVATE_FILE)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._seq = 0
@@ -380,12 +448,18 @@ class Store:
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         conn = self._conn if self._writer == threading.get_ident() else self._reader()
-        return conn.execute(sql, tuple(args)).fetchall()
+        try:
+            return conn.execute(sql, tuple(args)).fetchall()
+        except OverflowError:
+            raise InvalidParameterException("A number is outside the 64-bit integer range.") from None
 
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> int:
         """Run one write statement in the current transaction; the number of rows it changed."""
         assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
-        cur = self._conn.execute(sql, tuple(args))
+        try:
+            cur = self._conn.execute(sql, tuple(args))
+        except OverflowError:
+            raise InvalidParameterException("A number is outside the 64-bit integer range.") from None
         self._wrote = True
         return cur.rowcount
 
@@ -415,6 +489,8 @@ class Store:
     # -- task definitions ------------------------------------------------------------------
 
     def get_task_definition(self, family: str, revision: int) -> TaskDefinition | None:
+        if not _int64(revision):
+            return None
         rows = self._rows("SELECT body FROM task_definitions WHERE family=? AND revision=?", (family, revision))
         return TaskDefinition.model_validate_json(rows[0][0]) if rows else None
 
@@ -432,9 +508,9 @@ class Store:
         return int(rows[0][0] or 0)
 
     def list_task_definitions(self, family_prefix: str = "", status: str | None = None) -> list[TaskDefinition]:
-        sql = "SELECT body FROM task_definitions WHERE family LIKE ? ESCAPE '\\'"
-        escaped = family_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        args: list[Any] = [escaped + "%"]
+        # A prefix compared as text, never a LIKE pattern (SQLite refuses patterns over 50,000 bytes).
+        sql = "SELECT body FROM task_definitions WHERE substr(family, 1, ?)=?"
+        args: list[Any] = [len(family_prefix), family_prefix]
         if status:
             sql += " AND status=?"
             args.append(status)
@@ -516,7 +592,12 @@ class Store:
         return Task.model_validate_json(rows[0][0]) if rows else None
 
     def find_task(self, cluster: str, task_id: str) -> Task | None:
-        rows = self._rows("SELECT body FROM tasks WHERE cluster=? AND arn LIKE ?", (cluster, f"%/{task_id}"))
+        # The id is matched exactly as the ARN's last part, never as a pattern (`%` is no wildcard).
+        if not task_id or "/" in task_id:
+            return None
+        rows = self._rows(
+            "SELECT body FROM tasks WHERE cluster=? AND substr(arn, -?)=?", (cluster, len(task_id) + 1, "/" + task_id)
+        )
         return Task.model_validate_json(rows[0][0]) if rows else None
 
     def list_tasks(
@@ -705,7 +786,11 @@ class Store:
         self.touch(cluster_key(cluster))
 
     def instance_arn_by_id(self, instance_id: str) -> str | None:
-        rows = self._rows("SELECT arn FROM container_instances WHERE arn LIKE ?", (f"%/{instance_id}",))
+        if not instance_id or "/" in instance_id:
+            return None
+        rows = self._rows(
+            "SELECT arn FROM container_instances WHERE substr(arn, -?)=?", (len(instance_id) + 1, "/" + instance_id)
+        )
         return str(rows[0][0]) if len(rows) == 1 else None
 
     def credential_hash(self, arn: str) -> str | None:
@@ -734,7 +819,7 @@ class Store:
     def put_doc(self, kind: str, key: str, body: dict[str, Any]) -> None:
         self._exec(
             "INSERT OR REPLACE INTO documents (kind, key, body) VALUES (?, ?, ?)",
-            (kind, key, json.dumps(body, separators=(",", ":"))),
+            (kind, key, _dumps_doc(body)),
         )
         self.touch(f"doc:{kind}")
 

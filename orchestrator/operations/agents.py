@@ -20,7 +20,7 @@ from orchestrator.core.models import (
     instance_arn,
 )
 from orchestrator.core.placing import resources
-from orchestrator.core.store import instance_key
+from orchestrator.core.store import Store, instance_key
 from orchestrator.operations.clusters import ensure_active_cluster
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
@@ -43,6 +43,18 @@ def _host_address(value: Any) -> str | None:
             f"hostAddress must be an IPv4 address of the instance, such as 10.0.0.7 (got {str(value)[:64]!r})."
         )
     return str(address)
+
+
+def _refuse_taken_name(store: Store, cluster: str, name: str) -> None:
+    """One live instance per name in a cluster: a join token must not let anyone take over the name
+    (and with it the place in tables and commands) of an instance that is still registered."""
+    for other in store.list_instances(cluster):
+        if other.attribute_map().get("orch.name") == name:
+            raise InvalidParameterException(
+                f"name: an instance named {name!r} is already registered in cluster {cluster} "
+                f"({arn_id(other.containerInstanceArn)}). Deregister it first (orchestrator instance deregister "
+                f"{name} --force) or register under another --name."
+            )
 
 
 class AgentOps:
@@ -90,6 +102,8 @@ class AgentOps:
             ):
                 inst = None
             resumed = inst is not None
+            if name and not resumed:
+                _refuse_taken_name(s, cluster.clusterName, name)
             if inst is None:
                 instance_id = secrets.token_hex(16)
                 arn = instance_arn(cluster.clusterName, instance_id)

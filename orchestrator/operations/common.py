@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.core.bounds import INT64_MAX, INT64_MIN
 from orchestrator.core.context import Context, cluster_name
 from orchestrator.core.errors import (
     CLUSTER_NOT_FOUND,
@@ -54,10 +55,12 @@ def opt_int(
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and len(value) <= 20 and value.strip().lstrip("-").isdigit():
             value = int(value)
         else:
             raise InvalidParameterException(f"{name} must be an integer, got {value!r}.")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidParameterException(f"{name} is outside the 64-bit integer range.")
     if lo is not None and value < lo:
         raise InvalidParameterException(f"{name} must be at least {lo}, got {value}.")
     if hi is not None and value > hi:

@@ -51,6 +51,10 @@ def _health(inst: dict[str, Any], last_heartbeat: float | None) -> dict[str, Any
     return {"overallStatus": status, "details": [detail]}
 
 
+# Never the hash of any token (a hash is 64 hex digits), so no credential matches it.
+REVOKED = "revoked"
+
+
 class InstanceOps:
     ctx: Context
 
@@ -168,6 +172,8 @@ class InstanceOps:
             inst.status = "INACTIVE"
             inst.agentConnected = False
             s.update_instance(inst)
+            # Its agent's credential dies with it: nothing can speak for this instance any more.
+            s.replace_credential(inst.containerInstanceArn, REVOKED)
             described = with_usage(s, [inst])[0].wire()
         return {"containerInstance": described}
 

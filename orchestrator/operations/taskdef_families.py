@@ -25,6 +25,8 @@ class TaskDefinitionFamilyOps:
         if status not in FAMILY_STATUSES:
             raise InvalidParameterException(f"status must be ACTIVE, INACTIVE or ALL, got {status!r}.")
         prefix = opt_str(req, "familyPrefix", "") or ""
+        if len(prefix) > 255:
+            raise InvalidParameterException("familyPrefix may be at most 255 characters (a family's longest name).")
         with self.ctx.store.read() as s:
             tds = s.list_task_definitions(prefix)
         active = {t.family for t in tds if t.status == "ACTIVE"}

@@ -8,6 +8,7 @@ allows tasks to do to their host). What passes is stored and returned as given.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -176,19 +177,34 @@ def _check_expressions(expressions: list[str]) -> None:
         raise ClientException(f"placementConstraints: {err}") from None
 
 
+# Far above any real instance (ECS's largest task is 192 vCPU and 1,536 GB), far below int64.
+MAX_TASK_SIZE = 2**31 - 1
+
+
 def _task_size(req: dict[str, Any], name: str) -> int | None:
     value = req.get(name)
     if value is None or value == "":
         return None
     text = str(value).strip()
+    if len(text) > 32:
+        raise ClientException(
+            f"{name} must be a number of {'CPU units' if name == 'cpu' else 'MiB'}, at most 32 characters."
+        )
     units = {"vcpu": 1024, "gb": 1024}
     for suffix, factor in units.items():
         if text.lower().endswith(suffix):
             try:
-                return int(float(text[: -len(suffix)].strip()) * factor)
+                amount = float(text[: -len(suffix)].strip())
             except ValueError:
                 break
-    if not text.isdigit() or int(text) <= 0:
+            # Finite and positive: "inf vcpu" once crashed the registration, "-1 GB" grew instances.
+            if not math.isfinite(amount) or amount <= 0 or amount * factor > MAX_TASK_SIZE:
+                break
+            units_of = int(amount * factor)
+            if units_of > 0:
+                return units_of
+            break
+    if not text.isdigit() or int(text) <= 0 or int(text) > MAX_TASK_SIZE:
         raise ClientException(
             f"{name} must be a positive number of {'CPU units' if name == 'cpu' else 'MiB'}, got {value!r}."
         )
@@ -243,6 +259,8 @@ class TaskDefinitionOps:
         if status not in ("ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"):
             raise InvalidParameterException("status must be ACTIVE or INACTIVE.")
         prefix = opt_str(req, "familyPrefix", "") or ""
+        if len(prefix) > 255:
+            raise InvalidParameterException("familyPrefix may be at most 255 characters (a family's longest name).")
         with self.ctx.store.read() as s:
             tds = s.list_task_definitions(prefix, status)
         if prefix:

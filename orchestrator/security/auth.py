@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator.core.errors import AccessDeniedException, UnauthorizedError
 from orchestrator.core.store import Store
+from orchestrator.security import join_tokens
 from orchestrator.security.secrets import check_token, hash_token, new_token
 
 ADMIN_TOKEN_FILE = "admin.token"
@@ -56,9 +57,12 @@ def require_admin(tokens: Tokens, header: str | None) -> None:
         raise UnauthorizedError("The bearer token is not the admin token of this control plane.")
 
 
-def require_join(tokens: Tokens, token: str) -> None:
-    if not check_token(token, tokens.join_hash):
-        raise UnauthorizedError("The join token is wrong; copy join.token from the server's data dir.")
+def require_join(tokens: Tokens, token: str, store: Store, now: float) -> None:
+    if not join_tokens.valid(store, token, tokens.join_hash, now):
+        raise UnauthorizedError(
+            "The join token is wrong, expired or revoked; copy join.token from the server's data dir "
+            "or issue one with `orchestrator token create`."
+        )
 
 
 def new_instance_credential(instance_id: str) -> str:

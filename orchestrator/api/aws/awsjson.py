@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orchestrator.core import bounds
 from orchestrator.core.errors import ApiError, SerializationException, UnknownOperationException
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -74,10 +75,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     """The request's input structure; an empty body is an empty input, as botocore sends for no args."""
     if not body.strip():
         return {}
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationException(f"Request body is not valid JSON: {exc}") from exc
+    parsed = bounds.loads(body)  # depth, number length, 64-bit integers, valid Unicode
     if not isinstance(parsed, dict):
         raise SerializationException("Request body must be a JSON object.")
     return parsed
