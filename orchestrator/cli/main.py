@@ -14,6 +14,7 @@ import typer
 
 from orchestrator.cli import config
 from orchestrator.cli.autoscale import autoscale_app, svc_metrics
+from orchestrator.cli.backup import backup, restore
 from orchestrator.cli.client import CliError
 from orchestrator.cli.contexts import context_app
 from orchestrator.cli.credentials import credentials_app
@@ -59,6 +60,8 @@ cli.command(help="Run the control plane.")(server)
 cli.command(help="Run a node agent on this host.")(agent)
 cli.command(help="Run a control plane and N agents in one process.")(dev)
 cli.command(help="Replay a scenario of many instances through the real control plane on a fake clock.")(simulate)
+cli.command(help="Copy the cluster's database to a file, also while the control plane runs.")(backup)
+cli.command(help="Replace the cluster's database with a backup (the control plane stopped).")(restore)
 cli.add_typer(cluster_app, name="cluster")
 cli.add_typer(taskdef_app, name="taskdef")
 svc_app.command("metrics")(svc_metrics)

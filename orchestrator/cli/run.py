@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -100,6 +101,20 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+T = TypeVar("T")
+
+
+def opened(start: Callable[[], T]) -> T:
+    """Start a control plane, turning a damaged database or a busy data dir into one clear line."""
+    from orchestrator.core.store import StoreDamaged
+    from orchestrator.server import DataDirBusy
+
+    try:
+        return start()
+    except (StoreDamaged, DataDirBusy) as err:
+        raise CliError(str(err)) from None
+
+
 def server(
     data_dir: Path = typer.Option(None, "--data-dir", help="Where the database and tokens live."),
     listen: str = typer.Option("127.0.0.1:8420", "--listen", help="HOST:PORT; loopback unless told otherwise."),
@@ -134,7 +149,7 @@ def server(
     data_dir = data_dir or default_data_dir()
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
-    plane = ControlPlane(data_dir, settings)
+    plane = opened(lambda: ControlPlane(data_dir, settings))
     say(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
     plane.serve(listen)
 
@@ -326,17 +341,19 @@ def dev(
         from agent.executor.docker import DockerExecutor
 
         executor_factory = DockerExecutor
-    cluster = LocalCluster(
-        data_dir,
-        executor_factory=executor_factory,
-        settings=settings,
-        agent_cpu=cpu,
-        agent_memory=memory,
-        stop_timeout_s=stop_timeout,
-        listen=listen,
-        host_addresses=host_addresses,
-        poll_wait_s=poll_wait_s,
-        pass_interval_s=pass_interval_s,
+    cluster = opened(
+        lambda: LocalCluster(
+            data_dir,
+            executor_factory=executor_factory,
+            settings=settings,
+            agent_cpu=cpu,
+            agent_memory=memory,
+            stop_timeout_s=stop_timeout,
+            listen=listen,
+            host_addresses=host_addresses,
+            poll_wait_s=poll_wait_s,
+            pass_interval_s=pass_interval_s,
+        )
     )
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -213,7 +213,9 @@ class EcsEndpoint:
                 request_id=request_id,
                 status=err.status,
                 error=err.code,
-                problem=err.message,
+                # Before the signature holds, the message may quote the Authorization header (as
+                # AWS's does, for the caller), which may carry a pasted secret: not for the log.
+                problem=err.message if access_key_id != "-" else "(refused before authentication)",
             )
             return WireResponse(err.status, dumps(error_body(service, err)), request_id)
         except Exception as err:

@@ -53,7 +53,10 @@ class ElbEndpoint:
             log.debug("elbv2 request", operation=operation, access_key_id=identity.access_key_id, status=200)
             return WireResponse(200, query.response_xml(operation, result, request_id), request_id)
         except ApiError as err:
-            log.info("elbv2 request refused", operation=operation, error=err.code, problem=err.message)
+            # Before the signature holds (operation still "-"), the message may quote the
+            # Authorization header, which may carry a pasted secret: not for the log.
+            shown = err.message if operation != "-" else "(refused before authentication)"
+            log.info("elbv2 request refused", operation=operation, error=err.code, problem=shown)
             return WireResponse(err.status, query.error_xml(err, request_id), request_id)
         except Exception as err:
             log.exception("elbv2 request failed", operation=operation, error=type(err).__name__)
