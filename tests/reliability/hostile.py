@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class Ecs:
     url: str
     key_id: str
     secret: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
 
     def call(self, operation: str, body: bytes | str | dict[str, Any], service: str = "ecs") -> httpx.Response:
         if isinstance(body, dict):
@@ -85,7 +86,7 @@ class Ecs:
         request = AWSRequest(method="POST", url=self.url + "/", data=data, headers=headers)
         signing = "ecs" if service == "ecs" else "application-autoscaling"
         SigV4Auth(Credentials(self.key_id, self.secret), signing, REGION).add_auth(request)
-        return httpx.post(self.url + "/", content=data, headers=dict(request.headers.items()), timeout=60)
+        return self.http.post(self.url + "/", content=data, headers=dict(request.headers.items()))
 
 
 def ecs(c: LocalCluster) -> Ecs:
