@@ -157,7 +157,8 @@ def test_no_ecs_operation_answers_5xx_to_model_driven_inputs(server: ServerProce
     one()
     rss_after = server.rss_kib()
     print(
-        f"ECS fuzz: {sum(statuses.values())} requests over {len(operations)} operations: {dict(sorted(statuses.items()))}"
+        f"ECS fuzz: {sum(statuses.values())} requests over {len(operations)} operations: "
+        f"{dict(sorted(statuses.items()))}"
     )
     print(f"RSS {rss_before} -> {rss_after} KiB")
     assert not failures, failures[:10]

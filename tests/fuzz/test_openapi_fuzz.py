@@ -76,7 +76,8 @@ def test_no_route_answers_5xx_to_generated_requests(server: ServerProcess) -> No
     session.close()
     rss_after = server.rss_kib()
     print(
-        f"schemathesis: {sum(statuses.values())} requests over {len(operations)} routes: {dict(sorted(statuses.items()))}"
+        f"schemathesis: {sum(statuses.values())} requests over {len(operations)} routes: "
+        f"{dict(sorted(statuses.items()))}"
     )
     print(f"RSS {rss_before} -> {rss_after} KiB")
     assert not failures, failures[:10]
