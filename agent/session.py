@@ -8,6 +8,7 @@ registration.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import ssl
@@ -32,6 +33,13 @@ def _tls_context() -> ssl.SSLContext:
     if _TLS is None:
         _TLS = ssl.create_default_context()
     return _TLS
+
+
+PIN_SEPARATOR = "@sha256:"
+
+
+def _fingerprint(pem: str) -> str:
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
 
 
 class SessionClosed(Exception):
@@ -63,13 +71,57 @@ class Session:
         stop: threading.Event | None = None,
     ) -> None:
         self.server = server.rstrip("/")
-        self.join_token = join_token
+        # A join token from a control plane with its own CA ends in `@sha256:<fingerprint>`.
+        self.join_token, _, pin = join_token.partition(PIN_SEPARATOR)
+        self._pin = pin.lower() or None
         self.registration = registration
         self.state_file = state_file
         self.stop = stop or threading.Event()
         self.instance_arn = ""
         self._credential = ""
-        self._http = httpx.Client(base_url=self.server, timeout=httpx.Timeout(30.0, connect=5.0), verify=_tls_context())
+        pinned = self._pinned_ca() if self._pin is not None else _tls_context()
+        # With a pin, nothing is sent before the CA is checked (fetched on the first call if need be).
+        self._ca_checked = pinned is not False
+        self._http = self._client(pinned if pinned is not False else _tls_context())
+
+    def _client(self, verify: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.server, timeout=httpx.Timeout(30.0, connect=5.0), verify=verify)
+
+    @property
+    def _ca_file(self) -> Path:
+        return self.state_file.with_name("ca.pem")
+
+    def _pinned_ca(self) -> Any:
+        """An SSL context trusting only the CA the join token names: the CA fetched once (before
+        any token is sent) and kept next to the state file if its SHA-256 matches the pin."""
+        try:
+            pem = self._ca_file.read_text()
+        except OSError:
+            return False  # fetched (and checked) on the first call
+        if _fingerprint(pem) != self._pin:
+            return False
+        return ssl.create_default_context(cadata=pem)
+
+    def _fetch_ca(self) -> None:
+        with httpx.Client(base_url=self.server, verify=False, timeout=10.0) as bare:
+            pem = bare.get("/v1/agent/ca").text
+        try:
+            found = _fingerprint(pem)
+        except ValueError:
+            found = "(no certificate)"
+        if found != self._pin:
+            raise AgentRequestError(
+                "CAFingerprintMismatch",
+                f"the control plane's CA has the fingerprint {found}, not {self._pin} as the join token says: "
+                "refusing to talk to it (a wrong --server, or someone in between)",
+            )
+        self._ca_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._ca_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        self._http.close()
+        self._http = self._client(ssl.create_default_context(cadata=pem))
+        self._ca_checked = True
 
     @property
     def instance_id(self) -> str:
@@ -166,6 +218,8 @@ class Session:
                 raise SessionClosed()
             headers = {"authorization": f"Bearer {self._credential}"} if authenticated else {}
             try:
+                if not self._ca_checked:
+                    self._fetch_ca()
                 resp = self._http.request(method, path, headers=headers, timeout=timeout or 30.0, **kwargs)
             except Exception as err:
                 if self.stop.is_set():
@@ -178,7 +232,9 @@ class Session:
                     log.warning("credential refused; registering again")
                     self.register()
                     continue
-                if resp.status_code >= 400:
+                if resp.status_code == 429:
+                    log.warning("throttled by the control plane; retrying", retry_in_s=delay)
+                elif resp.status_code >= 400:
                     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
                     if resp.status_code < 500:
                         raise AgentRequestError(body.get("code", str(resp.status_code)), body.get("message", resp.text))

@@ -32,6 +32,7 @@ from orchestrator.operations import Context, Operations
 from orchestrator.reconcile.targets import TargetController
 from orchestrator.security.auth import ADMIN_TOKEN_FILE, JOIN_TOKEN_FILE, Tokens
 from orchestrator.security.credentials import MASTER_KEY_FILE
+from orchestrator.security.tls import Certificates, pinned_join_token
 
 log = structlog.get_logger("orchestrator.server")
 
@@ -106,6 +107,7 @@ class ControlPlane:
     settings: Settings = field(default_factory=Settings)
     clock: Clock = field(default_factory=SystemClock)
     limits: Limits = field(default_factory=Limits)
+    tls: Certificates | None = None
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +141,7 @@ class ControlPlane:
         self.background.add_periodic("load-balancers", 1.0, self.targets.tick)
         private_files(self.data_dir)
         self.app = create_app(self.ops, self.tokens, self._extra_routers(), lifespan=_lifespan, limits=self.limits)
+        self.app.state.tls = self.tls
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -150,6 +153,15 @@ class ControlPlane:
             secrets_rest.router,
             exec_rest.router,
         ]
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def pinned_join_token(self) -> str:
+        """The join token, with the CA's fingerprint when this control plane made its own CA."""
+        return pinned_join_token(self.join_token, self.tls)
 
     @property
     def admin_token(self) -> str:
@@ -171,6 +183,8 @@ class ControlPlane:
             timeout_keep_alive=int(self.limits.keep_alive_s),
             # The request line and headers together; more is refused by h11 before any route runs.
             h11_max_incomplete_event_size=self.limits.max_header_bytes + 1024,
+            ssl_certfile=str(self.tls.cert) if self.tls else None,
+            ssl_keyfile=str(self.tls.key) if self.tls else None,
         )
         server = uvicorn.Server(config)
         return server
@@ -181,7 +195,7 @@ class ControlPlane:
         self.background.start()
         server = self._uvicorn(host, port)
 
-        log.info("control plane listening", url=f"http://{host}:{port}", data_dir=str(self.data_dir))
+        log.info("control plane listening", url=f"{self.scheme}://{host}:{port}", data_dir=str(self.data_dir))
         try:
             server.run()
         finally:
@@ -208,7 +222,7 @@ class ControlPlane:
         if not ready.is_set():
             raise RuntimeError(f"the control plane did not start listening on {listen}")
         bound = server.servers[0].sockets[0].getsockname()[1] if port == 0 else port
-        return f"http://{host}:{bound}"
+        return f"{self.scheme}://{host}:{bound}"
 
     def stop(self) -> None:
         if self._server is not None:

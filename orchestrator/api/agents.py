@@ -13,11 +13,12 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api import agent_wire as wire
 from orchestrator.core.bounds import INT64_MAX
-from orchestrator.core.errors import InvalidParameterException, ThrottlingException
+from orchestrator.core.errors import InvalidParameterException, ResourceNotFoundException, ThrottlingException
 from orchestrator.core.store import Store, instance_key
 from orchestrator.operations import Operations
 from orchestrator.security.auth import authenticate_instance, require_join
@@ -35,6 +36,16 @@ def _instance(request: Request) -> str:
     if not request.app.state.agent_rate.allow(arn):
         raise ThrottlingException("Too many requests with this instance credential; slow down and retry.")
     return arn
+
+
+@router.get("/ca", response_class=PlainTextResponse)
+def ca_certificate(request: Request) -> str:
+    """The CA this control plane made (public, no token): an agent pins it by the fingerprint its
+    join token carries before trusting it."""
+    tls = request.app.state.tls
+    if tls is None or tls.ca is None:
+        raise ResourceNotFoundException("This control plane has no CA of its own (no TLS, or --tls-cert).")
+    return str(tls.ca.read_text())
 
 
 @router.post("/register")

@@ -49,6 +49,7 @@ def create_app(
     )
     app.state.ops = ops
     app.state.tokens = tokens
+    app.state.tls = None  # the control plane's certificates, when it serves TLS
     app.state.agent_rate = RateLimiter(limits.agent_requests_per_s, limits.agent_burst)
     # Outermost, so sizes, depth and Unicode are checked before routing, parsing or authentication.
     app.add_middleware(BoundedRequests, limits=limits)

@@ -14,6 +14,7 @@ from orchestrator.core.errors import InvalidParameterException
 from orchestrator.operations import Operations
 from orchestrator.security import join_tokens
 from orchestrator.security.auth import require_admin
+from orchestrator.security.tls import pinned_join_token
 
 DEFAULT_TTL_S = 24 * 3600
 
@@ -43,7 +44,8 @@ def create(request: Request, body: dict[str, Any] = Body(default_factory=dict)) 
         raise InvalidParameterException("description must be a string.")
     ctx = _ops(request).ctx
     issued = join_tokens.create(ctx.store, ctx.clock.now(), float(ttl), description)
-    return {**join_tokens.public(issued.record), "joinToken": issued.token}
+    # With our own CA, the token carries its fingerprint: an agent joins with it alone.
+    return {**join_tokens.public(issued.record), "joinToken": pinned_join_token(issued.token, request.app.state.tls)}
 
 
 @router.get("")

@@ -8,6 +8,7 @@ for a local control plane: their imports alone cost a client command more than i
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.parse
 from typing import Any, Protocol
@@ -126,8 +127,13 @@ class _Tls:
 
     def __init__(self, host: str, port: int | None, timeout: float) -> None:
         import http.client
+        import ssl
 
-        self.conn = http.client.HTTPSConnection(host, port, timeout=timeout)
+        # Verified always: against the control plane's own CA when there is one to hand (ORCH_CA_CERT,
+        # or tls/ca.pem in the data dir), else against the system's CAs.
+        ca = os.environ.get("ORCH_CA_CERT") or str(default_data_dir() / "tls" / "ca.pem")
+        context = ssl.create_default_context(cafile=ca if os.path.isfile(ca) else None)
+        self.conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
 
     def send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         import http.client

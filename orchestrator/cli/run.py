@@ -7,7 +7,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -140,6 +140,14 @@ def server(
     allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
     log_level: str = typer.Option("info", "--log-level"),
     region: str = typer.Option(None, "--region", help=REGION_HELP),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate (PEM, chain)."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="The private key of --tls-cert (PEM)."),
+    tls: bool = typer.Option(
+        False, "--tls", help="Serve HTTPS with a CA and certificate made at first start (the default off loopback)."
+    ),
+    allow_plain_http: bool = typer.Option(
+        False, "--allow-plain-http", help="Serve plain HTTP on a non-loopback address (tokens cross in clear)."
+    ),
 ) -> None:
     """Run the control plane."""
     from orchestrator.core.logs import configure
@@ -149,9 +157,42 @@ def server(
     data_dir = data_dir or default_data_dir()
     settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
     _check_listen(listen)
-    plane = opened(lambda: ControlPlane(data_dir, settings))
+    certificates = _certificates(data_dir, listen, tls_cert, tls_key, tls, allow_plain_http)
+    plane = opened(lambda: ControlPlane(data_dir, settings, tls=certificates))
     say(f"admin token: {data_dir / 'admin.token'}   join token: {data_dir / 'join.token'}")
+    if certificates is not None and certificates.ca is not None:
+        say(f"TLS with this control plane's own CA ({certificates.ca}); agents join with the pinned token:")
+        say(f"  orchestrator agent --server https://HOST:PORT --join-token '{_pinned_hint(plane)}' --zone ...")
     plane.serve(listen)
+
+
+def _pinned_hint(plane: Any) -> str:
+    """The pinned join token's shape, naming the file rather than printing the secret."""
+    pin = plane.tls.fingerprint()
+    return f"$(cat {plane.data_dir / 'join.token'})@sha256:{pin}"
+
+
+def _certificates(
+    data_dir: Path, listen: str, cert: Path | None, key: Path | None, generate: bool, allow_plain_http: bool
+) -> Any:
+    """What to serve HTTPS with, if anything: given files, our own CA, or (loopback, or allowed) none."""
+    from orchestrator.security.tls import Certificates, ensure_certificates, is_loopback
+    from orchestrator.server import parse_listen
+
+    if (cert is None) != (key is None):
+        raise CliError("--tls-cert and --tls-key go together", code=2)
+    if cert is not None and key is not None:
+        for path in (cert, key):
+            if not path.is_file():
+                raise CliError(f"{path} is not a readable file", code=2)
+        return Certificates(cert=cert, key=key)
+    host = parse_listen(listen)[0]
+    if generate or (not is_loopback(host) and not allow_plain_http):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return ensure_certificates(data_dir, host)
+    if not is_loopback(host):
+        say(f"warning: plain HTTP on {host}: the admin token, join tokens and credentials cross the network in clear")
+    return None
 
 
 def agent(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,7 +56,7 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(tmp: Path, *args: str) -> Iterator[ServerProcess]:
+def server_process(tmp: Path, *args: str, scheme: str = "http") -> Iterator[ServerProcess]:
     port = free_port()
     data_dir = tmp / "data"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -67,15 +68,21 @@ def server_process(tmp: Path, *args: str) -> Iterator[ServerProcess]:
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
+    verify: object = True
     server = ServerProcess(proc, url, port, data_dir, log)
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"the server exited ({proc.returncode}):\n{server.log_text()}")
+            ca = data_dir / "tls" / "ca.pem"
+            if scheme == "https" and ca.exists():
+                verify = ssl.create_default_context(cafile=str(ca))
             try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                if scheme == "https" and verify is True:
+                    raise httpx.ConnectError("no CA yet")
+                if httpx.get(url + "/healthz", timeout=2, verify=verify).status_code == 200:  # type: ignore[arg-type]
                     break
             except httpx.HTTPError:
                 pass
