@@ -79,7 +79,9 @@ class BoundedRequests:
                 try:
                     bounds.loads(body)
                 except SerializationException as err:
-                    raise Refused(400, err.code, err.message) from None
+                    # The AWS JSON endpoint names a bad body as AWS does; the REST API as it always has.
+                    code = err.code if scope.get("path") == "/" else "InvalidParameterException"
+                    raise Refused(400, code, err.message) from None
         except Refused as refused:
             await _refuse(send, refused)
             return

@@ -122,7 +122,7 @@ def test_json_past_the_bounds_is_refused_at_every_door(server: ServerProcess, bo
     ):
         resp = httpx.post(server.url + path, content=body, headers=headers)
         assert resp.status_code == 400, (path, resp.text)
-        assert resp.json()["code"] == "SerializationException"
+        assert resp.json()["code"] == "InvalidParameterException"
     assert server.alive()
 
 
