@@ -4,25 +4,17 @@ and every file in it are private, and no token appears in any log line of a run.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr
 from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 
-from agent.executor.fake import FakeExecutor
-from orchestrator.core.logs import configure
-from orchestrator.local import LocalCluster
-from tests.harness import wait_for
 from tests.reliability.hostile import plane, register
 from tests.reliability.server_process import ServerProcess, server_process
 
@@ -156,51 +148,62 @@ def test_an_old_data_dir_is_made_private_at_start(tmp_path: Path) -> None:
         assert stat.S_IMODE((data / "orchestrator.db").stat().st_mode) == 0o600
 
 
+RUN = """
+import json, sys
+from pathlib import Path
+import httpx
+from agent.executor.fake import FakeExecutor
+from orchestrator.core.logs import configure
+from orchestrator.local import LocalCluster
+from tests.harness import wait_for
+
+configure("debug", json_output=True)
+out = Path(sys.argv[1])
+c = LocalCluster(out / "data", executor_factory=FakeExecutor)
+try:
+    c.start_agents(2)
+    td = c.register("logged", memory=64)
+    c.api("POST", "/v1/clusters/default/services", {"serviceName": "s", "taskDefinition": td, "desiredCount": 2})
+    wait_for(lambda: len(c.running("s")) == 2, what="2 running")
+    keys = c.api("POST", "/v1/credentials", {"description": "k"})
+    join = c.api("POST", "/v1/tokens", {"ttlSeconds": 600})["joinToken"]
+    credentials = [a.agent.session._credential for a in c.agents.values()]
+    # Refusals that quote what was sent: wrong tokens, a malformed SigV4 header.
+    httpx.get(c.url + "/v1/clusters", headers={"authorization": f"Bearer {c.plane.admin_token}x"})
+    httpx.post(c.url + "/v1/agent/register", json={"joinToken": join + "x", "zone": "a", "cpu": 1, "memory": 1})
+    httpx.post(
+        c.url + "/",
+        content=b"{}",
+        headers={
+            "authorization": f"AWS4-HMAC-SHA256 {keys['secretAccessKey']}",
+            "x-amz-target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+        },
+    )
+    secrets = [c.plane.admin_token, c.plane.join_token, join, keys["secretAccessKey"], *credentials]
+    (out / "secrets.json").write_text(json.dumps(secrets))
+finally:
+    c.close()
+"""
+
+
 def test_no_log_line_of_a_run_holds_a_token_or_secret(tmp_path: Path) -> None:
-    """Everything a cluster logs through a run (registrations, placements, refusals, a bad header)
-    is captured, at debug level, and searched for every token and secret it handed out."""
-    captured = io.StringIO()
-    with redirect_stderr(captured):
-        configure("debug", json_output=True)
-        root = logging.getLogger()
-        handler = logging.StreamHandler(captured)
-        root.addHandler(handler)
-        try:
-            c = LocalCluster(tmp_path / "data", executor_factory=FakeExecutor)
-            try:
-                c.start_agents(2)
-                td = c.register("logged", memory=64)
-                c.api(
-                    "POST",
-                    "/v1/clusters/default/services",
-                    {"serviceName": "s", "taskDefinition": td, "desiredCount": 2},
-                )
-                wait_for(lambda: len(c.running("s")) == 2, what="2 running")
-                keys = c.api("POST", "/v1/credentials", {"description": "k"})
-                join = c.api("POST", "/v1/tokens", {"ttlSeconds": 600})["joinToken"]
-                credentials = [a.agent.session._credential for a in c.agents.values()]
-                # Refusals that quote what was sent: wrong tokens, a malformed SigV4 header.
-                httpx.get(c.url + "/v1/clusters", headers={"authorization": f"Bearer {c.plane.admin_token}x"})
-                httpx.post(
-                    c.url + "/v1/agent/register", json={"joinToken": join + "x", "zone": "a", "cpu": 1, "memory": 1}
-                )
-                httpx.post(
-                    c.url + "/",
-                    content=b"{}",
-                    headers={
-                        "authorization": f"AWS4-HMAC-SHA256 {keys['secretAccessKey']}",
-                        "x-amz-target": "AmazonEC2ContainerServiceV20141113.ListClusters",
-                    },
-                )
-                secrets = [c.plane.admin_token, c.plane.join_token, join, keys["secretAccessKey"], *credentials]
-            finally:
-                c.close()
-        finally:
-            root.removeHandler(handler)
-            configure("info")
-            structlog.reset_defaults()
-    text = captured.getvalue()
+    """A cluster run in a process of its own at debug level (registrations, placements, refusals
+    that quote what was sent): every line it logs is searched for every token and secret it
+    handed out."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
     assert "registered" in text  # the capture saw the run
+    secrets = json.loads((tmp_path / "secrets.json").read_text())
     for secret in secrets:
         assert secret and secret not in text
         assert secret.split(".")[-1][-20:] not in text  # nor the random part of one
