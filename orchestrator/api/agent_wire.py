@@ -45,7 +45,7 @@ class Registration(_Wire):
     dockerVersion: Name | None = None
     containerInstanceArn: Arn | None = None
     credential: Secret | None = None
-    hostAddress: Annotated[Text, Field(max_length=64)] | None = None  # checked as an IPv4 address by the operation
+    hostAddress: Any = None  # any type here: the operation checks it is an IPv4 address and says so
 
 
 class Binding(_Wire):

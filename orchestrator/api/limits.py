@@ -48,8 +48,8 @@ class Limits:
     head_timeout_s: float = 10.0
     keep_alive_s: float = 5.0
     # The agent protocol, per credential: a steady rate and the burst above it.
-    agent_requests_per_s: float = 20.0
-    agent_burst: int = 100
+    agent_requests_per_s: float = 50.0
+    agent_burst: int = 200
 
 
 class Refused(Exception):
