@@ -42,6 +42,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 1024 * 1024
+    # Agents ship container logs in batches of up to 4 MiB (agent/log_shipper.py).
+    max_log_body_bytes: int = 8 * 1024 * 1024
     max_header_bytes: int = 16 * 1024  # all header names and values together
     max_header_value_bytes: int = 8 * 1024
     body_timeout_s: float = 30.0
@@ -74,7 +76,8 @@ class BoundedRequests:
             return
         try:
             headers = self._headers(scope)
-            body = await self._body(headers, receive)
+            limit = self.limits.max_log_body_bytes if scope.get("path") == "/v1/agent/logs" else None
+            body = await self._body(headers, receive, limit)
             if body and _is_json(headers):
                 try:
                     bounds.loads(body)
@@ -112,9 +115,9 @@ class BoundedRequests:
             )
         return out
 
-    async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
+    async def _body(self, headers: dict[bytes, bytes], receive: Receive, limit: int | None = None) -> bytes | None:
         """The whole body (None when the request declares none), read within the limits."""
-        limit = self.limits.max_body_bytes
+        limit = limit or self.limits.max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit() or len(declared) > 20:

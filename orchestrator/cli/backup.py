@@ -27,6 +27,7 @@ PAGES_PER_STEP = 256  # the server's writers run between steps
 def _problems(path: Path) -> str | None:
     """None if `path` is an intact database of ours, else what is wrong with it."""
     import sqlite3  # here, not at the top: client commands must start without it
+
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as err:
@@ -47,6 +48,7 @@ def _problems(path: Path) -> str | None:
 def _copy(source: Path, target: Path) -> None:
     """`source` into a fresh `target` (0600) through the backup API, then checked and renamed."""
     import sqlite3
+
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

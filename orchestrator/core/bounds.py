@@ -28,7 +28,7 @@ MAX_DEPTH = 32
 # 20 digits hold every 64-bit integer; floats may carry an exponent and a fraction.
 MAX_NUMBER_CHARS = 40
 MAX_STRING_CHARS = 256 * 1024
-MAX_LIST_ITEMS = 10_000
+MAX_LIST_ITEMS = 50_000  # a batch of shipped log events holds up to 20,000
 
 
 class BoundsError(ValueError):
