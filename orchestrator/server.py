@@ -225,6 +225,7 @@ class ControlPlane:
         return f"{self.scheme}://{host}:{bound}"
 
     def stop(self) -> None:
+        self.ops.exec_hub.shut_down()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

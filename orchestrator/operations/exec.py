@@ -95,6 +95,14 @@ class ExecHub:
         self._clock = clock
         self._lock = threading.Condition()
         self._sessions: dict[str, ExecSession] = {}
+        self._closing = False
+
+    def shut_down(self) -> None:
+        """The control plane is stopping: every long-poll answers now, so no worker thread holds
+        the server's shutdown (each agent keeps one exec poll open)."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
 
     def open(self, session: ExecSession) -> None:
         session.touched = self._clock.monotonic()
@@ -121,7 +129,7 @@ class ExecHub:
     def _wait(self, ready: Any, wait_s: float) -> None:
         # A long-poll's wait is real time (the caller's HTTP timeout), not the control plane's clock.
         deadline = time.monotonic() + max(0.0, min(wait_s, MAX_WAIT_S))
-        while not ready():
+        while not ready() and not self._closing:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
