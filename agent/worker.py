@@ -161,7 +161,8 @@ class Worker:
         actions: list[Action] = []
         for arn, task in tasks.items():
             actions += decide_task(self.inputs(task, by_task.get(task_id(arn), {})), now, self.default_stop_timeout)
-        actions += decide_orphans({task_id(a) for a in tasks}, by_task, DEFAULT_STOP_TIMEOUT_S)
+        # The agent's own --stop-timeout: an orphan has no definition to give one of its own.
+        actions += decide_orphans({task_id(a) for a in tasks}, by_task, self.default_stop_timeout)
         self.apply(actions, tasks)
         self._sweep_volumes({task_id(a) for a in tasks if a not in self._finished}, set(by_task), now)
 
