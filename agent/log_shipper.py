@@ -231,6 +231,7 @@ class LogShipper:
     def _take(self) -> list[tuple[_Container, Key, str]]:
         """What is pending, oldest first per container: after `flush_s`, or at once when plenty is."""
         deadline = time.monotonic() + self.flush_s
+        containers: list[_Container] = []  # stopping before the first look takes nothing
         while not self.stop.is_set():
             with self._lock:
                 containers = list(self._containers.values())

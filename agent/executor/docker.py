@@ -39,6 +39,7 @@ from agent.executor.base import (
     ResourceSample,
     VolumeSpec,
 )
+from agent.executor.log_wire import ChunkedBody, FrameStream
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ _MIB = 1024 * 1024
 # Container events that can change what the agent reports about a task.
 _WATCHED_EVENTS = ("start", "die", "health_status", "oom", "destroy")
 _STATS_THREADS = 16
+_LOG_READ = 1 << 16  # bytes a read of a log stream takes at most
 # A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
 _NAME_RACE_TRIES = 22
 
@@ -367,13 +369,15 @@ class DockerExecutor:
 
     def logs(self, container_id: str, since_ns: int | None = None, follow: bool = True) -> _DockerLogStream:
         action = f"logs {container_id}"
-        # The SDK takes since as float seconds; a microsecond early keeps it inclusive after rounding.
-        since = (since_ns // 1000 - 1) / 1e6 if since_ns else None
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": int(follow)}
+        if since_ns:
+            # The engine reads "seconds.fraction" exactly (the SDK's float would round it); inclusive.
+            params["since"] = f"{since_ns // _NS_PER_S}.{since_ns % _NS_PER_S:09d}"
         with _engine_errors(action):
-            chunks = self._api.logs(
-                container_id, stdout=True, stderr=True, stream=True, timestamps=True, follow=follow, since=since
-            )
-        return _DockerLogStream(chunks, action)
+            tty = bool(self._api.inspect_container(container_id)["Config"].get("Tty"))
+            response = self._api._get(self._api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+            self._api._raise_for_status(response)
+        return _DockerLogStream(response, tty, action)
 
     def _sample_via_api(self, container_ids: Sequence[str]) -> dict[str, ResourceSample]:
         api = self._api
@@ -397,27 +401,35 @@ class DockerExecutor:
 
 
 class _DockerLogStream:
-    """`docker logs --timestamps [--follow]` as LogLines: frames are joined and split on line ends
-    (a TTY container's output comes in arbitrary chunks), and each line's leading RFC 3339 nano
-    timestamp becomes `at_ns`."""
+    """`docker logs --timestamps [--follow]` as LogLines, read off the socket in large pieces (see
+    `log_wire`): frames are joined and split on line ends (a TTY container's output comes in
+    arbitrary chunks), and each line's leading RFC 3339 nano timestamp becomes `at_ns`."""
 
-    def __init__(self, chunks: Any, action: str) -> None:
-        self._chunks = chunks
+    def __init__(self, response: Any, tty: bool, action: str) -> None:
+        self._response = response
+        # The SDK reads its own streams from this same buffered socket file (`_get_raw_response_socket`).
+        self._fp = response.raw._fp.fp
+        self._tty = tty
         self._action = action
-        self._second = ("", 0)  # the last whole second parsed: lines come many to a second
+        self._second = (b"", 0)  # the last whole second parsed: lines come many to a second
 
     def __iter__(self) -> Iterator[LogLine]:
+        body, frames = ChunkedBody(), FrameStream()
         pending = b""
         with _engine_errors(self._action):
             try:
-                for chunk in self._chunks:
-                    pending += chunk
+                while not body.ended:
+                    data = self._fp.read1(_LOG_READ)
+                    if not data:
+                        break
+                    chunk = body.feed(data)
+                    pending += chunk if self._tty else frames.feed(chunk)
                     *lines, pending = pending.split(b"\n")
                     for raw in lines:
                         line = self._line(raw)
                         if line is not None:
                             yield line
-            except OSError as err:  # a quiet stream outlives the socket timeout; the caller reads on
+            except (OSError, ValueError) as err:  # a quiet stream outlives the socket timeout, or was closed
                 raise ExecutorError(f"{self._action}: {err}") from err
         if pending:
             line = self._line(pending)
@@ -425,23 +437,23 @@ class _DockerLogStream:
                 yield line
 
     def _line(self, raw: bytes) -> LogLine | None:
+        # b"2026-12-01T23:37:13.657948866Z message": the engine writes nine digits, and the whole
+        # second is parsed once for the many lines that share it.
+        if raw[:19] == self._second[0] and raw[19:20] == b"." and raw[29:31] == b"Z " and raw[20:29].isdigit():
+            return LogLine(self._second[1] + int(raw[20:29]), raw[31:].decode("utf-8", "replace").removesuffix("\r"))
         stamp, _, message = raw.partition(b" ")
-        text = stamp.decode("ascii", "replace")
-        # 2026-12-01T23:37:13.657948866Z: the second is parsed once, the fraction is digits.
-        if len(text) > 20 and text[19] == "." and text[-1] == "Z" and text[:19] == self._second[0]:
-            fraction = text[20:-1]
-            if fraction.isdigit():
-                same = self._second[1] + int(fraction.ljust(9, "0"))
-                return LogLine(same, message.decode("utf-8", "replace").removesuffix("\r"))
-        at_ns = parse_docker_time_ns(text)
+        at_ns = parse_docker_time_ns(stamp.decode("ascii", "replace"))
         if at_ns is None:
             return None
-        self._second = (text[:19], at_ns - at_ns % _NS_PER_S)
+        self._second = (stamp[:19], at_ns - at_ns % _NS_PER_S)
         return LogLine(at_ns, message.decode("utf-8", "replace").removesuffix("\r"))
 
     def close(self) -> None:
+        """Ends a read blocked in another thread too (shutting the socket down wakes it)."""
         with contextlib.suppress(Exception):
-            self._chunks.close()
+            self._fp.raw._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._response.close()
 
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")

@@ -306,3 +306,11 @@ def test_shipper_skips_a_driver_it_cannot_read_and_drains_before_removal(tmp_pat
     assert shipper.drain(loud, timeout=10) and shipper.drain(quiet, timeout=10)
     shipper.close()
     assert plane.messages() == ["last words"]
+
+
+def test_a_shipper_stopped_before_its_first_batch_takes_nothing(tmp_path: Path) -> None:
+    # The shipping thread's first look can come after close() set the stop: it must end quietly.
+    stop = threading.Event()
+    stop.set()
+    shipper = LogShipper(FakeExecutor(), _Plane().send, tmp_path / "s.json", LABELS, stop)
+    assert shipper._take() == []
