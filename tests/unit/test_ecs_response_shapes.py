@@ -31,10 +31,6 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "ecs_responses"
 # Members ECS's example shows that we do not produce, by JSON path, each with why.
 KNOWN_GAPS: dict[str, str] = {
     "$.containerInstances[0].versionInfo.agentHash": "the ECS agent's build (git) hash; our agent has none to report",
-    "$.taskDefinition.containerDefinitions[0].links": (
-        "links is refused at registration (taskdef_fields: containers cannot reach each other by name yet),"
-        " so the scenario registers the example's task definition without it"
-    ),
 }
 
 # Members we return that the fixture's example does not show, by JSON path, each with why. Most
@@ -56,10 +52,6 @@ _PROTOCOL = (
     "difference left: this example shows none; we write tcp, the default the ECS reference gives for"
     " portMappings.protocol, which the rest of the control plane reads from the same object"
 )
-_PENDING_CONTAINER = (
-    "difference in timing: ECS's PENDING task has none yet; we write UNKNOWN / [] from the start,"
-    " the values ECS writes once the agent reports (describe-tasks.rst)"
-)
 EXTRAS: dict[str, str] = {
     "$.nextToken": "the scenario has over 10 account settings and ECS pages them 10 at a time; the 2019 example had 3",
     "$.settings[0].type": "newer than this example (2019): put-account-setting.rst (2024) shows it",
@@ -72,9 +64,6 @@ EXTRAS: dict[str, str] = {
     "$.taskDefinition.requiresAttributes": _REQUIRES,
     "$.taskDefinition.networkMode": _NETWORK_MODE,
     "$.taskDefinition.containerDefinitions[0].portMappings[0].protocol": _PROTOCOL,
-    "$.tasks[0].healthStatus": _PENDING_CONTAINER,
-    "$.tasks[0].containers[0].healthStatus": _PENDING_CONTAINER,
-    "$.tasks[0].containers[0].networkBindings": _PENDING_CONTAINER,
     # CreateService's example (2019) has more of the service than DescribeServices' (2016).
     **{
         f"$.service.{member}": _NEWER_SERVICE
@@ -119,7 +108,7 @@ SLEEP360 = {  # register-task-definition.rst, Example 1 (sleep360.json)
     ],
     "family": "sleep360",
 }
-HELLO_WORLD = {  # describe-task-definition.rst: hello_world, wordpress and mysql (`links` left out: see KNOWN_GAPS)
+HELLO_WORLD = {  # describe-task-definition.rst: hello_world, wordpress linked to mysql
     "family": "hello_world",
     "containerDefinitions": [
         {
@@ -128,6 +117,7 @@ HELLO_WORLD = {  # describe-task-definition.rst: hello_world, wordpress and mysq
             "cpu": 10,
             "memory": 500,
             "essential": True,
+            "links": ["mysql"],
             "portMappings": [{"containerPort": 80, "hostPort": 80}],
         },
         {

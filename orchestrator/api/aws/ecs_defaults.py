@@ -135,8 +135,14 @@ def _deployment(value: dict[str, Any]) -> dict[str, Any]:
     return _with(value, defaults)
 
 
+_NOT_STARTED = ("PROVISIONING", "PENDING")
+
+
 def _task(value: dict[str, Any]) -> dict[str, Any]:
     names = [c.get("name") for c in value.get("containers") or [] if isinstance(c, dict) and c.get("name")]
+    if value.get("lastStatus") in _NOT_STARTED and value.get("healthStatus") == "UNKNOWN":
+        # ECS writes a task's health once its agent has reported it (run-task.rst: a PENDING task has none).
+        value = {k: v for k, v in value.items() if k != "healthStatus"}
     return _with(
         value,
         {
@@ -154,6 +160,10 @@ def _task(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _container(value: dict[str, Any]) -> dict[str, Any]:
+    if value.get("lastStatus") in _NOT_STARTED:
+        # Bindings and health come with the agent's first report (run-task.rst's PENDING container has neither).
+        unset = {"networkBindings": [], "healthStatus": "UNKNOWN"}
+        return _with({k: v for k, v in value.items() if unset.get(k, ...) != v}, {"networkInterfaces": list})
     return _with(value, {"networkBindings": list, "networkInterfaces": list, "healthStatus": "UNKNOWN"})
 
 
