@@ -293,6 +293,48 @@ def test_application_autoscaling(aws: Aws, cluster: LocalCluster, input_json: st
     aws("ecs", "delete-service", "--service", "scaled", "--force")
 
 
+def test_task_output_read_with_aws_logs(aws: Aws, tmp_path: Path) -> None:
+    awslogs = {"awslogs-group": "/cli/echo", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "cli"}
+    definition = {
+        "family": "cli-echo",
+        "containerDefinitions": [
+            {
+                "name": "echo",
+                "image": "orch/busybox:latest",
+                "memory": 32,
+                "stopTimeout": 2,
+                "command": ["sh", "-c", "for i in 0 1 2 3 4; do echo cli-line-$i; done; exec sleep 3600"],
+                "logConfiguration": {"logDriver": "awslogs", "options": awslogs},
+            }
+        ],
+    }
+    path = tmp_path / "echo.json"
+    path.write_text(json.dumps(definition))
+    aws("ecs", "register-task-definition", "--cli-input-json", f"file://{path}")
+    task_arn = aws("ecs", "run-task", "--task-definition", "cli-echo").out["tasks"][0]["taskArn"]
+    stream = f"cli/echo/{task_arn.rsplit('/', 1)[-1]}"  # ECS's name: prefix/container-name/task-id
+
+    def lines() -> list[str]:
+        out = aws(
+            "logs", "get-log-events", "--log-group-name", "/cli/echo", "--log-stream-name", stream, "--start-from-head"
+        ).out
+        return [e["message"] for e in out["events"]]
+
+    assert wait_for(lambda: len(lines()) == 5 and lines(), 60, interval=1, what="5 lines through aws logs") == [
+        f"cli-line-{i}" for i in range(5)
+    ]
+    groups = aws("logs", "describe-log-groups", "--log-group-name-prefix", "/cli/").out["logGroups"]
+    assert [g["logGroupName"] for g in groups] == ["/cli/echo"]
+    streams = aws("logs", "describe-log-streams", "--log-group-name", "/cli/echo").out["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [stream]
+    # The CLI pages filter-log-events itself (nextToken) until it has every match.
+    found = aws("logs", "filter-log-events", "--log-group-name", "/cli/echo", "--filter-pattern", '"cli-line-3"').out
+    assert [e["message"] for e in found["events"]] == ["cli-line-3"]
+    err = aws.fails("logs", "get-log-events", "--log-group-name", "/cli/nope", "--log-stream-name", stream)
+    assert "(ResourceNotFoundException) when calling the GetLogEvents operation" in err
+    aws("ecs", "stop-task", "--task", task_arn)
+
+
 def test_every_response_of_this_module_fits_the_botocore_model(wire: WireLog) -> None:
     # Runs last (pytest keeps file order).
     assert {
