@@ -307,6 +307,12 @@ def test_operations_we_do_not_implement_say_so(ecs: BaseClient) -> None:
     code, message, status = error_code(lambda: ecs.describe_task_sets(cluster="default", service="x"))
     assert (code, status) == ("UnknownOperationException", 400)
     assert "DescribeTaskSets is not supported" in message and "RunTask" in message
+    # ExecuteCommand needs a Session Manager we do not have: the refusal says what to use instead.
+    code, message, status = error_code(
+        lambda: ecs.execute_command(cluster="default", task="t", command="sh", interactive=True)
+    )
+    assert (code, status) == ("UnknownOperationException", 400)
+    assert "ExecuteCommand is not supported" in message and "orchestrator task exec" in message
 
 
 # -- Application Auto Scaling -------------------------------------------------------------------

@@ -103,7 +103,19 @@ def supported_operations(ops: Operations, service: str) -> list[str]:
     return sorted(op for op in operation_names(service) if handler_for(ops, service, op) is not None)
 
 
+# Operations left out on purpose, each with what to use instead.
+REFUSED_OPERATIONS = {
+    (ECS, "ExecuteCommand"): (
+        "ExecuteCommand is not supported: on AWS it opens an SSM Session Manager session for the"
+        " session-manager-plugin, and this endpoint has no Session Manager. Run `orchestrator task exec TASK"
+        " [--container C] -it -- CMD` instead: the same enableExecuteCommand rule, relayed through the task's agent."
+    ),
+}
+
+
 def _unsupported_message(ops: Operations, service: str, operation: str) -> str:
+    if (service, operation) in REFUSED_OPERATIONS:
+        return REFUSED_OPERATIONS[(service, operation)]
     supported = supported_operations(ops, service)
     if not supported:
         return f"{operation} is not supported: this endpoint does not implement any {service} operation yet."
