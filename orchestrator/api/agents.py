@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
@@ -21,6 +22,8 @@ from orchestrator.core.bounds import INT64_MAX
 from orchestrator.core.errors import InvalidParameterException, ResourceNotFoundException, ThrottlingException
 from orchestrator.core.store import Store, instance_key
 from orchestrator.operations import Operations
+from orchestrator.operations.exec import MAX_WAIT_S as EXEC_MAX_WAIT_S
+from orchestrator.operations.exec import ExecHub
 from orchestrator.security.auth import authenticate_instance, require_join
 
 router = APIRouter(prefix="/v1/agent", tags=["agents"])
@@ -75,18 +78,22 @@ async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> di
     return await run_in_threadpool(lambda: ops.answer_assignments(arn, since, ops.ctx.store.latest(key), asked_at))
 
 
-async def wait_for_change(store: Store, keys: list[str], since: int, timeout: float) -> None:
-    """Until a commit after `since` touches one of `keys`, or `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    changed = asyncio.Event()
+def _waker(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
+    """A callback any thread may call to set `event` on `loop`."""
 
     def wake() -> None:
         # A closed loop (the server is stopping) has nobody waiting any more.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(changed.set)
+            loop.call_soon_threadsafe(event.set)
 
+    return wake
+
+
+async def wait_for_change(store: Store, keys: list[str], since: int, timeout: float) -> None:
+    """Until a commit after `since` touches one of `keys`, or `timeout` seconds."""
+    changed = asyncio.Event()
     # The store's lock is held through every write transaction: take it off the event loop.
-    end = await run_in_threadpool(store.watch, keys, since, wake)
+    end = await run_in_threadpool(store.watch, keys, since, _waker(asyncio.get_running_loop(), changed))
     if end is None:
         return
     try:
@@ -94,6 +101,24 @@ async def wait_for_change(store: Store, keys: list[str], since: int, timeout: fl
             await asyncio.wait_for(changed.wait(), timeout)
     finally:
         await run_in_threadpool(end)
+
+
+async def wait_for_exec(hub: ExecHub, instance_arn: str, timeout: float) -> None:
+    """Until a session is opened for the instance, the hub shuts down, or `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+    end = hub.watch(_waker(loop, changed))  # the hub's lock guards memory only: held for microseconds
+    deadline = loop.time() + max(0.0, min(timeout, EXEC_MAX_WAIT_S))
+    try:
+        while True:
+            changed.clear()  # before the check: a wake in between sets it again
+            left = deadline - loop.time()
+            if hub.closing or hub.has_pending(instance_arn) or left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+    finally:
+        end()
 
 
 @router.post("/task-states")
@@ -128,10 +153,15 @@ def task_secrets(request: Request, body: dict[str, Any] = Body(default_factory=d
 
 
 @router.get("/exec")
-def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
-    """Exec sessions opened for this instance's tasks since the last call (a long-poll)."""
+async def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
+    """Exec sessions opened for this instance's tasks since the last call (a long-poll on the event
+    loop, like the assignments poll: every agent keeps one open)."""
+    if not math.isfinite(wait):
+        raise InvalidParameterException("wait must be a finite number of seconds.")
     ops = _ops(request)
-    return {"sessions": ops.exec_hub.claim(_instance(request), wait)}
+    arn = await run_in_threadpool(_instance, request)
+    await wait_for_exec(ops.exec_hub, arn, wait)
+    return {"sessions": ops.exec_hub.claim(arn)}
 
 
 @router.post("/exec/{session_id}/output")

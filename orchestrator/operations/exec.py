@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,20 +97,42 @@ class ExecHub:
         self._lock = threading.Condition()
         self._sessions: dict[str, ExecSession] = {}
         self._closing = False
+        self._watchers: set[Callable[[], None]] = set()  # async long-polls, woken beside the threads
+
+    def _notify(self) -> None:
+        """Wake every waiter (the caller holds the lock): threads on the condition, async polls by callback."""
+        self._lock.notify_all()
+        for wake in list(self._watchers):
+            wake()
+
+    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (from any thread, cheaply) on every change until the returned function is called."""
+        with self._lock:
+            self._watchers.add(wake)
+
+        def end() -> None:
+            with self._lock:
+                self._watchers.discard(wake)
+
+        return end
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     def shut_down(self) -> None:
         """The control plane is stopping: every long-poll answers now, so no worker thread holds
         the server's shutdown (each agent keeps one exec poll open)."""
         with self._lock:
             self._closing = True
-            self._lock.notify_all()
+            self._notify()
 
     def open(self, session: ExecSession) -> None:
         session.touched = self._clock.monotonic()
         with self._lock:
             self._expire()
             self._sessions[session.session_id] = session
-            self._lock.notify_all()
+            self._notify()
 
     def _expire(self) -> None:
         now = self._clock.monotonic()
@@ -137,13 +160,18 @@ class ExecHub:
 
     # -- the agent's side ------------------------------------------------------------------
 
-    def claim(self, instance_arn: str, wait_s: float) -> list[dict[str, Any]]:
-        def pending() -> list[ExecSession]:
-            return [s for s in self._sessions.values() if s.instance_arn == instance_arn and not s.claimed]
+    def _pending(self, instance_arn: str) -> list[ExecSession]:
+        return [s for s in self._sessions.values() if s.instance_arn == instance_arn and not s.claimed]
 
+    def has_pending(self, instance_arn: str) -> bool:
         with self._lock:
-            self._wait(pending, wait_s)
-            found = pending()
+            return bool(self._pending(instance_arn))
+
+    def claim(self, instance_arn: str, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """The sessions opened for this instance that it has not taken yet (waiting up to `wait_s`)."""
+        with self._lock:
+            self._wait(lambda: self._pending(instance_arn), wait_s)
+            found = self._pending(instance_arn)
             for s in found:
                 s.claimed = True
             return [s.wire() for s in found]
@@ -171,7 +199,7 @@ class ExecHub:
                 s.exit_code = body.get("exitCode") if isinstance(body.get("exitCode"), int) else None
                 s.error = str(body["error"]) if body.get("error") else None
                 s.done = True
-            self._lock.notify_all()
+            self._notify()
             return {"closed": s.closed}
 
     def agent_input(self, instance_arn: str, sid: str, wait_s: float) -> dict[str, Any]:
@@ -229,14 +257,14 @@ class ExecHub:
                 raise InvalidParameterException("This exec session is not interactive: open it with -i to send stdin.")
             if message:
                 s.stdin.append(message)
-            self._lock.notify_all()
+            self._notify()
         return {"accepted": bool(message)}
 
     def close(self, sid: str) -> dict[str, Any]:
         with self._lock:
             s = self._get(sid)
             s.closed = True
-            self._lock.notify_all()
+            self._notify()
         return {"sessionId": sid, "closed": True}
 
 
