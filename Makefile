@@ -40,7 +40,7 @@ demo: setup
 
 ## test: the whole suite (unit tests, then real-Docker tests)
 test: setup
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -m "not docker" tests/unit
