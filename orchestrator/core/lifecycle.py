@@ -46,6 +46,7 @@ def _stopped(task: Task, now: float) -> None:
     task.stoppedAt = now
     for c in task.containers:
         c.lastStatus = "STOPPED"
+    _apply_network(task, None)  # its attachment goes with it
 
 
 def stop_tasks_on(store: Store, instance_arn: str, now: float, stop_code: str, reason: str) -> int:

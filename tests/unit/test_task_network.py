@@ -205,3 +205,17 @@ def test_an_awsvpc_task_is_an_ip_target_at_its_own_address(ops: Operations) -> N
     assert (d["Target"]["Id"], d["Target"]["Port"]) == ("172.18.0.9", 80)
     [server] = [s for b in plane.spec.backends for s in b.servers]
     assert (server.address, server.port) == ("172.18.0.9", 80)
+
+
+def test_update_service_to_awsvpc_and_back(ops: Operations) -> None:
+    ops.create_service({"serviceName": "s", "taskDefinition": "br", "desiredCount": 0})
+    # ECS's endpoint wants the network named for the new awsvpc revision ...
+    with pytest.raises(ApiError, match="Network Configuration must be provided"):
+        ops.update_service({"service": "s", "taskDefinition": "vpc", ECS_WIRE: True})
+    # ... REST and the CLI get the local subnet, and lose it again going back to bridge
+    svc = ops.update_service({"service": "s", "taskDefinition": "vpc"})["service"]
+    assert svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [LOCAL_SUBNET]
+    with pytest.raises(ApiError, match="Network Configuration is not valid"):
+        ops.update_service({"service": "s", "taskDefinition": "br", ECS_WIRE: True})
+    svc = ops.update_service({"service": "s", "taskDefinition": "br"})["service"]
+    assert svc.get("networkConfiguration") is None
