@@ -45,7 +45,14 @@ step "6. The start order: init exited 0 before app started"
 init_done=$(docker inspect -f '{{.State.FinishedAt}}' "$(container init)")
 app_started=$(docker inspect -f '{{.State.StartedAt}}' "$(container app)")
 note "init finished $init_done; app started $app_started"
-in_order() { "$PYTHON" -c 'import sys; a, b = sys.argv[1:]; sys.exit(0 if a[:26] <= b[:26] else 1)' "$init_done" "$app_started"; }
+# Docker's RFC 3339 times with nanoseconds (trailing zeros dropped): compare them as times.
+in_order() {
+  "$PYTHON" -c '
+import re, sys
+from datetime import datetime
+t = lambda s: datetime.fromisoformat(re.sub(r"(\.\d{1,6})\d*", r"\1", s).replace("Z", "+00:00"))
+sys.exit(0 if t(sys.argv[1]) <= t(sys.argv[2]) else 1)' "$init_done" "$app_started"
+}
 check "app started after init completed" in_order
 result order 1
 
