@@ -121,6 +121,12 @@ def test_an_awsvpc_task_talks_over_localhost_and_its_attachment_is_the_sandboxs_
         assert hc["NetworkMode"] == f"container:{ids['(sandbox)']}"
         assert not hc.get("PortBindings")
     assert sandbox["HostConfig"]["Init"] is True
+    network = json.loads(
+        subprocess.run(
+            ["docker", "network", "inspect", AWSVPC_NETWORK], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+    assert (network["Driver"], network["Labels"].get("orch.managed")) == ("bridge", "true")
     assert docker_inspect(ids["(sandbox)"])["Config"]["Labels"][LABEL_TASK] == tid
 
     def fetched() -> bool:

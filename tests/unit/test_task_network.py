@@ -219,3 +219,19 @@ def test_update_service_to_awsvpc_and_back(ops: Operations) -> None:
         ops.update_service({"service": "s", "taskDefinition": "br", ECS_WIRE: True})
     svc = ops.update_service({"service": "s", "taskDefinition": "br"})["service"]
     assert svc.get("networkConfiguration") is None
+
+
+def test_host_mode_ports_are_static_ports_of_the_instance(tmp_path: Path) -> None:
+    from orchestrator.core.settings import Settings
+    from orchestrator.operations.workload_policy import parse_allow
+
+    o = control_plane(tmp_path, Settings(allow=parse_allow(["host-network"])))
+    instance(o, "a", "us-east-1a")
+    o.register_task_definition(
+        {"family": "h", "networkMode": "host",
+         "containerDefinitions": [container(cpu=1, memory=8, portMappings=[{"containerPort": 9000}])]}
+    )  # fmt: skip
+    # hostPort left out is containerPort 9000: the first task takes it, the second cannot be placed there.
+    placed = o.run_task({"taskDefinition": "h", "count": 2})
+    assert len(placed["tasks"]) == 1
+    assert placed["failures"][0]["reason"] == "RESOURCE:PORTS"
