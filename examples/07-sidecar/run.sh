@@ -17,6 +17,7 @@ tid=${tid##*/}
 note "task $tid"
 task_running() { [ "$(q task describe "$tid" -o json --query 'tasks[0].lastStatus' -o text)" = RUNNING ]; }
 wait_for 90 "task $tid RUNNING" task_running
+orch task describe "$tid"
 orch task describe "$tid" -o json --query 'tasks[0].attachments'
 ip=$(q task describe "$tid" -o json | py "next(d2['value'] for a in d['tasks'][0]['attachments'] for d2 in a['details'] if d2['name'] == 'privateIPv4Address')")
 point "the task's own IP: $ip (its ElasticNetworkInterface attachment; each container's networkInterfaces too)"
