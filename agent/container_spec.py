@@ -14,12 +14,14 @@ from agent.executor.base import (
     LABEL_CONTAINER,
     LABEL_INSTANCE,
     LABEL_MANAGED,
+    LABEL_SANDBOX,
     LABEL_TASK,
     LABEL_VOLUME_SCOPE,
     ContainerSpec,
     Device,
     HealthCheckSpec,
     Mount,
+    NetworkSpec,
     PortMapping,
     TaskLimits,
     Tmpfs,
@@ -40,6 +42,60 @@ def docker_log_config(log_config: Mapping[str, Any]) -> tuple[str | None, dict[s
     if driver == "awslogs":
         return AWSLOGS_DOCKER_DRIVER[0], dict(AWSLOGS_DOCKER_DRIVER[1])
     return driver, {str(k): str(v) for k, v in (log_config.get("options") or {}).items()}
+
+
+# An awsvpc task's network namespace is held by a sandbox container (the ECS agent's pause
+# container): it only sleeps, with an init as PID 1 so that SIGTERM ends it at once.
+AWSVPC_NETWORK = "orch-awsvpc"  # the control plane's subnet-local (orchestrator/core/task_network.py)
+SANDBOX_IMAGE = "orch/busybox:latest"
+SANDBOX_COMMAND = ("sleep", "2147483647")
+SANDBOX_MEMORY_MIB = 16
+SANDBOX_STOP_TIMEOUT_S = 2
+
+
+def network_mode_of(td: Mapping[str, Any] | None) -> str:
+    return str((td or {}).get("networkMode") or "bridge")
+
+
+def awsvpc_network() -> NetworkSpec:
+    """Shared by every agent on the engine (dev instances share one), so not labelled with one instance;
+    an agent never removes it."""
+    return NetworkSpec(AWSVPC_NETWORK, {LABEL_MANAGED: "true"})
+
+
+def sandbox_name(task_arn: str) -> str:
+    # A dot cannot be in a container definition's name, so this never clashes with container_name.
+    return f"orch-{task_id(task_arn)}.sandbox"
+
+
+def sandbox_spec(task: Mapping[str, Any], cluster: str, instance_id: str) -> ContainerSpec:
+    """The container that holds an awsvpc task's network namespace on the agent's network."""
+    return ContainerSpec(
+        name=sandbox_name(str(task["taskArn"])),
+        image=SANDBOX_IMAGE,
+        labels={
+            LABEL_MANAGED: "true",
+            LABEL_CLUSTER: cluster,
+            LABEL_INSTANCE: instance_id,
+            LABEL_TASK: task_id(str(task["taskArn"])),
+            LABEL_SANDBOX: "true",
+        },
+        command=SANDBOX_COMMAND,
+        memory_mib=SANDBOX_MEMORY_MIB,
+        stop_timeout_s=SANDBOX_STOP_TIMEOUT_S,
+        init=True,
+        network_mode=AWSVPC_NETWORK,
+    )
+
+
+def docker_network_mode(task: Mapping[str, Any], td: Mapping[str, Any] | None) -> str | None:
+    """Docker's network mode for the task's containers: awsvpc joins the task's sandbox."""
+    mode = network_mode_of(td)
+    if mode == "awsvpc":
+        return f"container:{sandbox_name(str(task['taskArn']))}"
+    if mode in ("host", "none"):
+        return mode
+    return None
 
 
 def task_id(task_arn: str) -> str:
@@ -115,10 +171,14 @@ def container_spec(
         cpu_shares=int(cdef.get("cpu") or 0),
         memory_mib=cdef.get("memory"),
         memory_reservation_mib=cdef.get("memoryReservation"),
+        # Only the bridge publishes ports: in host mode they are the host's already, an awsvpc task's
+        # are on its own IP (Docker refuses to publish from a joined namespace), none has none.
         port_mappings=tuple(
             PortMapping(int(pm["containerPort"]), int(pm.get("hostPort") or 0), pm.get("protocol", "tcp"), host_ip)
             for pm in cdef.get("portMappings") or []
-        ),
+        )
+        if network_mode_of(td) == "bridge"
+        else (),
         health_check=health,
         stop_timeout_s=int(cdef["stopTimeout"]) if cdef.get("stopTimeout") is not None else default_stop_timeout,
         working_directory=cdef.get("workingDirectory"),
@@ -165,6 +225,7 @@ def container_spec(
             (container_name(task["taskArn"], str(v["sourceContainer"])), bool(v.get("readOnly")))
             for v in cdef.get("volumesFrom") or []
         ),
+        network_mode=docker_network_mode(task, td),
     )
 
 

@@ -28,7 +28,15 @@ from typing import Any
 
 import structlog
 
-from agent.executor.base import LABEL_CONTAINER, LABEL_TASK, ContainerState, Executor, ExecutorError, LogStream
+from agent.executor.base import (
+    LABEL_CONTAINER,
+    LABEL_SANDBOX,
+    LABEL_TASK,
+    ContainerState,
+    Executor,
+    ExecutorError,
+    LogStream,
+)
 
 log = structlog.get_logger("agent.logs")
 
@@ -119,7 +127,8 @@ class LogShipper:
         present = {c.id for c in containers}
         with self._lock:
             for c in containers:
-                if c.id not in self._containers and c.labels.get(LABEL_TASK):
+                # An awsvpc sandbox only sleeps: nothing to ship.
+                if c.id not in self._containers and c.labels.get(LABEL_TASK) and not c.labels.get(LABEL_SANDBOX):
                     self._follow(c)
             gone = [cid for cid, c in self._containers.items() if cid not in present and c.done]
             for cid in gone:

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from agent.exec_relay import ExecRelay
-from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor
+from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
 from agent.worker import Worker
@@ -177,7 +177,8 @@ class Agent:
         labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
 
         def read() -> tuple[list[Any], dict[str, ResourceSample]]:
-            containers = [c for c in self.executor.list(labels) if c.running]
+            # A sandbox (awsvpc) is the agent's, not a container of the task: not sampled.
+            containers = [c for c in self.executor.list(labels) if c.running and not c.labels.get(LABEL_SANDBOX)]
             return containers, self.executor.sample([c.id for c in containers])
 
         previous: dict[str, ResourceSample] = {}

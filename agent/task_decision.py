@@ -15,6 +15,10 @@ The rules, in the order they are checked, as the ECS agent applies them:
    condition that can no longer hold, or that does not hold within the dependent's
    `startTimeout`, stops the task (TaskFailedToStart, DependencyNotResolved).
 4. Stopping runs in reverse dependency order, each container with its own `stopTimeout`.
+5. awsvpc: the task's sandbox (its network namespace, made by the worker before the first
+   container) is removed after the task's containers, when the task is finished; a sandbox that
+   stops while the task's containers run stops the task (they have lost their network). The
+   report carries the sandbox's address as the task's `networkInterface`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.container_spec import links_of
+from agent.container_spec import links_of, network_mode_of
 from agent.executor.base import ContainerState
 
 # The ECS agent's default for how long a container waits for its dependencies (ECS_CONTAINER_START_TIMEOUT).
@@ -49,6 +53,7 @@ class TaskInputs:
     finished: bool = False  # reported STOPPED and cleaned up already
     start_errors: Mapping[str, str] = field(default_factory=dict)  # container name -> why `run` raised
     seen_at: float | None = None  # when this agent first saw the task (start timeouts count from it)
+    sandbox: ContainerState | None = None  # awsvpc: the container holding the task's network namespace
 
 
 # -- actions -------------------------------------------------------------------------------------
@@ -113,7 +118,8 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
         return []  # nothing can be started or reported before the definition arrives
     cdefs: list[Mapping[str, Any]] = list(td["containerDefinitions"])
     existing = inputs.containers
-    view = _Report(task, cdefs, existing, inputs.start_errors)
+    sandbox = inputs.sandbox
+    view = _Report(task, cdefs, existing, inputs.start_errors, network_mode_of(td), sandbox)
     if inputs.busy:
         return [Report(view.build(None), "a start or stop is in flight: report what is there")]
     stop = _stop_steps(cdefs, existing, default_stop_timeout)
@@ -123,7 +129,7 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
         if stop:
             actions.append(StopContainers(arn, stop, why))
         actions.append(Report(view.build("STOPPED", code, reason), why))
-        actions.append(FinishTask(arn, _leftovers(existing), "the task is over on this instance"))
+        actions.append(FinishTask(arn, _leftovers(existing, sandbox), "the task is over on this instance"))
         return actions
 
     if task["desiredStatus"] == "STOPPED":
@@ -134,7 +140,7 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
             ]
         return [
             Report(view.build("STOPPED"), "desired STOPPED and nothing runs"),
-            FinishTask(arn, _leftovers(existing), "the task is over on this instance"),
+            FinishTask(arn, _leftovers(existing, sandbox), "the task is over on this instance"),
         ]
     essential = {str(c["name"]): bool(c.get("essential", True)) for c in cdefs}
     for c in cdefs:
@@ -154,6 +160,12 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
                 "Essential container in task exited",
                 f"essential container {name} exited",
             )
+    if sandbox is not None and not sandbox.running and any(c.running for c in existing.values()):
+        return stopped(
+            "EssentialContainerExited",
+            "Task network namespace exited (its sandbox container stopped)",
+            "the awsvpc sandbox stopped under running containers",
+        )
     missing = [c for c in cdefs if str(c["name"]) not in existing and str(c["name"]) not in inputs.start_errors]
     if missing and not existing and task.get("lastStatus") in _HAS_RUN:
         return stopped(
@@ -199,10 +211,29 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
 
 
 def decide_orphans(
-    known_task_ids: set[str], by_task: Mapping[str, Mapping[str, ContainerState]], stop_timeout: int
+    known_task_ids: set[str],
+    by_task: Mapping[str, Mapping[str, ContainerState]],
+    stop_timeout: int,
+    sandboxes: Mapping[str, ContainerState] | None = None,
+    live_task_ids: set[str] | None = None,
 ) -> list[Action]:
-    """Containers labelled for this instance whose task is not assigned here: stop and remove them."""
+    """Containers labelled for this instance whose task is not assigned here: stop and remove them.
+
+    A sandbox goes once its task is neither assigned nor live (`live_task_ids`, default the known
+    ones: a finished task's sandbox left behind goes too) and none of its task's containers is
+    left, so a namespace is never pulled from under a container that still uses it."""
     actions: list[Action] = []
+    live = known_task_ids if live_task_ids is None else live_task_ids
+    for tid, sb in (sandboxes or {}).items():
+        if tid in live or by_task.get(tid):
+            continue
+        actions.append(
+            RemoveContainers(
+                f"orphan:{sb.id}",
+                ((sb.id, 0 if sb.running else None),),
+                f"the sandbox of task id {tid!r}, which is not assigned here or is over, and has no container left",
+            )
+        )
     for tid, containers in by_task.items():
         if tid in known_task_ids:
             continue
@@ -294,9 +325,13 @@ def start_order(cdefs: Sequence[Mapping[str, Any]]) -> list[str]:
     return done
 
 
-def _leftovers(existing: Mapping[str, ContainerState]) -> tuple[tuple[str, int | None], ...]:
+def _leftovers(
+    existing: Mapping[str, ContainerState], sandbox: ContainerState | None = None
+) -> tuple[tuple[str, int | None], ...]:
     # A container still running at cleanup is killed at once: its graceful stop was already asked.
-    return tuple((c.id, 0 if c.running else None) for c in existing.values())
+    # The sandbox last: the containers leave its namespace before it goes.
+    last = (sandbox,) if sandbox is not None else ()
+    return tuple((c.id, 0 if c.running else None) for c in (*existing.values(), *last))
 
 
 def _stop_steps(
@@ -327,6 +362,8 @@ class _Report:
     cdefs: Sequence[Mapping[str, Any]]
     existing: Mapping[str, ContainerState]
     start_errors: Mapping[str, str]
+    network_mode: str = "bridge"
+    sandbox: ContainerState | None = None
 
     def build(self, status: str | None, stop_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
         """status None: keep the task's last status (PENDING while it is still PROVISIONING)."""
@@ -335,10 +372,20 @@ class _Report:
             "taskArn": task["taskArn"],
             "lastStatus": status or ("PENDING" if task.get("lastStatus") == "PROVISIONING" else task.get("lastStatus")),
             "containers": [
-                container_report(c, self.existing.get(str(c["name"])), self.start_errors.get(str(c["name"])))
+                container_report(
+                    c, self.existing.get(str(c["name"])), self.start_errors.get(str(c["name"])), self.network_mode
+                )
                 for c in self.cdefs
             ],
         }
+        sb = self.sandbox
+        if sb is not None and sb.running and sb.ip_address:
+            interface = {"privateIPv4Address": sb.ip_address}
+            if sb.mac_address:
+                interface["macAddress"] = sb.mac_address
+            if sb.endpoint_id:
+                interface["networkInterfaceId"] = sb.endpoint_id
+            report["networkInterface"] = interface
         if status == "STOPPED":
             for c in report["containers"]:
                 c["lastStatus"] = "STOPPED"
@@ -353,7 +400,7 @@ class _Report:
 
 
 def container_report(
-    cdef: Mapping[str, Any], state: ContainerState | None, start_error: str | None = None
+    cdef: Mapping[str, Any], state: ContainerState | None, start_error: str | None = None, network_mode: str = "bridge"
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"name": cdef["name"]}
     if state is None:
@@ -378,7 +425,19 @@ def container_report(
         report["lastStatus"] = "PENDING"
     if state.health is not None and cdef.get("healthCheck"):
         report["healthStatus"] = HEALTH.get(state.health, "UNKNOWN")
-    if state.host_ports:
+    if network_mode == "host" and state.running and cdef.get("portMappings"):
+        # The host's own ports: nothing is published, the container binds them itself (hostPort is
+        # containerPort, registration saw to it), as ECS reports host mode.
+        report["networkBindings"] = [
+            {
+                "bindIP": "0.0.0.0",
+                "containerPort": int(pm["containerPort"]),
+                "hostPort": int(pm.get("hostPort") or pm["containerPort"]),
+                "protocol": pm.get("protocol", "tcp"),
+            }
+            for pm in cdef["portMappings"]
+        ]
+    elif state.host_ports:
         report["networkBindings"] = [
             {"bindIP": p.host_ip, "containerPort": p.container_port, "hostPort": p.host_port, "protocol": p.protocol}
             for p in state.host_ports

@@ -20,11 +20,20 @@ from typing import Any
 
 import structlog
 
-from agent.container_spec import container_name, container_spec, task_id, task_volumes
+from agent.container_spec import (
+    awsvpc_network,
+    container_name,
+    container_spec,
+    network_mode_of,
+    sandbox_spec,
+    task_id,
+    task_volumes,
+)
 from agent.executor.base import (
     LABEL_CONTAINER,
     LABEL_INSTANCE,
     LABEL_MANAGED,
+    LABEL_SANDBOX,
     LABEL_TASK,
     LABEL_VOLUME_SCOPE,
     ContainerState,
@@ -134,9 +143,12 @@ class Worker:
                 del self._seen_at[arn]
         self.wake.set()
 
-    def inputs(self, task: dict[str, Any], existing: dict[str, ContainerState]) -> TaskInputs:
+    def inputs(
+        self, task: dict[str, Any], existing: dict[str, ContainerState], sandbox: ContainerState | None = None
+    ) -> TaskInputs:
         arn = task["taskArn"]
         return TaskInputs(
+            sandbox=sandbox,
             task=task,
             definition=self._tds.get(task["taskDefinitionArn"]),
             containers=existing,
@@ -155,14 +167,27 @@ class Worker:
             tasks = dict(self._tasks)
         containers = self.executor.list({LABEL_INSTANCE: self.instance_id, LABEL_MANAGED: "true"})
         by_task: dict[str, dict[str, ContainerState]] = defaultdict(dict)
+        sandboxes: dict[str, ContainerState] = {}
         for c in containers:
-            by_task[c.labels.get(LABEL_TASK, "")][c.labels.get(LABEL_CONTAINER, "")] = c
+            if c.labels.get(LABEL_SANDBOX):
+                sandboxes[c.labels.get(LABEL_TASK, "")] = c
+            else:
+                by_task[c.labels.get(LABEL_TASK, "")][c.labels.get(LABEL_CONTAINER, "")] = c
         now = self._clock()
         actions: list[Action] = []
         for arn, task in tasks.items():
-            actions += decide_task(self.inputs(task, by_task.get(task_id(arn), {})), now, self.default_stop_timeout)
+            tid = task_id(arn)
+            actions += decide_task(
+                self.inputs(task, by_task.get(tid, {}), sandboxes.get(tid)), now, self.default_stop_timeout
+            )
         # The agent's own --stop-timeout: an orphan has no definition to give one of its own.
-        actions += decide_orphans({task_id(a) for a in tasks}, by_task, self.default_stop_timeout)
+        actions += decide_orphans(
+            {task_id(a) for a in tasks},
+            by_task,
+            self.default_stop_timeout,
+            sandboxes,
+            {task_id(a) for a in tasks if a not in self._finished},
+        )
         self.apply(actions, tasks)
         self._sweep_volumes({task_id(a) for a in tasks if a not in self._finished}, set(by_task), now)
 
@@ -249,6 +274,8 @@ class Worker:
                 resolved = self._task_secrets(arn, td, order)
                 if resolved is None:
                     return
+                if network_mode_of(td) == "awsvpc" and not self._sandbox(task, order):
+                    return
                 for name in order:
                     spec = with_secrets(
                         container_spec(
@@ -277,6 +304,25 @@ class Worker:
                 self.wake.set()
 
         self._starts.submit(start)
+
+    def _sandbox(self, task: dict[str, Any], names: list[str]) -> bool:
+        """An awsvpc task's network namespace, before its first container: the agent's network, then
+        the sandbox on it (adopted if it is there). False (and start errors saying why) if it does not run."""
+        arn = task["taskArn"]
+        try:
+            self.executor.ensure_network(awsvpc_network())
+            state = self.executor.run(sandbox_spec(task, self.cluster, self.instance_id))
+            if state.error or not state.running:
+                raise ExecutorError(
+                    f"the task's network namespace (sandbox container {state.name}) is {state.status}"
+                    + (f": {state.error}" if state.error else "")
+                )
+        except ExecutorError as err:
+            for name in names:
+                self._start_errors.setdefault(arn, {})[name] = f"ResourceInitializationError: {err}"
+            self.log.warning("task network namespace not ready", task=task_id(arn), error=str(err))
+            return False
+        return True
 
     def _task_secrets(self, arn: str, td: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]] | None:
         """Each container's resolved secrets, fetched over this agent's credential; None (and start

@@ -18,6 +18,17 @@ LABEL_INSTANCE = "orch.instance"
 LABEL_TASK = "orch.task"
 LABEL_CONTAINER = "orch.container"
 LABEL_VOLUME_SCOPE = "orch.volume-scope"  # on the Docker volumes the agent made for one task: "task"
+# On an awsvpc task's sandbox container (its network namespace), instead of orch.container.
+LABEL_SANDBOX = "orch.sandbox"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A Docker network the agent keeps (the bridge its awsvpc tasks' sandboxes join)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    driver: str = "bridge"
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,9 @@ class ContainerSpec:
     volumes_from: tuple[tuple[str, bool], ...] = ()  # (Docker name of a container of the task, read-only)
     # repositoryCredentials resolved for this task: {username, password} for the image pull.
     registry_auth: Mapping[str, str] | None = field(default=None, repr=False)
+    # Docker's network mode: None (the default bridge), "host", "none", a network's name (a
+    # sandbox on the awsvpc network) or "container:<name>" (join that container's namespace).
+    network_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,10 @@ class ContainerState:
     oom_killed: bool = False
     error: str = ""  # the engine's error message when the start failed
     host_ports: tuple[PortMapping, ...] = ()  # bound ports, host_port filled in
+    # Its address on its (first) Docker network, for an awsvpc sandbox: the task's own IP.
+    ip_address: str = ""
+    mac_address: str = ""
+    endpoint_id: str = ""  # Docker's id of the container's endpoint on that network
 
     @property
     def running(self) -> bool:
@@ -217,6 +235,9 @@ class Executor(Protocol):
 
     def ensure_volume(self, volume: VolumeSpec) -> None:
         """Create the volume unless one of its name exists; ExecutorError when it must exist and does not."""
+
+    def ensure_network(self, network: NetworkSpec) -> None:
+        """Create the network unless one of its name exists (several agents may share an engine)."""
 
     def remove_volumes(self, labels: Mapping[str, str]) -> int:
         """Remove every volume carrying all of these labels (none in use by a container); how many went."""

@@ -35,6 +35,7 @@ from agent.executor.base import (
     HealthCheckSpec,
     ImageNotFound,
     LogLine,
+    NetworkSpec,
     PortMapping,
     ResourceSample,
     VolumeSpec,
@@ -62,6 +63,8 @@ _NAME_RACE_TRIES = 22
 
 # Task cgroups are named orch-task-<task id> (agent.container_spec.task_cgroup).
 TASK_CGROUP_PREFIX = "orch-task-"
+
+_NETWORK_LOCK = threading.Lock()
 
 _SETUP_HINT = (
     "Run `make setup` (scripts/ensure-docker.sh) to start a local Docker engine, "
@@ -299,6 +302,23 @@ class DockerExecutor:
                     # Still in use (a container of the task not removed yet): the next cleanup takes it.
                     log.warning("volume %s not removed: %s", v["Name"], _explain(err))
         return removed
+
+    # -- networks -----------------------------------------------------------------------------
+
+    def ensure_network(self, network: NetworkSpec) -> None:
+        # Agents sharing an engine (orchestrator dev) may all ask at once: one process creates it at
+        # a time, and the engine refuses a second network of the same name (check_duplicate).
+        with _NETWORK_LOCK, _engine_errors(f"create network {network.name}"):
+            # The engine's name filter matches substrings: compare the names.
+            if any(n.get("Name") == network.name for n in self._api.networks(names=[network.name])):
+                return
+            try:
+                self._api.create_network(
+                    network.name, driver=network.driver, labels=dict(network.labels), check_duplicate=True
+                )
+            except docker.errors.APIError as err:
+                if err.status_code != 409:
+                    raise
 
     # -- observation --------------------------------------------------------------------------
 
@@ -677,6 +697,7 @@ def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], 
             for m in spec.mounts
         ],
         "volumes_from": [f"{name}:{'ro' if ro else 'rw'}" for name, ro in spec.volumes_from],
+        "network_mode": spec.network_mode,
     }
     host.update({k: v for k, v in optional.items() if v not in (None, [], {})})
     create: dict[str, Any] = {
@@ -774,6 +795,10 @@ def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
         exit_code = int(st.get("ExitCode") or 0)
     health = (st.get("Health") or {}).get("Status")
     network = data.get("NetworkSettings") or {}
+    endpoints = network.get("Networks") or {}
+    endpoint: Mapping[str, Any] = next(
+        (endpoints[n] for n in sorted(endpoints) if (endpoints[n] or {}).get("IPAddress")), {}
+    )
     return ContainerState(
         id=str(data["Id"]),
         name=str(data.get("Name") or "").lstrip("/"),
@@ -786,6 +811,9 @@ def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
         oom_killed=bool(st.get("OOMKilled")),
         error=error,
         host_ports=_host_ports(network.get("Ports")),
+        ip_address=str(endpoint.get("IPAddress") or ""),
+        mac_address=str(endpoint.get("MacAddress") or ""),
+        endpoint_id=str(endpoint.get("EndpointID") or ""),
     )
 
 

@@ -24,6 +24,7 @@ from agent.executor.base import (
     ExecutorError,
     ImageNotFound,
     LogLine,
+    NetworkSpec,
     PortMapping,
     ResourceSample,
     VolumeSpec,
@@ -111,6 +112,8 @@ class FakeExecutor:
         self.runs: list[ContainerSpec] = []  # every run call, including idempotent repeats
         self.stops: list[tuple[str, int]] = []  # (container id, timeout_s) of every stop call
         self.volumes: dict[str, VolumeSpec] = {}  # by name
+        self.networks: dict[str, NetworkSpec] = {}  # by name
+        self._next_ip = itertools.count(2)  # 10.88.0.2, .3, ... on any network made here
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class FakeExecutor:
                 finished_at=self._clock(),
                 oom_killed=oom_killed,
                 host_ports=(),
+                ip_address="",
             )
             cid = c.state.id
         self._notify(cid)
@@ -215,7 +219,7 @@ class FakeExecutor:
             self._containers[cid] = _Container(state=state, spec=spec)
             self._by_name[spec.name] = cid
             if not message:
-                message = self._port_conflict(spec)
+                message = self._network_problem(spec) or self._port_conflict(spec)
             if message:
                 self._containers[cid].state = replace(state, exit_code=128, error=message)
                 return self._containers[cid].state
@@ -226,6 +230,7 @@ class FakeExecutor:
                 health="starting" if spec.health_check else None,
                 host_ports=self._bind_ports(spec.port_mappings),
             )
+            self._address(cid)
             result = self._containers[cid].state
         self._notify(cid)
         return result
@@ -245,6 +250,7 @@ class FakeExecutor:
                 exit_code=c.stop_exit_code,
                 finished_at=self._clock(),
                 host_ports=(),
+                ip_address="",
             )
             cid = c.state.id
         self._notify(cid)
@@ -338,6 +344,40 @@ class FakeExecutor:
             for name in gone:
                 del self.volumes[name]
             return len(gone)
+
+    def ensure_network(self, network: NetworkSpec) -> None:
+        with self._lock:
+            self._check_available()
+            self.networks.setdefault(network.name, network)
+
+    def _network_problem(self, spec: ContainerSpec) -> str:
+        """Docker's refusals: an unknown network, or joining a container that does not run."""
+        mode = spec.network_mode
+        if mode is None or mode in ("host", "none", "bridge"):
+            return ""
+        if mode.startswith("container:"):
+            owner = self._find(mode.removeprefix("container:"))
+            if owner is None:
+                return f"No such container: {mode.removeprefix('container:')}"
+            if not owner.state.running:
+                return f"cannot join network of a non running container: {owner.state.id}"
+            if spec.port_mappings:
+                return "conflicting options: port publishing and the container type network mode"
+            return ""
+        return "" if mode in self.networks else f"network {mode} not found"
+
+    def _address(self, cid: str) -> None:
+        """A container on one of the fake's networks gets an address there, as Docker's IPAM gives one."""
+        c = self._containers[cid]
+        if c.spec.network_mode is None or c.spec.network_mode not in self.networks:
+            return
+        n = next(self._next_ip)
+        c.state = replace(
+            c.state,
+            ip_address=f"10.88.{n // 256}.{n % 256}",
+            mac_address=f"02:42:0a:58:{n // 256:02x}:{n % 256:02x}",
+            endpoint_id=hashlib.sha256(f"endpoint-{cid}".encode()).hexdigest(),
+        )
 
     def _port_conflict(self, spec: ContainerSpec) -> str:
         held = [

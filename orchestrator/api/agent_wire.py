@@ -65,6 +65,14 @@ class ContainerReport(_Wire):
     networkBindings: Annotated[list[Binding], Field(max_length=100)] | None = None
 
 
+class NetworkInterfaceReport(_Wire):
+    """An awsvpc task's namespace as the agent made it: the sandbox's address on the agent's network."""
+
+    privateIPv4Address: Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}$", max_length=15)]
+    macAddress: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")] | None = None
+    networkInterfaceId: Name | None = None
+
+
 class TaskReport(_Wire):
     taskArn: Arn
     lastStatus: Status | None = None
@@ -72,6 +80,7 @@ class TaskReport(_Wire):
     stopCode: Name | None = None
     stoppedReason: Reason | None = None
     containers: Annotated[list[ContainerReport], Field(max_length=100)] | None = None
+    networkInterface: NetworkInterfaceReport | None = None
 
 
 class TaskStates(_Wire):

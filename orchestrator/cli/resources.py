@@ -291,6 +291,15 @@ def task_list(
     show(fetch, output, lambda d: tasks_renderer(client, cluster)(d), watching)
 
 
+def _task_ip(t: dict[str, Any]) -> str | None:
+    """An awsvpc task's own address and its attachment's state, e.g. `172.18.0.5 (ATTACHED, subnet-local)`."""
+    for a in t.get("attachments") or []:
+        details = {d.get("name"): d.get("value") for d in a.get("details") or []}
+        where = ", ".join(x for x in (a.get("status"), details.get("subnetId")) if x)
+        return f"{details.get('privateIPv4Address') or '(none yet)'} ({where})"
+    return None
+
+
 def _containers(t: dict[str, Any]) -> None:
     table(
         [
@@ -323,18 +332,23 @@ def task_describe(task: str = TaskArg, cluster: str = ClusterOpt, output: Output
             arn = t.get("containerInstanceArn")
             fields(
                 [
-                    ("Task", short(t["taskArn"])),
-                    ("Task definition", taskdef_ref(t["taskDefinitionArn"])),
-                    ("Group", t.get("group")),
-                    ("Instance", f"{names.get(arn, short(arn))} ({short(arn)})" if arn else None),
-                    ("Zone", t.get("availabilityZone")),
-                    ("Status", f"{t['lastStatus']} (desired {t['desiredStatus']})"),
-                    ("Health", t.get("healthStatus")),
-                    ("Created", when(t.get("createdAt"))),
-                    ("Started", when(t.get("startedAt"))),
-                    ("Stopped", when(t.get("stoppedAt"))),
-                    ("Stopped reason", t.get("stoppedReason")),
-                    ("ARN", t["taskArn"]),
+                    pair
+                    for pair in [
+                        ("Task", short(t["taskArn"])),
+                        ("Task definition", taskdef_ref(t["taskDefinitionArn"])),
+                        ("Group", t.get("group")),
+                        ("Instance", f"{names.get(arn, short(arn))} ({short(arn)})" if arn else None),
+                        ("Zone", t.get("availabilityZone")),
+                        ("Status", f"{t['lastStatus']} (desired {t['desiredStatus']})"),
+                        ("Health", t.get("healthStatus")),
+                        ("Task IP", _task_ip(t)),
+                        ("Created", when(t.get("createdAt"))),
+                        ("Started", when(t.get("startedAt"))),
+                        ("Stopped", when(t.get("stoppedAt"))),
+                        ("Stopped reason", t.get("stoppedReason")),
+                        ("ARN", t["taskArn"]),
+                    ]
+                    if pair[0] != "Task IP" or pair[1] is not None  # only awsvpc tasks have one
                 ]
             )
             say()

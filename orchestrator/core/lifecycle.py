@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from orchestrator.core import task_network
 from orchestrator.core.models import TASK_STATUS_RANK, ContainerInstance, NetworkBinding, Task, TaskDefinition
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
@@ -45,6 +46,7 @@ def _stopped(task: Task, now: float) -> None:
     task.stoppedAt = now
     for c in task.containers:
         c.lastStatus = "STOPPED"
+    _apply_network(task, None)  # its attachment goes with it
 
 
 def stop_tasks_on(store: Store, instance_arn: str, now: float, stop_code: str, reason: str) -> int:
@@ -135,8 +137,25 @@ def apply_report(task: Task, report: dict[str, Any], now: float, checked: Collec
             c.healthStatus = rc["healthStatus"]
         if rc.get("networkBindings") is not None:
             c.networkBindings = [NetworkBinding(**b) for b in rc["networkBindings"]]
+    _apply_network(task, report.get("networkInterface"))
     task.healthStatus = task_health(task, checked) or "UNKNOWN"
     return task.model_dump() != before
+
+
+def _apply_network(task: Task, reported: dict[str, Any] | None) -> None:
+    """An awsvpc task's address, from the agent that made its namespace, on the attachment and on
+    each container (they all share it); DELETED once the task has stopped (its sandbox goes with it)."""
+    attachment = task_network.eni(task.attachments)
+    if attachment is None:
+        return
+    if reported and task.lastStatus != "STOPPED":
+        task_network.attach(attachment, reported)
+        ip = task_network.private_ip(task.attachments)
+        if ip:
+            for c in task.containers:
+                c.networkInterfaces = [{"attachmentId": attachment["id"], "privateIpv4Address": ip}]
+    if task.lastStatus == "STOPPED":
+        attachment["status"] = "DELETED"
 
 
 # -- instances whose agent went quiet ---------------------------------------------------------

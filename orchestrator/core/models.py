@@ -224,6 +224,8 @@ class Container(EcsModel):
     reason: str | None = None
     runtimeId: str | None = None
     networkBindings: list[NetworkBinding] = Field(default_factory=list)
+    # awsvpc: [{attachmentId, privateIpv4Address}], the task's own address (core/task_network).
+    networkInterfaces: list[dict[str, Any]] = Field(default_factory=list)
     healthStatus: Literal["HEALTHY", "UNHEALTHY", "UNKNOWN"] | None = None
     cpu: str | None = None
     memory: str | None = None
@@ -254,6 +256,8 @@ class Task(EcsModel):
     enableExecuteCommand: bool = False
     overrides: dict[str, Any] | None = None
     networkConfiguration: dict[str, Any] | None = None
+    # awsvpc: the task's ElasticNetworkInterface attachment (core/task_network).
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
     version: int = 1
 
 

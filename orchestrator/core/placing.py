@@ -27,6 +27,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.store import Store
 from orchestrator.core.tags import tag_service_task
+from orchestrator.core.task_network import new_attachment
 from scheduler import place
 from scheduler.types import (
     InstanceView,
@@ -52,12 +53,14 @@ class TaskNeeds:
 
 def task_needs(td: TaskDefinition) -> TaskNeeds:
     # Placement subtracts memoryReservation when set, else memory; a task-level memory wins.
+    # An awsvpc task's ports are on its own IP, not the instance's: it reserves none (as on ECS).
+    # A host-mode task's are the host's: registration made each hostPort its containerPort.
     cpu = int(td.cpu) if td.cpu else sum(c.cpu for c in td.containerDefinitions)
     memory = int(td.memory) if td.memory else sum(c.memoryReservation or c.memory or 0 for c in td.containerDefinitions)
     tcp: set[int] = set()
     udp: set[int] = set()
     for c in td.containerDefinitions:
-        for pm in c.portMappings:
+        for pm in c.portMappings if td.networkMode != "awsvpc" else ():
             if pm.hostPort:
                 (udp if pm.protocol == "udp" else tcp).add(pm.hostPort)
     return TaskNeeds(cpu, memory, frozenset(tcp), frozenset(udp))
@@ -241,6 +244,7 @@ def new_task(
         memory=str(needs.memory),
         containers=containers,
         createdAt=now,
+        attachments=[new_attachment(task_id)] if td.networkMode == "awsvpc" else [],
     )
 
 

@@ -1,8 +1,10 @@
 """A service's `loadBalancers` (CreateService/UpdateService): checked against ELB's target groups.
 
 Each entry names a target group (which must exist and be used by a load balancer's listener), a
-container of the task definition and one of its container ports, as ECS requires. Classic load
-balancers (`loadBalancerName`) do not exist here and are refused by name.
+container of the task definition and one of its container ports, as ECS requires; an `ip` target
+group takes awsvpc tasks (registered at their own IP), an `instance` one bridge and host mode
+tasks (at their instance's address and host port). Classic load balancers
+(`loadBalancerName`) do not exist here and are refused by name.
 """
 
 from __future__ import annotations
@@ -59,11 +61,12 @@ def validated(ctx: Context, raw: Any, td: TaskDefinition) -> list[dict[str, Any]
             )
         if port not in [pm.containerPort for pm in container.portMappings]:
             raise InvalidParameterException(f"The container {name} did not have a container port {port} defined.")
-        if group["TargetType"] == "ip":
-            # ECS registers awsvpc tasks by their own IP; tasks here have no address of their own yet.
+        # ECS registers an awsvpc task by its own IP, a bridge or host one by its instance.
+        mode = td.networkMode or "bridge"
+        if (group["TargetType"] == "ip") != (mode == "awsvpc"):
             raise InvalidParameterException(
-                f"The provided target group {arn} has target type ip, which needs awsvpc tasks; services here "
-                "register bridge and host mode tasks by instance: use a target group of target type instance."
+                f"The provided target group {arn} has target type {group['TargetType']}, which is incompatible "
+                f"with the {mode} network mode specified in the task definition."
             )
         if (arn, name, port) in seen:
             raise InvalidParameterException(f"{where} repeats target group {arn} with the same container and port.")

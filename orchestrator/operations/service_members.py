@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.core.errors import InvalidParameterException
 from orchestrator.core.models import ACCOUNT
+from orchestrator.core.task_network import LOCAL_SUBNET
 from orchestrator.operations.common import opt_bool, opt_list, opt_str
 
 # Members whose presence we cannot honour, with what to do instead.
@@ -117,31 +118,64 @@ def service_registries(req: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+# Set (True) by the ECS endpoint on the requests it hands over: there ECS's own rules hold to the
+# letter (an awsvpc task needs a networkConfiguration); the REST API and the CLI fill in the one
+# local subnet instead. Only ever makes a request stricter, so a REST caller sending it is harmless.
+ECS_WIRE = "__ecsWire"
+NETWORK_REQUIRED = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+NETWORK_NOT_VALID = "Network Configuration is not valid for the given networkMode of this task definition."
+
+
+def local_network_configuration() -> dict[str, Any]:
+    return {"awsvpcConfiguration": {"subnets": [LOCAL_SUBNET], "securityGroups": [], "assignPublicIp": "DISABLED"}}
+
+
 def network_configuration(req: dict[str, Any], network_mode: str) -> dict[str, Any] | None:
+    """The request's networkConfiguration as kept, for a task definition of `network_mode`.
+
+    There is one subnet here, `subnet-local` (the agents' Docker network for awsvpc tasks, see
+    core/task_network), and no security groups: a task's ports are open to whoever reaches its IP,
+    so naming a group is refused rather than kept and not enforced.
+    """
     raw = req.get("networkConfiguration")
     if raw is None:
-        return None
+        if network_mode != "awsvpc":
+            return None
+        if req.get(ECS_WIRE):
+            raise InvalidParameterException(NETWORK_REQUIRED)
+        return local_network_configuration()
     if not isinstance(raw, dict) or not isinstance(raw.get("awsvpcConfiguration"), dict):
         raise InvalidParameterException("networkConfiguration must hold an awsvpcConfiguration object.")
     if network_mode != "awsvpc":
-        raise InvalidParameterException(
-            "Network Configuration is not valid for the given networkMode of this task definition."
-        )
+        raise InvalidParameterException(NETWORK_NOT_VALID)
     vpc = raw["awsvpcConfiguration"]
+    where = "networkConfiguration.awsvpcConfiguration"
     subnets = vpc.get("subnets")
     if not isinstance(subnets, list) or not subnets or len(subnets) > 16:
-        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.subnets must name 1 to 16 subnets.")
+        raise InvalidParameterException(f"{where}.subnets must name 1 to 16 subnets.")
+    for subnet in subnets:
+        if subnet != LOCAL_SUBNET:
+            raise InvalidParameterException(
+                f"{where}.subnets: {subnet!r} is not a subnet here. The one subnet is {LOCAL_SUBNET} (the agents' "
+                f"Docker network for awsvpc tasks); use subnets [{LOCAL_SUBNET!r}]."
+            )
     groups = vpc.get("securityGroups") or []
     if not isinstance(groups, list) or len(groups) > 5:
-        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.securityGroups: at most 5.")
+        raise InvalidParameterException(f"{where}.securityGroups: at most 5.")
+    if groups:
+        raise InvalidParameterException(
+            f"{where}.securityGroups: {', '.join(map(str, groups))}: there are no security groups here, so none "
+            "could be enforced (a task's ports are open to whoever reaches its IP); leave securityGroups out."
+        )
     public = vpc.get("assignPublicIp", "DISABLED")
     if public == "ENABLED":
-        raise InvalidParameterException(
-            "networkConfiguration.awsvpcConfiguration.assignPublicIp ENABLED is only supported with FARGATE."
-        )
+        raise InvalidParameterException(f"{where}.assignPublicIp ENABLED is only supported with FARGATE.")
     if public != "DISABLED":
-        raise InvalidParameterException("networkConfiguration.awsvpcConfiguration.assignPublicIp must be DISABLED.")
-    return {"awsvpcConfiguration": {"subnets": list(subnets), "securityGroups": list(groups), "assignPublicIp": public}}
+        raise InvalidParameterException(f"{where}.assignPublicIp must be DISABLED.")
+    unknown = sorted(set(vpc) - {"subnets", "securityGroups", "assignPublicIp"})
+    if unknown:
+        raise InvalidParameterException(f"{where}.{unknown[0]} is not a member of awsvpcConfiguration.")
+    return {"awsvpcConfiguration": {"subnets": list(subnets), "securityGroups": [], "assignPublicIp": public}}
 
 
 def role_arn(req: dict[str, Any], load_balanced: bool, network_mode: str) -> str | None:

@@ -349,10 +349,13 @@ class ServiceOps:
             )
         if "networkConfiguration" in req:
             kept["networkConfiguration"] = members.network_configuration(req, mode)
+        elif mode == "awsvpc" and svc.networkConfiguration is None:
+            # A new awsvpc task definition: ECS wants the network named; REST and the CLI get the local one.
+            kept["networkConfiguration"] = members.network_configuration(req, mode)
         elif mode != "awsvpc" and svc.networkConfiguration is not None and "taskDefinition" in req:
-            raise InvalidParameterException(
-                "Network Configuration is not valid for the given networkMode of this task definition."
-            )
+            if req.get(members.ECS_WIRE):
+                raise InvalidParameterException(members.NETWORK_NOT_VALID)
+            kept["networkConfiguration"] = None  # the local subnet REST filled in; it goes with awsvpc
         return kept
 
     def delete_service(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,9 @@ HONOURED: dict[str, str] = {
     "tags": "returned by RegisterTaskDefinition",
     "tags.key": "returned by RegisterTaskDefinition",
     "tags.value": "returned by RegisterTaskDefinition",
-    "networkMode": "bridge (Docker's default bridge); other modes are refused by value",
+    "networkMode": "bridge (Docker's bridge), host (the host's network; workload policy host-network), none, "
+    "or awsvpc (a network namespace and IP per task, held by the agent's sandbox container); "
+    "see operations/taskdef_network.py",
     "requiresCompatibilities": "EC2 only",
     "pidMode": "host (workload policy host-pid); task is refused by value",
     "ipcMode": "host (workload policy host-ipc) or none; task is refused by value",
@@ -45,9 +47,10 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.cpu": "Docker CPU shares; placement reserves it",
     "containerDefinitions.memory": "Docker hard memory limit; placement reserves it",
     "containerDefinitions.memoryReservation": "Docker soft memory limit; placement reserves it",
-    "containerDefinitions.portMappings": "Docker port bindings (hostPort 0 or absent: dynamic)",
+    "containerDefinitions.portMappings": "bridge: Docker port bindings (hostPort 0 or absent: dynamic); host: the "
+    "host's ports; awsvpc: ports on the task's own IP; none: refused",
     "containerDefinitions.portMappings.containerPort": "the container side of the binding",
-    "containerDefinitions.portMappings.hostPort": "the host side of the binding",
+    "containerDefinitions.portMappings.hostPort": "the host side of the binding (host, awsvpc: equal to containerPort)",
     "containerDefinitions.portMappings.protocol": "tcp or udp",
     "containerDefinitions.essential": "an essential container's exit or failed start stops the task",
     "containerDefinitions.entryPoint": "Docker entrypoint",

@@ -1,6 +1,6 @@
 """Registration's value rules for the members `taskdef_fields.HONOURED` lets through.
 
-A member we honour may still be honoured only for some values (networkMode bridge, EC2, the
+A member we honour may still be honoured only for some values (EC2, the
 json-file log driver); those values are refused by name here. The typed shapes below make sure
 the agent gets what it will translate for Docker (an int where Docker wants one), and the ECS
 rules that tie members together are checked: dependsOn names containers of the task without a
@@ -153,12 +153,6 @@ class ContainerMembers(_Shape):
 
 
 def check_task_values(req: Mapping[str, Any]) -> None:
-    mode = req.get("networkMode")
-    if mode not in (None, "bridge"):
-        raise ClientException(
-            f"networkMode: {mode} {NOT_YET}: tasks run on Docker's bridge network here; use bridge or leave "
-            "networkMode out."
-        )
     compat = req.get("requiresCompatibilities") or []
     if not isinstance(compat, list):
         raise ClientException("requiresCompatibilities must be a list.")

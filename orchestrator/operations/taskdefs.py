@@ -33,6 +33,7 @@ from orchestrator.operations.common import Context, opt_str, paginate, req_str
 from orchestrator.operations.secrets import check_secret_members
 from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
+from orchestrator.operations.taskdef_network import check_network
 from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
 from orchestrator.operations.taskdef_volumes import check_volumes
 
@@ -142,6 +143,7 @@ def validate_registration(
         if c.healthCheck and c.healthCheck.command[0] not in ("CMD", "CMD-SHELL", "NONE"):
             raise ClientException(f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL.")
     check_volumes(req)
+    mode = check_network(req, containers)
     check_container_values(containers, members, task_cpu, task_memory)
     workload_policy.check(req, allowed)
     constraints = req.get("placementConstraints") or []
@@ -160,6 +162,7 @@ def validate_registration(
         parsed_constraints.append(model)
     _check_expressions([c.expression or "" for c in parsed_constraints])
     extra = {k: v for k, v in req.items() if k not in ("family", "containerDefinitions")}
+    extra["networkMode"] = mode
     if task_cpu is not None:
         extra["cpu"] = str(task_cpu)
     if task_memory is not None:

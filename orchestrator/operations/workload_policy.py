@@ -6,6 +6,7 @@ RULE,...`, the same on `orchestrator dev`). The rules:
   privileged     containerDefinitions[].privileged
   host-pid       pidMode host
   host-ipc       ipcMode host
+  host-network   networkMode host (the task's containers use the host's network stack)
   capabilities   linuxParameters.capabilities.add beyond Docker's default set
   devices        linuxParameters.devices
   host-bind-mounts
@@ -25,6 +26,8 @@ RULES: dict[str, str] = {
     "privileged": "a privileged container has every capability and every device of the host",
     "host-pid": "pidMode host shows the container every process of the host",
     "host-ipc": "ipcMode host shares the host's IPC namespace with the container",
+    "host-network": "networkMode host gives the containers the host's network stack: every interface and port "
+    "of the host",
     "capabilities": "capabilities beyond Docker's default set widen what the container may do to the host",
     "devices": "a device gives the container direct access to the host's hardware",
     "host-bind-mounts": "a host bind mount gives the container the host's files",
@@ -74,6 +77,8 @@ def check(req: Mapping[str, Any], allowed: frozenset[str]) -> None:
         refuse("host-pid", "pidMode: host")
     if req.get("ipcMode") == "host":
         refuse("host-ipc", "ipcMode: host")
+    if req.get("networkMode") == "host":
+        refuse("host-network", "networkMode: host")
     for i, c in enumerate(req.get("containerDefinitions") or []):
         where = f"containerDefinitions[{i}]"
         if c.get("privileged"):

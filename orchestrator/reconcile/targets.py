@@ -2,8 +2,9 @@
 
 Each tick:
 1. (decide over the store, apply in one transaction) every RUNNING task of a service with
-   `loadBalancers` is registered in each named target group (its instance and the host port of
-   the named container port, as ECS does for bridge and host mode); a target whose task is to
+   `loadBalancers` is registered in each named target group, as ECS does: an `instance` group
+   gets its instance and the host port of the named container port (bridge and host mode), an
+   `ip` group the task's own IP and the container port (awsvpc); a target whose task is to
    stop is deregistered (draining), and removed once the group's deregistration delay has passed
    or at once when its task has already stopped; removal wakes the task's agent, which until then
    was told to keep the container running (`core/elb.stop_held`).
@@ -24,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator.core import elb
+from orchestrator.core import elb, task_network
 from orchestrator.core.context import Context
 from orchestrator.core.models import Service, Task, arn_id
 from orchestrator.core.store import Store
@@ -203,6 +204,7 @@ class _Registration:
     target_id: str
     port: int
     task: Task
+    address: str | None = None  # where HAProxy reaches it: the task's IP; None: its instance's address
 
 
 class TargetController:
@@ -260,12 +262,18 @@ class TargetController:
             for task in tasks:
                 if task.lastStatus != "RUNNING" or task.containerInstanceArn not in instances:
                     continue
+                inst = instances[task.containerInstanceArn]
+                if group["TargetType"] == "ip":
+                    # An awsvpc task: its own IP (once its agent has reported it) and the container port.
+                    ip = task_network.private_ip(task.attachments)
+                    if ip is None or not isinstance(lb.get("containerPort"), int):
+                        continue
+                    out.append(_Registration(group["TargetGroupArn"], ip, int(lb["containerPort"]), task, ip))
+                    continue
                 port = _host_port(task, lb.get("containerName"), lb.get("containerPort"))
                 if port is None:
                     continue
-                inst = instances[task.containerInstanceArn]
-                target_id = inst.ec2InstanceId if group["TargetType"] == "instance" else "127.0.0.1"
-                out.append(_Registration(group["TargetGroupArn"], target_id, port, task))
+                out.append(_Registration(group["TargetGroupArn"], inst.ec2InstanceId, port, task))
         return out
 
     def _sync_tasks(self) -> None:
@@ -309,8 +317,8 @@ class TargetController:
     def _register(self, store: Store, reg: _Registration, now: float) -> None:
         group = elb.get(store, elb.TG, reg.group)
         assert group is not None
-        inst_addr = "127.0.0.1"
-        if reg.task.containerInstanceArn:
+        inst_addr = reg.address or "127.0.0.1"
+        if reg.address is None and reg.task.containerInstanceArn:
             inst = store.get_instance(reg.task.containerInstanceArn)
             if inst is not None:
                 inst_addr = inst.attribute_map().get("orch.host-address") or inst_addr

@@ -41,6 +41,7 @@ LESSONS = {
     "test_04_rollout_failed_rollout_and_rollback": "04-rollout",
     "test_06_the_same_service_placed_by_ecs_and_by_kube_scheduler": "06-ecs-and-kubernetes",
     "test_01_a_web_service": "01-web",
+    "test_07_an_app_and_its_sidecar_in_one_awsvpc_task": "07-sidecar",
 }
 
 
@@ -174,3 +175,10 @@ def test_06_the_same_service_placed_by_ecs_and_by_kube_scheduler(lessons: dict[s
     assert r["kube"] == "agent-3,agent-4"
     assert r["plan_ecs"] == "agent-1,agent-2"
     assert r["plan_kube"] == "agent-3,agent-4"
+
+
+def test_07_an_app_and_its_sidecar_in_one_awsvpc_task(lessons: dict[str, Future[dict[str, str]]]) -> None:
+    r = results(lessons, "07-sidecar")
+    # the sidecar read the app's page over 127.0.0.1; the task's own IP answered from the host;
+    # init exited before app started; nothing of the task (containers, sandbox, volume) was left.
+    assert (r["localhost"], r["task_ip"], r["order"], r["left"]) == ("1", "1", "1", "0")

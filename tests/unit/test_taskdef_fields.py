@@ -66,8 +66,8 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
     # (what, task-level members, container members, words the error must contain)
     ("proxyConfiguration", {"proxyConfiguration": {"type": "APPMESH", "containerName": "app"}}, {},
      ["proxyConfiguration", "not supported yet"]),
-    ("awsvpc", {"networkMode": "awsvpc"}, {}, ["networkMode: awsvpc is not supported yet"]),
-    ("host network", {"networkMode": "host"}, {}, ["networkMode: host is not supported yet"]),
+    ("network mode", {"networkMode": "nat"}, {}, ["networkMode: 'nat' is not a network mode"]),
+    ("host network", {"networkMode": "host"}, {}, ["networkMode: host", "rule host-network", "--allow host-network"]),
     ("Fargate", {"requiresCompatibilities": ["FARGATE"]}, {}, ["requiresCompatibilities: FARGATE"]),
     ("EFS volume", {"volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]}, {},
      ["volumes[0].efsVolumeConfiguration is not supported yet"]),

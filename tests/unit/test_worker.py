@@ -64,7 +64,7 @@ class Rig:
         return reports
 
     def container(self, tid: str, name: str) -> str:
-        return next(c.id for c in self.fake.list({LABEL_TASK: tid}) if c.labels["orch.container"] == name)
+        return next(c.id for c in self.fake.list({LABEL_TASK: tid}) if c.labels.get("orch.container") == name)
 
     def started(self) -> list[str]:
         """Container names in the order they were created (first run of each name only)."""

@@ -42,6 +42,7 @@ from orchestrator.core.clock import Clock
 from orchestrator.core.errors import ApiError, UnknownOperationException
 from orchestrator.core.models import region
 from orchestrator.operations import Context, Operations
+from orchestrator.operations.service_members import ECS_WIRE
 from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
 
 log = structlog.get_logger("orchestrator.api.aws.ecs")
@@ -76,6 +77,10 @@ def _shared_operation_names() -> frozenset[str]:
     # `autoscaling_<name>`, and the other services' are not dispatched.
     return operation_names(ECS)
 
+
+# The operations where ECS's own rule holds on this endpoint: awsvpc needs a networkConfiguration
+# (the REST API and the CLI fill in the local subnet instead).
+_STRICT_NETWORK = frozenset(["RunTask", "StartTask", "CreateService", "UpdateService"])
 
 # Services whose operations are listed one by one (their names could clash with ECS's).
 _TABLES: Mapping[str, Mapping[str, str]] = {
@@ -205,7 +210,10 @@ class EcsEndpoint:
             handler = handler_for(self.ops, service, operation)
             if handler is None:
                 raise UnknownOperationException(_unsupported_message(self.ops, service, operation))
-            result = handler(parse_body(body))
+            request = parse_body(body)
+            if service == ECS and operation in _STRICT_NETWORK and isinstance(request, dict):
+                request[ECS_WIRE] = True
+            result = handler(request)
             payload = dumps(conform(service, operation, result))
             log.debug(
                 "aws request",
