@@ -39,12 +39,14 @@ def _settings(
     low_datapoints: int,
     allow: list[str] | None = None,
     region: str | None = None,
+    allow_host_paths: list[str] | None = None,
 ) -> Settings:
     from orchestrator.core.settings import Settings
-    from orchestrator.operations.workload_policy import parse_allow
+    from orchestrator.operations.workload_policy import parse_allow, parse_host_paths
 
     try:
         allowed = parse_allow(allow or [])
+        host_paths = parse_host_paths(allow_host_paths or [])
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     settings = Settings(
@@ -54,6 +56,7 @@ def _settings(
         autoscaling_high_datapoints=high_datapoints,
         autoscaling_low_datapoints=low_datapoints,
         allow=allowed,
+        allow_host_paths=host_paths,
     )
     if region:
         if not REGION_RE.match(region):
@@ -69,6 +72,10 @@ REGION_HELP = "The region this control plane serves, in every ARN (default: AWS_
 _ALLOW_HELP = (
     "Workload policy rules to allow, comma-separated or repeated: privileged, host-pid, host-ipc, capabilities, "
     "devices, host-bind-mounts, docker-socket. Without it task definitions using them are refused."
+)
+_ALLOW_HOST_PATH_HELP = (
+    "A host directory (repeatable) that volumes' host.sourcePath may be in without --allow host-bind-mounts; "
+    "compared as normalised absolute paths. The Docker socket still needs --allow docker-socket."
 )
 
 
@@ -138,6 +145,7 @@ def server(
         help="Target tracking scales in after this many datapoints below 90 % of the target (ECS: 15).",
     ),
     allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
+    allow_host_path: list[str] = typer.Option([], "--allow-host-path", help=_ALLOW_HOST_PATH_HELP),
     log_level: str = typer.Option("info", "--log-level"),
     region: str = typer.Option(None, "--region", help=REGION_HELP),
     tls_cert: Path = typer.Option(None, "--tls-cert", help="Serve HTTPS with this certificate (PEM, chain)."),
@@ -155,7 +163,9 @@ def server(
 
     configure(log_level)
     data_dir = data_dir or default_data_dir()
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
+    settings = _settings(
+        health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region, allow_host_path
+    )
     _check_listen(listen)
     certificates = _certificates(data_dir, listen, tls_cert, tls_key, tls, allow_plain_http)
     plane = opened(lambda: ControlPlane(data_dir, settings, tls=certificates))
@@ -347,6 +357,7 @@ def dev(
         "dev", "--context", help="Add (or update) this CLI context for the cluster and select it; '' for none."
     ),
     allow: list[str] = typer.Option([], "--allow", help=_ALLOW_HELP),
+    allow_host_path: list[str] = typer.Option([], "--allow-host-path", help=_ALLOW_HOST_PATH_HELP),
     log_level: str = typer.Option("warning", "--log-level"),
     region: str = typer.Option(None, "--region", help=REGION_HELP),
 ) -> None:
@@ -364,7 +375,9 @@ def dev(
         raise typer.BadParameter("--zones needs at least one zone.")
     if metric_period is None:
         metric_period = SIMULATED_METRIC_PERIOD_S if simulated else DOCKER_METRIC_PERIOD_S
-    settings = _settings(health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region)
+    settings = _settings(
+        health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region, allow_host_path
+    )
     _check_listen(listen)
     poll_wait_s, pass_interval_s = 5.0, 2.0
     if simulated:

@@ -44,6 +44,9 @@ class Settings:
     placement_seed: int = 0
     # Workload policy rules this server allows (`--allow`); see operations/workload_policy.py.
     allow: frozenset[str] = field(default_factory=frozenset)
+    # Host path prefixes a bind mount may come from without rule host-bind-mounts (`--allow-host-path`),
+    # normalised (operations/workload_policy.py parse_host_paths).
+    allow_host_paths: tuple[str, ...] = ()
     # Container log events kept per cluster: at most this many, and none older than this (by the
     # event's own timestamp); the oldest go first.
     log_retention_events: int = 1_000_000

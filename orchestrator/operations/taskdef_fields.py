@@ -111,7 +111,8 @@ HONOURED: dict[str, str] = {
     "volumes": "one Docker volume or bind mount each (see operations/taskdef_volumes.py)",
     "volumes.name": "what mountPoints name",
     "volumes.host": "empty: a Docker volume removed with the task",
-    "volumes.host.sourcePath": "a bind mount of that host path (workload policy host-bind-mounts)",
+    "volumes.host.sourcePath": "a bind mount of that host path (workload policy: under an --allow-host-path "
+    "prefix or rule host-bind-mounts; the Docker socket also rule docker-socket)",
     "volumes.dockerVolumeConfiguration": "a Docker volume",
     "volumes.dockerVolumeConfiguration.scope": "task (removed with the task) or shared (outlives it)",
     "volumes.dockerVolumeConfiguration.autoprovision": "shared: created when missing, else it must exist",

@@ -96,9 +96,10 @@ def launchable_task_definition(ctx: Context, ref: str) -> TaskDefinition:
 
 
 def validate_registration(
-    req: dict[str, Any], allowed: frozenset[str] = frozenset()
+    req: dict[str, Any], allowed: frozenset[str] = frozenset(), host_paths_allowed: tuple[str, ...] = ()
 ) -> tuple[str, list[ContainerDefinition], dict[str, Any]]:
-    """allowed: the workload policy rules this server allows (Settings.allow)."""
+    """allowed: the workload policy rules this server allows (Settings.allow); host_paths_allowed:
+    the host path prefixes bind mounts may come from (Settings.allow_host_paths)."""
     family = req_str(req, "family")
     if not FAMILY_RE.match(family):
         raise ClientException("family may contain up to 255 letters, numbers, hyphens and underscores.")
@@ -145,7 +146,7 @@ def validate_registration(
     check_volumes(req)
     mode = check_network(req, containers)
     check_container_values(containers, members, task_cpu, task_memory)
-    workload_policy.check(req, allowed)
+    workload_policy.check(req, allowed, host_paths_allowed)
     constraints = req.get("placementConstraints") or []
     if not isinstance(constraints, list):
         raise ClientException("placementConstraints must be a list.")
@@ -218,7 +219,9 @@ class TaskDefinitionOps:
     ctx: Context
 
     def register_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
-        family, containers, extra = validate_registration(req, self.ctx.settings.allow)
+        family, containers, extra = validate_registration(
+            req, self.ctx.settings.allow, self.ctx.settings.allow_host_paths
+        )
         given_tags = tags.check_tags(req.get("tags"))
         with self.ctx.store.write() as s:
             revision = s.latest_revision(family) + 1
