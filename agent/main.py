@@ -21,6 +21,7 @@ from agent.exec_relay import ExecRelay
 from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
+from agent.task_credentials import CredentialsEndpoint, load_or_create_key
 from agent.worker import Worker
 
 log = structlog.get_logger("agent")
@@ -66,6 +67,7 @@ class Agent:
         )
         self.worker: Worker | None = None
         self.log_shipper: LogShipper | None = None
+        self.credentials: CredentialsEndpoint | None = None
         self.registered = threading.Event()
         self.log = log.bind(agent=config.registration.name or "agent", zone=config.registration.zone)
 
@@ -88,6 +90,10 @@ class Agent:
             self.executor, self.session.logs, state.with_name(f"{state.stem}.logs.json"), labels, self.stop_event
         )
         self.log_shipper = shipper
+        credentials = CredentialsEndpoint(
+            self.session.task_credentials, load_or_create_key(state.with_name(f"{state.stem}.task-credentials.key"))
+        )
+        self.credentials = credentials
         worker = Worker(
             self.executor,
             self.session.report,
@@ -98,6 +104,7 @@ class Agent:
             host_ip=self.config.registration.host_address or "0.0.0.0",
             before_remove=shipper.drain,
             secrets=self.session.task_secrets,
+            credentials=credentials,
         )
         self.worker = worker
 
@@ -124,6 +131,7 @@ class Agent:
             subscription.close()
             passes.join(timeout=5)
             shipper.close()
+            credentials.close()
             worker.close()
             self.session.close()
 

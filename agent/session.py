@@ -195,6 +195,10 @@ class Session:
         """A starting task's secret environment and registry credentials (never logged)."""
         return self._call("POST", "/v1/agent/task-secrets", json={"taskArn": task_arn})
 
+    def task_credentials(self, task_arn: str) -> dict[str, Any]:
+        """A fresh key pair of the task's role, for its containers' credentials endpoint (never logged)."""
+        return self._call("POST", "/v1/agent/task-credentials", json={"taskArn": task_arn})
+
     def exec_sessions(self, wait_s: float) -> list[dict[str, Any]]:
         got = self._call("GET", "/v1/agent/exec", params={"wait": wait_s}, timeout=wait_s + 10)
         return list(got.get("sessions") or [])

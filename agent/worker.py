@@ -11,6 +11,7 @@ and a restarted agent adopts what it finds instead of starting it again.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 import time
 from collections import defaultdict
@@ -42,6 +43,7 @@ from agent.executor.base import (
 )
 from agent.secrets import needs_secrets, with_secrets
 from agent.session import AgentRequestError
+from agent.task_credentials import CredentialsEndpoint, EndpointError, wants_role
 from agent.task_decision import (
     DEFAULT_STOP_TIMEOUT_S,
     Action,
@@ -93,12 +95,14 @@ class Worker:
         inline: bool = False,
         before_remove: Callable[[str], object] | None = None,
         secrets: Callable[[str], dict[str, Any]] | None = None,
+        credentials: CredentialsEndpoint | None = None,
     ) -> None:
         """inline: do starts and stops on the calling thread, so a test sees each pass complete.
         before_remove(container id): called before a container is removed (the log shipper drains it)."""
         self.executor = executor
         self._report = report
         self._secrets = secrets
+        self._credentials = credentials
         self.cluster = cluster
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
@@ -189,7 +193,60 @@ class Worker:
             {task_id(a) for a in tasks if a not in self._finished},
         )
         self.apply(actions, tasks)
+        self._sync_credentials(tasks, by_task)
         self._sweep_volumes({task_id(a) for a in tasks if a not in self._finished}, set(by_task), now)
+
+    def _sync_credentials(
+        self, tasks: dict[str, dict[str, Any]], by_task: dict[str, dict[str, ContainerState]]
+    ) -> None:
+        """Serve the credentials endpoint to every running container of a task with a role (the ones
+        adopted after a restart too), and close the listeners of containers that are gone."""
+        if self._credentials is None:
+            return
+        running: dict[str, str] = {}
+        for arn, task in tasks.items():
+            td = self._tds.get(task["taskDefinitionArn"])
+            if td is None or not wants_role(td) or arn in self._finished:
+                continue
+            for c in by_task.get(task_id(arn), {}).values():
+                if c.running:
+                    running[c.id] = arn
+        for cid, arn in running.items():
+            if arn not in self._busy and not self._credentials.serving(cid):
+                problem = self._serve_credentials(arn, cid)
+                if problem:
+                    self.log.warning("task credentials endpoint not served", task=task_id(arn), error=problem)
+        self._credentials.sync(running, set(self._busy))
+
+    def _serve_credentials(self, arn: str, container_id: str) -> str:
+        """Open the endpoint in the container's network namespace; what went wrong, or ''."""
+        assert self._credentials is not None
+        netns_of = getattr(self.executor, "network_namespace", None)
+        try:
+            self._credentials.serve(arn, container_id, netns_of(container_id) if netns_of else None)
+        except (EndpointError, ExecutorError, OSError) as err:
+            return f"ResourceInitializationError: the task role's credentials endpoint: {err}"
+        return ""
+
+    def _task_role(self, arn: str, td: dict[str, Any], names: list[str]) -> dict[str, str] | None:
+        """The credentials endpoint's variables for the task's containers ({} without a taskRoleArn),
+        with its first key pair fetched; None (and start errors saying why) if it cannot be had."""
+        if not wants_role(td):
+            return {}
+        reason = ""
+        if self._credentials is None:
+            reason = "ResourceInitializationError: this agent serves no task role credentials"
+        else:
+            try:
+                env = self._credentials.environment(arn)
+                self._credentials.prefetch(arn)
+                return env
+            except AgentRequestError as err:
+                reason = f"ResourceInitializationError: unable to get the task role's credentials: {err.message}"
+        for name in names:
+            self._start_errors.setdefault(arn, {})[name] = reason
+        self.log.warning("task role credentials not available", task=task_id(arn), error=reason)
+        return None
 
     def _task_volumes(self, tid: str | None = None) -> dict[str, str]:
         """The labels of the task-scoped volumes this agent made (of one task, when given)."""
@@ -244,6 +301,8 @@ class Worker:
             # Only once the control plane has heard the task stopped: otherwise a crash in between
             # would leave it RUNNING there with nothing left here to show what happened.
             if finish.task_arn in sent:
+                if self._credentials is not None:
+                    self._credentials.forget(finish.task_arn)
                 self._finished.add(finish.task_arn)
                 self._start_errors.pop(finish.task_arn, None)
                 self._submit_stop(
@@ -276,6 +335,9 @@ class Worker:
                     return
                 if network_mode_of(td) == "awsvpc" and not self._sandbox(task, order):
                     return
+                role_env = self._task_role(arn, td, order)
+                if role_env is None:
+                    return
                 for name in order:
                     spec = with_secrets(
                         container_spec(
@@ -289,6 +351,8 @@ class Worker:
                         ),
                         resolved.get(name),
                     )
+                    if role_env:
+                        spec = dataclasses.replace(spec, environment={**spec.environment, **role_env})
                     try:
                         state = self.executor.run(spec)
                     except ExecutorError as err:
@@ -297,6 +361,11 @@ class Worker:
                         if essential[name]:
                             break
                         continue
+                    if role_env and state.running and (problem := self._serve_credentials(arn, state.id)):
+                        self._start_errors.setdefault(arn, {})[name] = problem
+                        self.log.warning("task credentials endpoint not served", task=task_id(arn), error=problem)
+                        if essential[name]:
+                            break
                     if state.error and essential[name]:
                         break
             finally:

@@ -351,6 +351,16 @@ class DockerExecutor:
                 return None
             return state_from_inspect(data)
 
+    def network_namespace(self, container_id: str) -> str | None:
+        """`/proc/<pid>/ns/net` of a running container as this host sees it (the engine must be local),
+        None when it is not running."""
+        with _engine_errors(f"inspect {container_id}"):
+            try:
+                pid = int((self._api.inspect_container(container_id).get("State") or {}).get("Pid") or 0)
+            except docker.errors.NotFound:
+                return None
+        return f"/proc/{pid}/ns/net" if pid > 0 else None
+
     def exec_process(
         self, container: str, command: Sequence[str], *, tty: bool, stdin: bool, rows: int | None, cols: int | None
     ) -> DockerExecProcess:

@@ -278,6 +278,11 @@ class FakeExecutor:
             c = self._find(container_id)
             return c.state if c is not None else None
 
+    def network_namespace(self, container_id: str) -> str | None:
+        """A name per running container: the credentials endpoint listens on the host's loopback for it."""
+        found = self._find(container_id)
+        return f"fake-netns:{found.state.id}" if found is not None and found.state.running else None
+
     def subscribe(self, on_change: Callable[[str], None], labels: Mapping[str, str]) -> FakeSubscription:
         subscriber = _Subscriber(on_change=on_change, labels=dict(labels))
         with self._lock:

@@ -152,6 +152,16 @@ def task_secrets(request: Request, body: dict[str, Any] = Body(default_factory=d
     return _ops(request).resolve_task_secrets(_instance(request), task_arn)
 
 
+@router.post("/task-credentials")
+def task_credentials(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """A fresh role session for a task with a taskRoleArn, for the agent the task is placed on (it serves
+    the key pair to the task's containers; the secret and token appear in this response only)."""
+    task_arn = body.get("taskArn")
+    if not isinstance(task_arn, str) or not task_arn:
+        raise InvalidParameterException("taskArn is required.")
+    return _ops(request).issue_task_credentials(_instance(request), task_arn)
+
+
 @router.get("/exec")
 async def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
     """Exec sessions opened for this instance's tasks since the last call (a long-poll on the event

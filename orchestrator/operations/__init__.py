@@ -24,6 +24,7 @@ from orchestrator.operations.secrets import TaskSecretOps
 from orchestrator.operations.services import ServiceOps
 from orchestrator.operations.tags import TagOps
 from orchestrator.operations.taskdef_families import TaskDefinitionFamilyOps
+from orchestrator.operations.taskdef_roles import TaskRoleOps
 from orchestrator.operations.taskdefs import TaskDefinitionOps
 from orchestrator.operations.tasks import TaskOps
 
@@ -48,6 +49,7 @@ class Operations(
     CloudWatchLogsOps,
     TaskSecretOps,
     ExecOps,
+    TaskRoleOps,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

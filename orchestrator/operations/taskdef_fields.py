@@ -41,6 +41,9 @@ HONOURED: dict[str, str] = {
     "ipcMode": "host (workload policy host-ipc) or none; task is refused by value",
     "runtimePlatform": "operatingSystemFamily LINUX (every agent runs Linux containers)",
     "runtimePlatform.operatingSystemFamily": "LINUX only",
+    "taskRoleArn": "the containers get AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN: "
+    "1 h key pairs for this endpoint, served by the agent on 127.0.0.1:51679 in the task's network namespace, "
+    "revoked when the task stops (security/task_roles.py: what they may call)",
     # -- container level -----------------------------------------------------------------------
     "containerDefinitions.name": "part of the Docker container name orch-<task id>-<name>",
     "containerDefinitions.image": "pulled if missing",
@@ -146,7 +149,6 @@ REFUSED: dict[str, str] = {
     "use dockerVolumeConfiguration",
     "volumes.s3filesVolumeConfiguration": f"{_NOT_YET}: there is no S3 here; use dockerVolumeConfiguration",
     "volumes.configuredAtLaunch": f"{_NOT_YET}: volumes come from the task definition only; describe the volume here",
-    "taskRoleArn": f"{_NOT_YET}: tasks get no role credentials here; pass what the task needs in its environment",
     "executionRoleArn": f"{_NOT_YET}: the agent pulls local images and keeps logs with Docker; remove it",
     "proxyConfiguration": f"{_NOT_YET}: there is no App Mesh here; run the proxy as a container of the task",
     "inferenceAccelerators": f"{_NOT_YET}: there are no Elastic Inference accelerators here; remove it",

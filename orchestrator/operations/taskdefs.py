@@ -34,6 +34,7 @@ from orchestrator.operations.secrets import check_secret_members
 from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
 from orchestrator.operations.taskdef_network import check_network
+from orchestrator.operations.taskdef_roles import check_roles
 from orchestrator.operations.taskdef_values import ContainerMembers, check_container_values, check_task_values
 from orchestrator.operations.taskdef_volumes import check_volumes
 
@@ -145,6 +146,7 @@ def validate_registration(
             raise ClientException(f"containerDefinitions[{i}].healthCheck.command must start with CMD or CMD-SHELL.")
     check_volumes(req)
     mode = check_network(req, containers)
+    check_roles(req)
     check_container_values(containers, members, task_cpu, task_memory)
     workload_policy.check(req, allowed, host_paths_allowed)
     constraints = req.get("placementConstraints") or []

@@ -44,6 +44,8 @@ from orchestrator.core.models import region
 from orchestrator.operations import Context, Operations
 from orchestrator.operations.service_members import ECS_WIRE
 from orchestrator.security.credentials import MASTER_KEY_FILE, AccessKeys
+from orchestrator.security.task_credentials import SigningKeys, TaskCredentials
+from orchestrator.security.task_roles import authorize
 
 log = structlog.get_logger("orchestrator.api.aws.ecs")
 
@@ -180,9 +182,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class EcsEndpoint:
     """One AWS JSON 1.1 request in, one response out; no web framework, so tests can drive it directly."""
 
-    def __init__(self, ops: Operations, keys: AccessKeys, clock: Clock) -> None:
+    def __init__(self, ops: Operations, keys: AccessKeys | SigningKeys, clock: Clock) -> None:
         self.ops = ops
-        self.keys = keys
+        self.keys = SigningKeys.of(keys)
         self.clock = clock
 
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
@@ -206,11 +208,14 @@ class EcsEndpoint:
                 region=region(),
             )
             access_key_id = identity.access_key_id
+            # A task role's session key counts only with its token, unexpired, while its task runs.
+            principal = self.keys.principal(access_key_id, _header(headers, "x-amz-security-token"))
             service, operation = parse_target(target)
             handler = handler_for(self.ops, service, operation)
             if handler is None:
                 raise UnknownOperationException(_unsupported_message(self.ops, service, operation))
             request = parse_body(body)
+            authorize(principal, service, operation, request)
             if service == ECS and operation in _STRICT_NETWORK and isinstance(request, dict):
                 request[ECS_WIRE] = True
             result = handler(request)
@@ -280,8 +285,13 @@ def ecs_router(endpoint: EcsEndpoint, query_endpoint: Any = None) -> APIRouter:
 
 
 def routers(ctx: Context, ops: Operations, data_dir: Path) -> list[APIRouter]:
-    """The endpoint and the admin routes that manage its access keys, sharing one key store."""
+    """The endpoint and the admin routes that manage its access keys, sharing one key store; the
+    task role sessions that agents fetch for their tasks are checked beside the permanent keys."""
     keys = AccessKeys(ctx.store, data_dir / MASTER_KEY_FILE, ctx.clock)
+    signing = SigningKeys(keys, TaskCredentials(ctx.store, data_dir / MASTER_KEY_FILE, ctx.clock))
     from orchestrator.api.aws.elbv2 import ElbEndpoint
 
-    return [credentials_router(keys), ecs_router(EcsEndpoint(ops, keys, ctx.clock), ElbEndpoint(ops, keys, ctx.clock))]
+    return [
+        credentials_router(keys),
+        ecs_router(EcsEndpoint(ops, signing, ctx.clock), ElbEndpoint(ops, signing, ctx.clock)),
+    ]

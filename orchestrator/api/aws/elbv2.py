@@ -19,6 +19,8 @@ from orchestrator.core.errors import ApiError
 from orchestrator.operations import Operations
 from orchestrator.operations.elbv2 import Elbv2Ops
 from orchestrator.security.credentials import AccessKeys
+from orchestrator.security.task_credentials import SigningKeys
+from orchestrator.security.task_roles import authorize
 
 log = structlog.get_logger("orchestrator.api.aws.elbv2")
 
@@ -30,9 +32,9 @@ def supported_operations() -> list[str]:
 
 
 class ElbEndpoint:
-    def __init__(self, ops: Operations, keys: AccessKeys, clock: Clock) -> None:
+    def __init__(self, ops: Operations, keys: AccessKeys | SigningKeys, clock: Clock) -> None:
         self.ops = ops
-        self.keys = keys
+        self.keys = SigningKeys.of(keys)
         self.clock = clock
 
     def handle(self, method: str, path: str, raw_query: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
@@ -42,7 +44,10 @@ class ElbEndpoint:
             identity = sigv4.verify(
                 method, path, raw_query, headers, body, self.keys.secret_for, self.clock.now(), service=SIGNING_NAME
             )
+            token = next((v for k, v in headers.items() if k.lower() == "x-amz-security-token"), None)
+            principal = self.keys.principal(identity.access_key_id, token)
             operation, request = query.parse_request(body, raw_query)
+            authorize(principal, SIGNING_NAME, operation, request)
             handler = getattr(self.ops, snake_case(operation), None) if operation in supported_operations() else None
             if handler is None:
                 raise query.InvalidAction(
