@@ -255,6 +255,11 @@ class CredentialsEndpoint:
         self._wake_w.send(b"x")
         log.info("task credentials endpoint listening", task=task_arn.rsplit("/", 1)[-1], container=container_id[:12])
 
+    def served(self) -> dict[str, str]:
+        """Container id -> task ARN of every container the endpoint serves."""
+        with self._lock:
+            return {cid: arn for cid, (_ident, arn) in self._served.items()}
+
     def serving(self, container_id: str) -> bool:
         with self._lock:
             return container_id in self._served

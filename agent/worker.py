@@ -216,6 +216,13 @@ class Worker:
                 problem = self._serve_credentials(arn, cid)
                 if problem:
                     self.log.warning("task credentials endpoint not served", task=task_id(arn), error=problem)
+        # A container started after this pass listed the engine is not in `running`: ask the engine
+        # about those before closing their listeners.
+        for cid, arn in self._credentials.served().items():
+            if cid not in running and arn in tasks and arn not in self._finished:
+                state = self.executor.inspect(cid)
+                if state is not None and state.running:
+                    running[cid] = arn
         self._credentials.sync(running, set(self._busy))
 
     def _serve_credentials(self, arn: str, container_id: str) -> str:
