@@ -149,7 +149,9 @@ REFUSED: dict[str, str] = {
     "use dockerVolumeConfiguration",
     "volumes.s3filesVolumeConfiguration": f"{_NOT_YET}: there is no S3 here; use dockerVolumeConfiguration",
     "volumes.configuredAtLaunch": f"{_NOT_YET}: volumes come from the task definition only; describe the volume here",
-    "executionRoleArn": f"{_NOT_YET}: the agent pulls local images and keeps logs with Docker; remove it",
+    "executionRoleArn": f"{_NOT_YET}: there is no IAM here, so an execution role could grant or deny nothing; the "
+    "agent fetches the task's secrets and registry credentials and ships its logs with its own instance credential, "
+    "which reaches only the tasks placed on its instance. Remove it (an empty value counts as absent)",
     "proxyConfiguration": f"{_NOT_YET}: there is no App Mesh here; run the proxy as a container of the task",
     "inferenceAccelerators": f"{_NOT_YET}: there are no Elastic Inference accelerators here; remove it",
     "ephemeralStorage": f"{_NOT_YET}: it applies to Fargate only; containers use the Docker host's disk",
