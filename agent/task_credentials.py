@@ -185,8 +185,9 @@ class CredentialsEndpoint:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="task-creds")
         self._closed = False
-        self._thread = threading.Thread(target=self._accept_loop, name="task-creds-accept", daemon=True)
-        self._thread.start()
+        # Started with the first listener: an agent that never runs a task with a role (a simulated
+        # fleet of hundreds in one process) pays no thread for it.
+        self._thread: threading.Thread | None = None
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -252,6 +253,9 @@ class CredentialsEndpoint:
             self._listeners[ident] = listener
             self._served[container_id] = (ident, task_arn)
             self._selector.register(sock, selectors.EVENT_READ, ident)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._accept_loop, name="task-creds-accept", daemon=True)
+                self._thread.start()
         self._wake_w.send(b"x")
         log.info("task credentials endpoint listening", task=task_arn.rsplit("/", 1)[-1], container=container_id[:12])
 
@@ -295,7 +299,8 @@ class CredentialsEndpoint:
     def close(self) -> None:
         self._closed = True
         self._wake_w.send(b"x")
-        self._thread.join(timeout=2)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
         with self._lock:
             for listener in self._listeners.values():
                 listener.sock.close()
