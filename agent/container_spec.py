@@ -6,6 +6,7 @@ translation can assume a valid definition; it must not drop anything registratio
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -272,6 +273,12 @@ def task_volumes(task: Mapping[str, Any], td: Mapping[str, Any] | None, instance
     return out
 
 
+def clean_host_path(path: str) -> str:
+    """The host path as the workload policy judged it (`.`, `..`, repeated slashes resolved as text):
+    what is mounted is exactly what was allowed, whatever the engine would make of the rest."""
+    return "/" + posixpath.normpath("/" + path.lstrip("/")).lstrip("/")
+
+
 def _mounts(task: Mapping[str, Any], td: Mapping[str, Any], cdef: Mapping[str, Any]) -> tuple[Mount, ...]:
     volumes = {str(v["name"]): v for v in td.get("volumes") or []}
     out = []
@@ -280,7 +287,7 @@ def _mounts(task: Mapping[str, Any], td: Mapping[str, Any], cdef: Mapping[str, A
         source_path = (v.get("host") or {}).get("sourcePath")
         out.append(
             Mount(
-                source=str(source_path) if source_path else volume_name(task["taskArn"], v),
+                source=clean_host_path(str(source_path)) if source_path else volume_name(task["taskArn"], v),
                 target=str(mp["containerPath"]),
                 read_only=bool(mp.get("readOnly")),
                 bind=bool(source_path),

@@ -45,7 +45,8 @@ def test_the_docker_volumes_a_task_needs(volume: dict[str, Any], expected: Volum
 
 def test_a_host_path_is_a_bind_mount_and_makes_no_volume() -> None:
     td = {
-        "volumes": [{"name": "srv", "host": {"sourcePath": "/srv/site"}}, {"name": "tmp", "host": {}}],
+        # mounted as the workload policy judged it: /srv/data/../site//x/ is /srv/site/x
+        "volumes": [{"name": "srv", "host": {"sourcePath": "/srv/data/../site//x/"}}, {"name": "tmp", "host": {}}],
         "containerDefinitions": [],
     }
     cdef = {
@@ -60,7 +61,7 @@ def test_a_host_path_is_a_bind_mount_and_makes_no_volume() -> None:
     assert [v.name for v in task_volumes(TASK, td, "i1")] == ["orch-abc123-tmp"]
     spec = container_spec(TASK, cdef, "default", "i1", td=td)
     assert spec.mounts == (
-        Mount("/srv/site", "/www", read_only=True, bind=True),
+        Mount("/srv/site/x", "/www", read_only=True, bind=True),
         Mount("orch-abc123-tmp", "/scratch"),
     )
     assert spec.volumes_from == (("orch-abc123-init", True),)
