@@ -161,11 +161,12 @@ def server(
     from orchestrator.core.logs import configure
     from orchestrator.server import ControlPlane
 
-    configure(log_level)
     data_dir = data_dir or default_data_dir()
+    # Flags are checked before logging is set up: a refused flag leaves the process as it found it.
     settings = _settings(
         health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region, allow_host_path
     )
+    configure(log_level)
     _check_listen(listen)
     certificates = _certificates(data_dir, listen, tls_cert, tls_key, tls, allow_plain_http)
     plane = opened(lambda: ControlPlane(data_dir, settings, tls=certificates))
@@ -368,7 +369,6 @@ def dev(
     from orchestrator.local import LocalCluster
 
     check_agent_count(agents, simulated)
-    configure(log_level)
     data_dir = data_dir or default_data_dir()
     zone_list = [z.strip() for z in zones.split(",") if z.strip()]
     if not zone_list:
@@ -378,6 +378,7 @@ def dev(
     settings = _settings(
         health_grace, lost_after, metric_period, high_datapoints, low_datapoints, allow, region, allow_host_path
     )
+    configure(log_level)  # after the flags' checks: a refused flag leaves the process as it found it
     _check_listen(listen)
     poll_wait_s, pass_interval_s = 5.0, 2.0
     if simulated:
