@@ -18,6 +18,8 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api import agent_wire as wire
+from orchestrator.api.limits import PARSED_BODY
+from orchestrator.core import bounds
 from orchestrator.core.bounds import INT64_MAX
 from orchestrator.core.errors import InvalidParameterException, ResourceNotFoundException, ThrottlingException
 from orchestrator.core.store import Store, instance_key
@@ -136,11 +138,18 @@ def metrics(request: Request, body: dict[str, Any] = Body(default_factory=dict))
 
 
 @router.post("/logs")
-def logs(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-    streams = body.get("streams")
+async def logs(request: Request) -> dict[str, Any]:
+    # A batch is up to 20,000 events: it is taken as the bounds middleware parsed and checked it,
+    # not parsed and walked again by FastAPI.
+    body = request.scope.get("state", {}).get(PARSED_BODY)
+    if body is None:  # not JSON by its content type, or empty
+        raw = await request.body()
+        body = bounds.loads(raw) if raw else {}
+    streams = body.get("streams") if isinstance(body, dict) else None
     if not isinstance(streams, list):
         raise InvalidParameterException("streams must be a list of a container's events each.")
-    return _ops(request).ingest_logs(_instance(request), streams)
+    arn = await run_in_threadpool(_instance, request)
+    return await run_in_threadpool(_ops(request).ingest_logs, arn, streams)
 
 
 @router.post("/task-secrets")

@@ -65,6 +65,9 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
     return not ctype or b"json" in ctype
 
 
+PARSED_BODY = "bounded_json_body"  # request.state member: the body as `bounds.loads` parsed it
+
+
 class BoundedRequests:
     def __init__(self, app: App, limits: Limits | None = None) -> None:
         self.app = app
@@ -80,7 +83,9 @@ class BoundedRequests:
             body = await self._body(headers, receive, limit)
             if body and _is_json(headers):
                 try:
-                    bounds.loads(body)
+                    # Kept for routes that take the body as it is (the agents' log batches), so a
+                    # large body is not parsed twice.
+                    scope.setdefault("state", {})[PARSED_BODY] = bounds.loads(body)
                 except SerializationException as err:
                     # The AWS JSON endpoint names a bad body as AWS does; the REST API as it always has.
                     code = err.code if scope.get("path") == "/" else "InvalidParameterException"
