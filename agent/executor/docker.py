@@ -151,7 +151,8 @@ class DockerExecutor:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self, spec: ContainerSpec) -> ContainerState:
-        """Create and start; an existing container of that name is returned untouched.
+        """Create and start; an existing container of that name is returned untouched, unless it
+        was created and never started (an agent that died in between): that one is started.
 
         A start that the engine refuses (port already taken, missing executable) is not raised: the
         container stays in "created" with the engine's words in `error`, so a retry of `run` sees
@@ -163,8 +164,11 @@ class DockerExecutor:
             except _NameTaken:
                 existing = self._settle_name_race(spec)
                 if isinstance(existing, ContainerState):
-                    return existing
-                container_id = existing
+                    if existing.status != "created" or existing.error or existing.started_at:
+                        return existing
+                    container_id = existing.id
+                else:
+                    container_id = existing
             _test_exit_point("create")
             start_error = ""
             try:

@@ -41,8 +41,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def figure(line: str) -> None:
-    """One measured figure, printed for `pytest -s` and for scripts/reliability-report.sh."""
-    print(f"chaos: {line}", flush=True)
+    """One measured figure, printed for `pytest -s` and for scripts/reliability-report.sh, with the
+    machine's load beside it: seconds measured on a busy machine say so."""
+    print(f"chaos: {line} [load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores]", flush=True)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
