@@ -173,8 +173,7 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
     missing = [
         c
         for c in cdefs
-        if (str(c["name"]) not in existing or str(c["name"]) in unstarted)
-        and str(c["name"]) not in inputs.start_errors
+        if (str(c["name"]) not in existing or str(c["name"]) in unstarted) and str(c["name"]) not in inputs.start_errors
     ]
     if missing and not existing and task.get("lastStatus") in _HAS_RUN:
         return stopped(

@@ -71,6 +71,7 @@ def _test_exit_point(point: str) -> None:
     if os.environ.get(_EXIT_AFTER) == point:
         os._exit(86)
 
+
 # Task cgroups are named orch-task-<task id> (agent.container_spec.task_cgroup).
 TASK_CGROUP_PREFIX = "orch-task-"
 

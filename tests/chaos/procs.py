@@ -8,6 +8,7 @@ collects for the README's table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -87,8 +88,10 @@ class Server:
         extra = [] if self.host.startswith("127.") else ["--allow-plain-http"]
         with open(self.root / "server.log", "ab") as out:
             self.proc = subprocess.Popen(
-                [ORCH, "server", "--data-dir", str(self.data), "--listen", f"{self.host}:{self.port}"]
-                + ["--log-level", "warning", *extra, *self.args],
+                [
+                    *(ORCH, "server", "--data-dir", str(self.data), "--listen", f"{self.host}:{self.port}"),
+                    *("--log-level", "warning", *extra, *self.args),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -234,10 +237,8 @@ def running_by_task(docker: DockerExecutor, instance_ids: Sequence[str]) -> Coun
 def remove_containers(docker: DockerExecutor, instance_ids: Sequence[str]) -> None:
     for iid in instance_ids:
         for c in containers(docker, iid):
-            try:
+            with contextlib.suppress(Exception):  # best effort: a container may already be gone
                 docker.remove(c.id)
-            except Exception:  # noqa: BLE001 - best effort cleanup: a container may already be gone
-                pass
 
 
 def tid(arn: str) -> str:

@@ -51,7 +51,8 @@ def test_a_dead_agent_is_replaced_and_on_return_stops_what_was_superseded(
         timed(replaced, LOST_AFTER_S + 15, f"the tasks of the dead agent replaced within {LOST_AFTER_S:g} + 15 s")
         replaced_s = time.monotonic() - killed_at
         gone = server.task(victim)
-        assert gone["lastStatus"] == "STOPPED" and gone["stoppedReason"] == "Task stopped due to container instance lost"
+        assert gone["lastStatus"] == "STOPPED"
+        assert gone["stoppedReason"] == "Task stopped due to container instance lost"
         # The dead agent's container still runs: nobody was there to stop it.
         assert running_by_task(docker_executor, [a1.instance_id])[tid(victim)] == 1
 

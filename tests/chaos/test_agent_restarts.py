@@ -75,7 +75,8 @@ def test_ten_kill_9_restarts_keep_the_same_containers_and_every_report(
         assert service_containers() == containers_before, "the service's containers changed"
         assert not server.tasks("STOPPED", serviceName="steady"), "a service task was stopped"
         reports = [server.task(a) for a in shorts]
-        lost = [r["taskArn"] for r in reports if r["lastStatus"] != "STOPPED" or r["containers"][0].get("exitCode") != 7]
+        ends = {r["taskArn"]: (r["lastStatus"], r["containers"][0].get("exitCode")) for r in reports}
+        lost = [arn for arn, end in ends.items() if end != ("STOPPED", 7)]
         assert not lost, f"reports lost: {lost}"
         assert agent.starts == ROUNDS + 1
         figure(

@@ -72,7 +72,8 @@ def test_dockerd_restarted_under_a_service_recovers_its_tasks_once(dockerd: Priv
             for arn in before - after:
                 assert server.task(arn)["desiredStatus"] == "STOPPED"
             assert agent.alive(), "the agent died with the engine"
-            figures.append(f"{sig.name}: whole {recovered_s:.1f} s after the engine was back, {len(before & after)} kept")
+            kept = len(before & after)
+            figures.append(f"{sig.name}: whole {recovered_s:.1f} s after the engine was back, {kept} tasks kept")
         figure(f"dockerd restarted under a service of {DESIRED} (private engine): " + "; ".join(figures))
     finally:
         agent.stop()
