@@ -13,6 +13,7 @@ Figures: crash launches in the window, the gaps between them, and how long stead
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -50,8 +51,10 @@ def test_a_crash_loop_backs_off_and_another_service_still_deploys(
         update = {"taskDefinition": steady_v2}
         deployment = server.api("PATCH", "/v1/clusters/default/services/steady", update)["service"]["deployments"][0]
         wait_for(
-            lambda: [(d["id"], d["rolloutState"]) for d in server.service("steady")["deployments"]]
-            == [(deployment["id"], "COMPLETED")],
+            lambda: (
+                [(d["id"], d["rolloutState"]) for d in server.service("steady")["deployments"]]
+                == [(deployment["id"], "COMPLETED")]
+            ),
             60,
             what="steady's deployment to complete",
         )
@@ -62,7 +65,7 @@ def test_a_crash_loop_backs_off_and_another_service_still_deploys(
         launches = sorted(
             t["createdAt"] for t in server.tasks("STOPPED", serviceName="crash") + server.tasks(serviceName="crash")
         )
-        gaps = [round(b - a, 1) for a, b in zip(launches, launches[1:], strict=False)]
+        gaps = [round(b - a, 1) for a, b in itertools.pairwise(launches)]
         # Unthrottled, a task that fails in about a second would be relaunched some 20 or more
         # times in 30 s; with the back-off: 0, 0, 5, 10 s gaps, then 20: at most 6 launches.
         assert 3 <= len(launches) <= 6, f"launches at {launches}"
