@@ -21,7 +21,7 @@ from tests.harness import wait_for
 ROUNDS = 10
 DESIRED = 3
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def test_ten_kill_9_restarts_keep_the_same_containers_and_every_report(
@@ -55,17 +55,18 @@ def test_ten_kill_9_restarts_keep_the_same_containers_and_every_report(
         for _ in range(ROUNDS):
             arn = server.api("POST", f"{CLUSTER}/tasks", {"taskDefinition": short})["tasks"][0]["taskArn"]
             shorts.append(arn)
-            wait_for(lambda a=arn: server.task(a)["lastStatus"] == "RUNNING", 30, interval=0.05, what="short RUNNING")
+
+            def status(arn: str = arn) -> str:
+                return str(server.task(arn)["lastStatus"])
+
+            def exited(arn: str = arn) -> bool:
+                return not running_by_task(docker_executor, [agent.instance_id])[tid(arn)]
+
+            wait_for(lambda: status() == "RUNNING", 30, interval=0.05, what="the short task RUNNING")
             agent.kill9()
-            # The short task's container exits while nobody watches.
-            wait_for(
-                lambda a=arn: not running_by_task(docker_executor, [agent.instance_id])[tid(a)],
-                30,
-                interval=0.1,
-                what="the short task to exit",
-            )
+            wait_for(exited, 30, interval=0.1, what="the short task to exit while nobody watches")
             agent.start()
-            wait_for(lambda a=arn: server.task(a)["lastStatus"] == "STOPPED", 30, interval=0.05, what="its report")
+            wait_for(lambda: status() == "STOPPED", 30, interval=0.05, what="its exit reported")
             counts = running_by_task(docker_executor, [agent.instance_id])
             assert set(counts.values()) <= {1}, f"a task runs twice: {counts}"
         per_round = (time.monotonic() - t_start) / ROUNDS

@@ -26,7 +26,7 @@ from tests.harness import wait_for
 WINDOW_S = 30.0
 BASE_S = 5.0
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def test_a_crash_loop_backs_off_and_another_service_still_deploys(

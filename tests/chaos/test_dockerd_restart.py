@@ -56,7 +56,7 @@ def test_dockerd_restarted_under_a_service_recovers_its_tasks_once(dockerd: Priv
             wanted = server.running("engine")
             if len(wanted) != DESIRED:
                 return False
-            running = [c.labels.get(LABEL_TASK) for c in containers(engine, agent.instance_id) if c.running]
+            running = [c.labels.get(LABEL_TASK, "") for c in containers(engine, agent.instance_id) if c.running]
             return sorted(running) == sorted(tid(t["taskArn"]) for t in wanted)
 
         timed(whole, 60, f"{DESIRED} RUNNING tasks")

@@ -35,7 +35,7 @@ LOST_AFTER_S = 8.0
 SHORT_S = 2.0
 LONG_S = LOST_AFTER_S + 6
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def sh(*args: str) -> None:
