@@ -85,7 +85,11 @@ class Pollers:
         self.stop = asyncio.Event()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    async def _register(self, client: httpx.AsyncClient, i: int, gate: asyncio.Semaphore) -> None:
+    async def _agent(self, client: httpx.AsyncClient, i: int, gate: asyncio.Semaphore) -> None:
+        """Register, then poll at once (as an agent does: a registered agent that waits is disconnected)."""
+        await self._poll(client, await self._register(client, i, gate))
+
+    async def _register(self, client: httpx.AsyncClient, i: int, gate: asyncio.Semaphore) -> str:
         body = {
             "joinToken": self.join_token,
             "name": f"poller-{i:04d}",
@@ -98,6 +102,7 @@ class Pollers:
             resp = await client.post("/v1/agent/register", json=body)
         assert resp.status_code == 200, resp.text
         self.credentials.append(resp.json()["credential"])
+        return str(resp.json()["credential"])
 
     async def _poll(self, client: httpx.AsyncClient, credential: str) -> None:
         since = 0
@@ -122,8 +127,12 @@ class Pollers:
         limits = httpx.Limits(max_connections=self.count + 50, max_keepalive_connections=self.count + 50)
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=60) as client:
             gate = asyncio.Semaphore(32)
-            await asyncio.gather(*(self._register(client, i, gate) for i in range(self.count)))
-            polls = [asyncio.create_task(self._poll(client, c)) for c in self.credentials]
+            polls = [asyncio.create_task(self._agent(client, i, gate)) for i in range(self.count)]
+            while len(self.credentials) < self.count:
+                await asyncio.sleep(0.2)
+                for p in polls:
+                    if p.done():
+                        p.result()  # raises what went wrong
             started.set()
             await self.stop.wait()
             for p in polls:
