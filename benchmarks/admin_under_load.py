@@ -198,7 +198,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 300  # a busy machine starts it slowly
             while True:
                 try:
                     if httpx.get(url + "/healthz", timeout=1).status_code == 200:
