@@ -104,7 +104,7 @@ class Server:
             except httpx.HTTPError:
                 return False
 
-        wait_for(up, 60, what="the control plane to listen")
+        wait_for(up, 180, what="the control plane to listen")  # a busy machine starts it slowly
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -205,7 +205,7 @@ class AgentProc:
             )
         self.starts += 1
         if wait:
-            wait_for(self.state_file.exists, 60, what=f"agent {self.name} to register")
+            wait_for(self.state_file.exists, 180, what=f"agent {self.name} to register")
 
     def kill9(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, f"agent {self.name} already exited"

@@ -62,11 +62,11 @@ def test_ten_kill_9_restarts_keep_the_same_containers_and_every_report(
             def exited(arn: str = arn) -> bool:
                 return not running_by_task(docker_executor, [agent.instance_id])[tid(arn)]
 
-            wait_for(lambda: status() == "RUNNING", 30, interval=0.05, what="the short task RUNNING")
+            wait_for(lambda: status() == "RUNNING", 90, interval=0.05, what="the short task RUNNING")
             agent.kill9()
-            wait_for(exited, 30, interval=0.1, what="the short task to exit while nobody watches")
+            wait_for(exited, 90, interval=0.1, what="the short task to exit while nobody watches")
             agent.start()
-            wait_for(lambda: status() == "STOPPED", 30, interval=0.05, what="its exit reported")
+            wait_for(lambda: status() == "STOPPED", 90, interval=0.05, what="its exit reported")
             counts = running_by_task(docker_executor, [agent.instance_id])
             assert set(counts.values()) <= {1}, f"a task runs twice: {counts}"
         per_round = (time.monotonic() - t_start) / ROUNDS
