@@ -166,7 +166,15 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
             "Task network namespace exited (its sandbox container stopped)",
             "the awsvpc sandbox stopped under running containers",
         )
-    missing = [c for c in cdefs if str(c["name"]) not in existing and str(c["name"]) not in inputs.start_errors]
+    # Created and never started, with no start in flight and no refusal: the agent died between
+    # `docker create` and the start. It is started now, in that container (`Executor.run` starts an
+    # existing container of the name that was never started), rather than left there unknown.
+    unstarted = {n for n, s in existing.items() if s.status == "created" and not s.error}
+    missing = [
+        c
+        for c in cdefs
+        if (str(c["name"]) not in existing or str(c["name"]) in unstarted) and str(c["name"]) not in inputs.start_errors
+    ]
     if missing and not existing and task.get("lastStatus") in _HAS_RUN:
         return stopped(
             "EssentialContainerExited",

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./.venv/bin/pytest -q -s -p no:cacheprovider tests/reliability tests/fuzz tests/chaos 2>&1 \
-  | grep -E "^(tests/\S+ )?(RSS|log written|backup while|schemathesis:|ECS fuzz:|round [0-9]+:)|passed|failed" \
+  | grep -E "^(tests/\S+ )?(RSS|log written|backup while|schemathesis:|ECS fuzz:|round [0-9]+:|chaos:)|passed|failed" \
   | sed -E 's#^tests/\S+ ##'

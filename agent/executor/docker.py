@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
+import os
 import re
 import socket
 import threading
@@ -60,6 +61,16 @@ _STATS_THREADS = 16
 _LOG_READ = 1 << 16  # bytes a read of a log stream takes at most
 # A name reserved by a create still in flight: wait out about 9 s of it (0.02 s doubling, capped at 0.5 s).
 _NAME_RACE_TRIES = 22
+# Test hook (tests/chaos/test_kill_after_create.py): with this set to "create" the agent process
+# dies right after `docker create`, with "start" right after the start: before any report, as a
+# kill -9 at that instant would. Inert unless set; nothing but that test sets it.
+_EXIT_AFTER = "ORCH_TEST_EXIT_AFTER"
+
+
+def _test_exit_point(point: str) -> None:
+    if os.environ.get(_EXIT_AFTER) == point:
+        os._exit(86)
+
 
 # Task cgroups are named orch-task-<task id> (agent.container_spec.task_cgroup).
 TASK_CGROUP_PREFIX = "orch-task-"
@@ -141,7 +152,8 @@ class DockerExecutor:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self, spec: ContainerSpec) -> ContainerState:
-        """Create and start; an existing container of that name is returned untouched.
+        """Create and start; an existing container of that name is returned untouched, unless it
+        was created and never started (an agent that died in between): that one is started.
 
         A start that the engine refuses (port already taken, missing executable) is not raised: the
         container stays in "created" with the engine's words in `error`, so a retry of `run` sees
@@ -153,13 +165,18 @@ class DockerExecutor:
             except _NameTaken:
                 existing = self._settle_name_race(spec)
                 if isinstance(existing, ContainerState):
-                    return existing
-                container_id = existing
+                    if existing.status != "created" or existing.error or existing.started_at:
+                        return existing
+                    container_id = existing.id
+                else:
+                    container_id = existing
+            _test_exit_point("create")
             start_error = ""
             try:
                 self._api.start(container_id)
             except docker.errors.APIError as err:
                 start_error = _explain(err)
+            _test_exit_point("start")
             state = self.inspect(container_id)
             if state is None:
                 raise ExecutorError(f"container {spec.name} vanished right after it was created")

@@ -100,6 +100,13 @@ ROWS: list[tuple[str, TaskInputs, list[str]]] = [
     # a start or stop is in flight: report, never act twice on one task
     ("busy", TaskInputs(task(), WEB, busy=True), ["report PENDING [web:PENDING]"]),
     ("all up", TaskInputs(task(), WEB, observed(running("web"))), ["report RUNNING [web:RUNNING]"]),
+    # created, never started, nothing in flight and no refusal: the agent died between `docker
+    # create` and the start (tests/chaos/test_kill_after_create.py); start it, in that container
+    (
+        "created, never started",
+        TaskInputs(task(), WEB, observed(ContainerState(id="id-web", name="web", labels={}, status="created"))),
+        ["start web", "report PENDING [web:PENDING]"],
+    ),
     # the control plane wants it stopped: stop what runs, report STOPPED only when nothing runs
     (
         "desired STOPPED, web runs",
