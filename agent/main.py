@@ -18,9 +18,10 @@ from typing import Any
 import structlog
 
 from agent.exec_relay import ExecRelay
-from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor
+from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_TASK, Executor, ResourceSample
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
+from agent.stats import cpu_units_used
 from agent.worker import Worker
 
 log = structlog.get_logger("agent")
@@ -170,19 +171,10 @@ class Agent:
         slow report does not push the later ones back), so the control plane, which closes a
         datapoint every period, sees one report per task in almost every period.
         """
-        from agent.executor.base import ResourceSample
-        from agent.stats import cpu_units_used
-
         period = max(0.1, self.config.metric_period_s)
-        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
-
-        def read() -> tuple[list[Any], dict[str, ResourceSample]]:
-            containers = [c for c in self.executor.list(labels) if c.running]
-            return containers, self.executor.sample([c.id for c in containers])
-
         previous: dict[str, ResourceSample] = {}
         try:
-            previous = read()[1]
+            previous = self._read_samples()[1]
         except Exception as err:
             self.log.warning("metrics baseline failed", error=str(err))
         next_at = time.monotonic() + period
@@ -192,25 +184,45 @@ class Agent:
                 # Fell more than a period behind (a stalled engine): skip the missed ticks.
                 next_at = time.monotonic() + period
             try:
-                containers, samples = read()
-                out = []
-                for c in containers:
-                    now_s, before = samples.get(c.id), previous.get(c.id)
-                    if now_s is None:
-                        continue
-                    entry: dict[str, Any] = {
-                        "taskId": c.labels.get(LABEL_TASK, ""),
-                        "container": c.labels.get("orch.container", ""),
-                        "memoryMiB": now_s.memory_bytes / (1024 * 1024),
-                        "at": time.time(),
-                    }
-                    if before is not None:
-                        entry["cpuUnits"] = cpu_units_used(before, now_s)
-                    out.append(entry)
-                previous = samples
+                out, previous = self.metric_entries(previous)
                 if out:
                     self.session.metrics(out)
             except SessionClosed:
                 return
             except Exception as err:
                 self.log.warning("metrics sample failed", error=str(err))
+
+    def _read_samples(self) -> tuple[list[Any], dict[str, ResourceSample]]:
+        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
+        containers = [c for c in self.executor.list(labels) if c.running]
+        return containers, self.executor.sample([c.id for c in containers])
+
+    def report_metrics(self, previous: dict[str, ResourceSample]) -> dict[str, ResourceSample]:
+        """One metrics report now, outside the loop's schedule (the simulator sends one per tick of
+        its clock): returns the samples to pass as `previous` next time."""
+        out, samples = self.metric_entries(previous)
+        if out:
+            self.session.metrics(out)
+        return samples
+
+    def metric_entries(
+        self, previous: dict[str, ResourceSample]
+    ) -> tuple[list[dict[str, Any]], dict[str, ResourceSample]]:
+        """The report of the running task containers (CPU from the difference to `previous`, the
+        samples of the last report) and these samples, for the next one."""
+        containers, samples = self._read_samples()
+        out = []
+        for c in containers:
+            now_s, before = samples.get(c.id), previous.get(c.id)
+            if now_s is None:
+                continue
+            entry: dict[str, Any] = {
+                "taskId": c.labels.get(LABEL_TASK, ""),
+                "container": c.labels.get("orch.container", ""),
+                "memoryMiB": now_s.memory_bytes / (1024 * 1024),
+                "at": time.time(),
+            }
+            if before is not None:
+                entry["cpuUnits"] = cpu_units_used(before, now_s)
+            out.append(entry)
+        return out, samples

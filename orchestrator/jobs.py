@@ -74,6 +74,10 @@ class Background:
     def add_periodic(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
         self._scheduler.add_job(self._guard(fn), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
 
+    def remove_periodic(self, name: str) -> None:
+        """Take a periodic job off the real-time schedule (the simulator runs it on its own clock)."""
+        self._scheduler.remove_job(name)
+
     def add_scheduled_actions(
         self, actions: Callable[[], list[tuple[str, dict[str, Any]]]], run: Callable[[str], bool]
     ) -> None:

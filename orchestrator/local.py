@@ -57,6 +57,9 @@ class LocalCluster:
     # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
+    # How often agents report metrics on their own (default: the control plane's metric period);
+    # the simulator has its agents report once per tick instead, and sets this past its end.
+    agent_metric_period_s: float | None = None
     # The control plane's clock (the simulator's fake one moves only when told).
     clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
@@ -99,7 +102,7 @@ class LocalCluster:
             registration=registration,
             state_file=self.data_dir / "agents" / f"{name}.json",
             stop_timeout_s=self.stop_timeout_s,
-            metric_period_s=self.settings.metric_period_s,
+            metric_period_s=self.agent_metric_period_s or self.settings.metric_period_s,
             poll_wait_s=self.poll_wait_s,
             pass_interval_s=self.pass_interval_s,
         )

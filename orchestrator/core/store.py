@@ -793,6 +793,17 @@ class Store:
         )
         return str(rows[0][0]) if len(rows) == 1 else None
 
+    def instance_arns_with_attribute(self, cluster: str, name: str, value: str) -> list[str]:
+        """ARNs of the cluster's non-INACTIVE instances with attribute `name` = `value`, matched by
+        SQLite's JSON functions (no row parsed here): what every registration checks its name with."""
+        rows = self._rows(
+            "SELECT arn FROM container_instances, json_each(container_instances.body, '$.attributes') AS a"
+            " WHERE cluster=? AND status != 'INACTIVE' AND json_extract(a.value, '$.name')=?"
+            " AND json_extract(a.value, '$.value')=? ORDER BY arn",
+            (cluster, name, value),
+        )
+        return [str(r[0]) for r in rows]
+
     def credential_hash(self, arn: str) -> str | None:
         rows = self._rows("SELECT credential_hash FROM container_instances WHERE arn=?", (arn,))
         return str(rows[0][0]) if rows else None
