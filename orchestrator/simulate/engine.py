@@ -93,7 +93,7 @@ class Simulation:
         self.rollouts: dict[str, int] = defaultdict(int)  # service -> rollouts so far
         # Load curves: what each container has used so far (CPU ns) and each agent's last samples.
         self.loaded = {svc.name: svc for svc in s.services if svc.load or svc.autoscaling}
-        self.cpu_ns: dict[str, int] = defaultdict(int)
+        self.cpu_ns: dict[tuple[str, str], int] = defaultdict(int)  # by (agent, container id): ids repeat
         self.reported: dict[str, dict[str, Any]] = {}
         self.utilization: dict[str, dict[str, float | None]] = {}
         self.unsettled_ticks = 0
@@ -301,8 +301,10 @@ class Simulation:
             for name, cid in containers:
                 # CPU units are 1/1024 of a core: a task using u units for tick_s seconds adds
                 # u / 1024 x tick_s seconds of CPU time.
-                self.cpu_ns[cid] += round(cpu / n / 1024 * self.scenario.tick_s * 1e9)
-                self.executors[name].set_usage(cid, self.cpu_ns[cid], round(memory / n * 1024 * 1024))
+                used = self.cpu_ns[(name, cid)] = self.cpu_ns[(name, cid)] + round(
+                    cpu / n / 1024 * self.scenario.tick_s * 1e9
+                )
+                self.executors[name].set_usage(cid, used, round(memory / n * 1024 * 1024))
                 reporting.add(name)
         for name in sorted(reporting):
             self.reported[name] = self.cluster.agents[name].agent.report_metrics(self.reported.get(name, {}))
