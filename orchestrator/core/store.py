@@ -583,6 +583,20 @@ class Store:
         )
         return [str(r[0]) for r in rows]
 
+    def service_refs(self, cluster: str | None = None, *, daemon: bool | None = None) -> list[tuple[str, str]]:
+        """(cluster, name) of the ACTIVE and DRAINING services (only DAEMON ones, or none of them),
+        in (cluster, name) order, from the columns and SQLite's JSON functions without parsing a
+        row: what the controllers pick services to reconcile by, on every commit."""
+        sql, args = "SELECT cluster, name FROM services WHERE status IN ('ACTIVE', 'DRAINING')", []
+        if cluster is not None:
+            sql += " AND cluster=?"
+            args.append(cluster)
+        if daemon is not None:
+            sql += " AND COALESCE(json_extract(body, '$.schedulingStrategy'), 'REPLICA') " + ("=" if daemon else "!=")
+            sql += " 'DAEMON'"
+        sql += " ORDER BY cluster, name"
+        return [(str(r[0]), str(r[1])) for r in self._rows(sql, args)]
+
     def put_service(self, service: Service) -> None:
         cluster = service.clusterArn.rsplit("/", 1)[-1]
         body = service.model_copy(update={"events": []})
@@ -895,6 +909,13 @@ class Store:
             (kind, len(key_prefix), key_prefix),
         )
         return [(r[0], json.loads(r[1])) for r in rows]
+
+    def doc_keys_where_true(self, kind: str, member: str) -> set[str]:
+        """Keys of the documents of `kind` whose top-level `member` is true, without parsing a body."""
+        rows = self._rows(
+            "SELECT key FROM documents WHERE kind=? AND json_extract(body, ?) = 1", (kind, f'$."{member}"')
+        )
+        return {str(r[0]) for r in rows}
 
     def delete_doc(self, kind: str, key: str) -> None:
         self._exec("DELETE FROM documents WHERE kind=? AND key=?", (kind, key))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from orchestrator.core.context import Context
-from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, arn_id
+from orchestrator.core.models import ContainerInstance, Task, TaskDefinition
 from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import ParsedRows, Store
@@ -111,19 +111,12 @@ class ServiceController:
         self.new_task_id = new_task_id
 
     def reconcile_all(self) -> None:
-        store = self.ctx.store
-        with store.read():
-            # DAEMON services have their own controller (reconcile/daemons.py).
-            services = [
-                s
-                for s in store.list_services()
-                if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
-            ]
-        for svc in services:
+        # DAEMON services have their own controller (reconcile/daemons.py).
+        for cluster, name in self.ctx.store.service_refs(daemon=False):
             try:
-                self.reconcile(arn_id(svc.clusterArn), svc.serviceName)
+                self.reconcile(cluster, name)
             except Exception:  # one broken service must not stop the others
-                log.exception("service reconcile failed", service=svc.serviceName)
+                log.exception("service reconcile failed", service=name)
 
     def reconcile(self, cluster: str, name: str) -> Actions | None:
         """One pass over one service: decide, then apply, in one transaction. Returns the Actions."""
