@@ -55,6 +55,10 @@ class AgentConfig:
     # to wake it: simulated fleets of hundreds in one process stretch both to stay cheap idle.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
+    # Exec sessions and log shipping (a long-poll and two threads per agent): a simulator's agents,
+    # whose scenarios use neither, leave them out.
+    exec_relay: bool = True
+    ship_logs: bool = True
 
 
 class Agent:
@@ -97,7 +101,7 @@ class Agent:
             start_concurrency=self.config.start_concurrency,
             default_stop_timeout=self.config.stop_timeout_s,
             host_ip=self.config.registration.host_address or "0.0.0.0",
-            before_remove=shipper.drain,
+            before_remove=shipper.drain if self.config.ship_logs else None,
             secrets=self.session.task_secrets,
         )
         self.worker = worker
@@ -107,7 +111,8 @@ class Agent:
             shipper.wake.set()
 
         subscription = self.executor.subscribe(changed, labels)
-        shipper.start()
+        if self.config.ship_logs:
+            shipper.start()
         self.registered.set()
         passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
         metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
@@ -116,7 +121,8 @@ class Agent:
         )
         passes.start()
         metrics.start()
-        execs.start()
+        if self.config.exec_relay:
+            execs.start()
         try:
             self._poll_loop()
         finally:
