@@ -42,6 +42,7 @@ SETTLE_LIMIT_S = 60.0
 # Agents never wake on a timer of their own: assignments and fake-engine events wake them.
 AGENT_POLL_S = 3600.0
 START = 1_700_000_000.0
+START_WAVE = 100
 REVISION_LABEL = "sim.revision"
 
 
@@ -159,6 +160,13 @@ class Simulation:
         return self.executors.setdefault(name, FakeExecutor(clock=self.clock.now))
 
     def _start(self, names: list[str]) -> None:
+        # In waves: a thousand registrations at once queue on the store's one writer for longer
+        # than an agent's HTTP timeout, and a registration retried after its answer was lost
+        # finds its name taken.
+        for i in range(0, len(names), START_WAVE):
+            self._start_wave(names[i : i + START_WAVE])
+
+    def _start_wave(self, names: list[str]) -> None:
         for name in names:
             spec = self.specs[name]
             self.cluster.start_agent(
@@ -390,7 +398,7 @@ class Simulation:
         for zone in self.scenario.zones:
             util = cpu_used[zone] / cpu_total[zone] if cpu_total[zone] else 0.0
             zones[zone] = {"instances": up[zone], "running": running[zone], "cpuUtilization": round(util, 4)}
-        svcs = {}
+        svcs: dict[str, dict[str, Any]] = {}
         for name in sorted(per_service):
             svc = services.get(name)
             svcs[name] = {
@@ -402,8 +410,8 @@ class Simulation:
                 "failedTasks": sum(d.failedTasks for d in svc.deployments) if svc else 0,
             }
             if name in self.loaded:
-                util = self.utilization.get(name, {})
-                cpu, memory = util.get("cpu"), util.get("memory")
+                measured = self.utilization.get(name, {})
+                cpu, memory = measured.get("cpu"), measured.get("memory")
                 svcs[name]["cpuUtilization"] = round(cpu, 2) if cpu is not None else None
                 svcs[name]["memoryUtilization"] = round(memory, 2) if memory is not None else None
         self.lines.append({"t": t, "zones": zones, "services": svcs})

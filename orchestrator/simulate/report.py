@@ -61,11 +61,11 @@ def summary_text(scenario: Scenario, seed: int, lines: list[dict[str, Any]]) -> 
             f"{'load curve':<16}{'desired min':>12}{'max':>6}{'cpu % min':>10}{'max':>7}{'memory % max':>13}  last",
         ]
     for name in loaded:
-        series = [s["services"][name] for s in samples]
-        desired = [p["desired"] for p in series]
-        cpu = [p["cpuUtilization"] for p in series if p.get("cpuUtilization") is not None]
-        mem = [p["memoryUtilization"] for p in series if p.get("memoryUtilization") is not None]
-        last = series[-1]
+        points: list[dict[str, Any]] = [s["services"][name] for s in samples]
+        desired = [p["desired"] for p in points]
+        cpu = [p["cpuUtilization"] for p in points if p.get("cpuUtilization") is not None]
+        mem = [p["memoryUtilization"] for p in points if p.get("memoryUtilization") is not None]
+        last = points[-1]
         out.append(
             f"{name:<16}{min(desired):>12}{max(desired):>6}{_pct(min(cpu, default=None)):>10}"
             f"{_pct(max(cpu, default=None)):>7}{_pct(max(mem, default=None)):>13}  desired {last['desired']}, "

@@ -252,7 +252,7 @@ def _service(doc: Any, path: str) -> ServiceSpec:
 def _load(value: Any, path: str) -> tuple[LoadPoint, ...]:
     if not isinstance(value, list):
         raise ScenarioError(f"{path}: must be a list of points such as {{at: 0, cpu: 40}}")
-    points = []
+    points: list[LoadPoint] = []
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
         d = _keys(item, where, ("at",), ("cpu", "memory"))
