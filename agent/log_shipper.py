@@ -46,6 +46,8 @@ MAX_BATCH = 20_000
 MAX_BATCH_BYTES = 4 << 20
 MAX_PENDING = 5000  # lines per container read but not yet shipped
 RETRY_S = 0.5
+# The longest the shipper sleeps with nothing pending before it looks again (a line wakes it at once).
+IDLE_WAIT_S = 1.0
 # Docker's answers when a driver keeps nothing it can read back (none, or dual logging disabled).
 _UNREADABLE = ("does not support reading", "configured logging driver")
 
@@ -87,6 +89,8 @@ class LogShipper:
         self.max_pending = max_pending
         self._turn = 0
         self.wake = threading.Event()
+        # Set when a line is read: the shipper sleeps on it while nothing is pending.
+        self._arrived = threading.Event()
         self._lock = threading.Condition()
         self._containers: dict[str, _Container] = {}
         self._saved: dict[str, Key] = self._load()
@@ -104,6 +108,7 @@ class LogShipper:
     def close(self) -> None:
         self.stop.set()
         self.wake.set()
+        self._arrived.set()
         with self._lock:
             streams = [c.stream for c in self._containers.values() if c.stream is not None]
         for s in streams:
@@ -203,6 +208,7 @@ class LogShipper:
             with c.lock:
                 c.pending.append((key, line.message))
             c.queued = key
+            self._arrived.set()
 
     def _stopped(self, c: _Container) -> bool:
         """After a stream ended: is the container's output complete (it ran and stopped, or is gone)?"""
@@ -238,7 +244,15 @@ class LogShipper:
                 return
 
     def _take(self) -> list[tuple[_Container, Key, str]]:
-        """What is pending, oldest first per container: after `flush_s`, or at once when plenty is."""
+        """What is pending, oldest first per container: after `flush_s`, or at once when plenty is.
+        With nothing pending it sleeps until a line is read (looking every 20 ms cost an idle agent
+        fifty wake-ups a second, and a thousand simulated agents most of a core)."""
+        while not self.stop.is_set():
+            self._arrived.clear()
+            with self._lock:
+                if any(c.pending for c in self._containers.values()):
+                    break
+            self._arrived.wait(IDLE_WAIT_S)
         deadline = time.monotonic() + self.flush_s
         containers: list[_Container] = []  # stopping before the first look takes nothing
         while not self.stop.is_set():

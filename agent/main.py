@@ -18,9 +18,10 @@ from typing import Any
 import structlog
 
 from agent.exec_relay import ExecRelay
-from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor
+from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor, ResourceSample
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
+from agent.stats import cpu_units_used
 from agent.task_credentials import CredentialsEndpoint, load_or_create_key
 from agent.worker import Worker
 
@@ -55,6 +56,10 @@ class AgentConfig:
     # to wake it: simulated fleets of hundreds in one process stretch both to stay cheap idle.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
+    # Exec sessions and log shipping (a long-poll and two threads per agent): a simulator's agents,
+    # whose scenarios use neither, leave them out.
+    exec_relay: bool = True
+    ship_logs: bool = True
 
 
 class Agent:
@@ -102,7 +107,7 @@ class Agent:
             start_concurrency=self.config.start_concurrency,
             default_stop_timeout=self.config.stop_timeout_s,
             host_ip=self.config.registration.host_address or "0.0.0.0",
-            before_remove=shipper.drain,
+            before_remove=shipper.drain if self.config.ship_logs else None,
             secrets=self.session.task_secrets,
             credentials=credentials,
         )
@@ -113,7 +118,8 @@ class Agent:
             shipper.wake.set()
 
         subscription = self.executor.subscribe(changed, labels)
-        shipper.start()
+        if self.config.ship_logs:
+            shipper.start()
         self.registered.set()
         passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
         metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
@@ -122,7 +128,8 @@ class Agent:
         )
         passes.start()
         metrics.start()
-        execs.start()
+        if self.config.exec_relay:
+            execs.start()
         try:
             self._poll_loop()
         finally:
@@ -178,20 +185,10 @@ class Agent:
         slow report does not push the later ones back), so the control plane, which closes a
         datapoint every period, sees one report per task in almost every period.
         """
-        from agent.executor.base import ResourceSample
-        from agent.stats import cpu_units_used
-
         period = max(0.1, self.config.metric_period_s)
-        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
-
-        def read() -> tuple[list[Any], dict[str, ResourceSample]]:
-            # A sandbox (awsvpc) is the agent's, not a container of the task: not sampled.
-            containers = [c for c in self.executor.list(labels) if c.running and not c.labels.get(LABEL_SANDBOX)]
-            return containers, self.executor.sample([c.id for c in containers])
-
         previous: dict[str, ResourceSample] = {}
         try:
-            previous = read()[1]
+            previous = self._read_samples()[1]
         except Exception as err:
             self.log.warning("metrics baseline failed", error=str(err))
         next_at = time.monotonic() + period
@@ -201,25 +198,46 @@ class Agent:
                 # Fell more than a period behind (a stalled engine): skip the missed ticks.
                 next_at = time.monotonic() + period
             try:
-                containers, samples = read()
-                out = []
-                for c in containers:
-                    now_s, before = samples.get(c.id), previous.get(c.id)
-                    if now_s is None:
-                        continue
-                    entry: dict[str, Any] = {
-                        "taskId": c.labels.get(LABEL_TASK, ""),
-                        "container": c.labels.get("orch.container", ""),
-                        "memoryMiB": now_s.memory_bytes / (1024 * 1024),
-                        "at": time.time(),
-                    }
-                    if before is not None:
-                        entry["cpuUnits"] = cpu_units_used(before, now_s)
-                    out.append(entry)
-                previous = samples
+                out, previous = self.metric_entries(previous)
                 if out:
                     self.session.metrics(out)
             except SessionClosed:
                 return
             except Exception as err:
                 self.log.warning("metrics sample failed", error=str(err))
+
+    def _read_samples(self) -> tuple[list[Any], dict[str, ResourceSample]]:
+        labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
+        # A sandbox (awsvpc) is the agent's, not a container of the task: not sampled.
+        containers = [c for c in self.executor.list(labels) if c.running and not c.labels.get(LABEL_SANDBOX)]
+        return containers, self.executor.sample([c.id for c in containers])
+
+    def report_metrics(self, previous: dict[str, ResourceSample]) -> dict[str, ResourceSample]:
+        """One metrics report now, outside the loop's schedule (the simulator sends one per tick of
+        its clock): returns the samples to pass as `previous` next time."""
+        out, samples = self.metric_entries(previous)
+        if out:
+            self.session.metrics(out)
+        return samples
+
+    def metric_entries(
+        self, previous: dict[str, ResourceSample]
+    ) -> tuple[list[dict[str, Any]], dict[str, ResourceSample]]:
+        """The report of the running task containers (CPU from the difference to `previous`, the
+        samples of the last report) and these samples, for the next one."""
+        containers, samples = self._read_samples()
+        out = []
+        for c in containers:
+            now_s, before = samples.get(c.id), previous.get(c.id)
+            if now_s is None:
+                continue
+            entry: dict[str, Any] = {
+                "taskId": c.labels.get(LABEL_TASK, ""),
+                "container": c.labels.get("orch.container", ""),
+                "memoryMiB": now_s.memory_bytes / (1024 * 1024),
+                "at": time.time(),
+            }
+            if before is not None:
+                entry["cpuUnits"] = cpu_units_used(before, now_s)
+            out.append(entry)
+        return out, samples

@@ -26,7 +26,6 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from orchestrator.core.context import Context
-from orchestrator.core.models import arn_id
 from orchestrator.core.service_state import KIND as SERVICE_STATE
 from orchestrator.operations.scheduled_actions import parse_schedule
 from orchestrator.reconcile.daemons import DaemonController
@@ -73,6 +72,10 @@ class Background:
 
     def add_periodic(self, name: str, seconds: float, fn: Callable[[], None]) -> None:
         self._scheduler.add_job(self._guard(fn), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
+
+    def remove_periodic(self, name: str) -> None:
+        """Take a periodic job off the real-time schedule (the simulator runs it on its own clock)."""
+        self._scheduler.remove_job(name)
 
     def add_scheduled_actions(
         self, actions: Callable[[], list[tuple[str, dict[str, Any]]]], run: Callable[[str], bool]
@@ -153,21 +156,17 @@ class Background:
             store = self.ctx.store
             with store.read():
                 for cluster in clusters:
-                    services |= {
-                        (cluster, s.serviceName) for s in store.list_services(cluster) if s.status in RECONCILED
-                    }
+                    services |= set(store.service_refs(cluster))
         return services
 
     def _timed(self) -> set[ServiceRef]:
         """Services with a timer that may run out: every one that is not steady."""
         store = self.ctx.store
+        # From the columns and SQLite's JSON functions: parsing every service and state document
+        # every second was most of an idle control plane's time with thousands of services.
         with store.read():
-            steady = {key for key, doc in store.list_docs(SERVICE_STATE) if doc.get("steady")}
-            return {
-                (arn_id(s.clusterArn), s.serviceName)
-                for s in store.list_services()
-                if s.status in RECONCILED and f"{arn_id(s.clusterArn)}/{s.serviceName}" not in steady
-            }
+            steady = store.doc_keys_where_true(SERVICE_STATE, "steady")
+            return {(cluster, name) for cluster, name in store.service_refs() if f"{cluster}/{name}" not in steady}
 
 
 class ScheduledActionJobs:

@@ -57,6 +57,11 @@ class LocalCluster:
     # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
+    # How often agents report metrics on their own (default: the control plane's metric period);
+    # the simulator has its agents report once per tick instead, and sets this past its end.
+    agent_metric_period_s: float | None = None
+    # Whether agents relay exec sessions and ship logs (the simulator's do neither: see AgentConfig).
+    agent_exec_and_logs: bool = True
     # The control plane's clock (the simulator's fake one moves only when told).
     clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
@@ -99,9 +104,11 @@ class LocalCluster:
             registration=registration,
             state_file=self.data_dir / "agents" / f"{name}.json",
             stop_timeout_s=self.stop_timeout_s,
-            metric_period_s=self.settings.metric_period_s,
+            metric_period_s=self.agent_metric_period_s or self.settings.metric_period_s,
             poll_wait_s=self.poll_wait_s,
             pass_interval_s=self.pass_interval_s,
+            exec_relay=self.agent_exec_and_logs,
+            ship_logs=self.agent_exec_and_logs,
         )
         agent = Agent(config, executor or self.executor_factory(), stop)
         thread = threading.Thread(target=agent.run, name=name, daemon=True)

@@ -91,6 +91,10 @@ class AutoscalingRunner:
     def tick(self) -> None:
         """One metric period: a datapoint for every service, then every scalable target evaluated."""
         self.collector.close_period()
+        self.tick_targets()
+
+    def tick_targets(self) -> None:
+        """Every scalable target evaluated on the datapoints stored so far."""
         with self.store.read() as s:
             targets = records.list_targets(s)
         for target in targets:

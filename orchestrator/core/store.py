@@ -33,9 +33,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orchestrator.core.bounds import INT64_MAX, INT64_MIN, BoundsError, check
 from orchestrator.core.errors import InvalidParameterException
@@ -215,6 +215,41 @@ class Changes:
 
     seq: int  # the latest change number; pass it back as `since` next time
     keys: frozenset[str] | None  # the keys touched since; None when too far behind to name them
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ParsedRows(Generic[M]):
+    """Rows parsed once and kept with their text, for a reader that never changes the models it
+    gets back (the service controller: its decision copies a row before changing it). A row whose
+    text is the same as when it was parsed is not parsed again: the text is the row, so the model
+    is exact whatever wrote it, rolled back or not. Parsing every task and instance of a
+    cluster on every pass was most of a pass's time at a thousand instances."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self._rows: dict[str, tuple[str, M]] = {}
+        self._largest = 0
+        self.parsed = 0  # how many rows were parsed (the rest came from here)
+
+    def rows(self, found: Iterable[tuple[str, str]]) -> list[M]:
+        """The models of (key, text) rows, parsed only where the text changed."""
+        out = []
+        cache = self._rows
+        for key, text in found:
+            hit = cache.get(key)
+            if hit is None or hit[0] != text:
+                hit = (text, self.model.model_validate_json(text))
+                cache[key] = hit
+                self.parsed += 1
+            out.append(hit[1])
+        # Bounded: rows that are gone (purged tasks) leave once there are twice the largest listing.
+        self._largest = max(self._largest, len(out))
+        if len(cache) > 2 * self._largest + 1024:
+            keep = {id(m) for m in out}
+            self._rows = {k: v for k, v in cache.items() if id(v[1]) in keep}
+        return out
 
 
 class _ReadConnection(sqlite3.Connection):
@@ -548,6 +583,20 @@ class Store:
         )
         return [str(r[0]) for r in rows]
 
+    def service_refs(self, cluster: str | None = None, *, daemon: bool | None = None) -> list[tuple[str, str]]:
+        """(cluster, name) of the ACTIVE and DRAINING services (only DAEMON ones, or none of them),
+        in (cluster, name) order, from the columns and SQLite's JSON functions without parsing a
+        row: what the controllers pick services to reconcile by, on every commit."""
+        sql, args = "SELECT cluster, name FROM services WHERE status IN ('ACTIVE', 'DRAINING')", []
+        if cluster is not None:
+            sql += " AND cluster=?"
+            args.append(cluster)
+        if daemon is not None:
+            sql += " AND COALESCE(json_extract(body, '$.schedulingStrategy'), 'REPLICA') " + ("=" if daemon else "!=")
+            sql += " 'DAEMON'"
+        sql += " ORDER BY cluster, name"
+        return [(str(r[0]), str(r[1])) for r in self._rows(sql, args)]
+
     def put_service(self, service: Service) -> None:
         cluster = service.clusterArn.rsplit("/", 1)[-1]
         body = service.model_copy(update={"events": []})
@@ -609,8 +658,11 @@ class Store:
         desired_status: str | None = None,
         not_stopped: bool = False,
         started_by: str | None = None,
+        parsed: ParsedRows[Task] | None = None,
     ) -> list[Task]:
-        sql, args = "SELECT body FROM tasks WHERE 1=1", []
+        """The tasks that match, oldest first. With `parsed`, unchanged rows come back as the same
+        models as last time (the caller must not change them)."""
+        sql, args = "SELECT body, arn FROM tasks WHERE 1=1", []
         for column, value in (
             ("cluster", cluster),
             ("grp", group),
@@ -623,7 +675,11 @@ class Store:
         if not_stopped:
             sql += " AND last_status != 'STOPPED'"
         sql += " ORDER BY created_at, arn"
-        tasks = [Task.model_validate_json(r[0]) for r in self._rows(sql, args)]
+        rows = self._rows(sql, args)
+        if parsed is not None:
+            tasks = parsed.rows((r[1], r[0]) for r in rows)
+        else:
+            tasks = [Task.model_validate_json(r[0]) for r in rows]
         if started_by is not None:
             tasks = [t for t in tasks if t.startedBy == started_by]
         return tasks
@@ -734,15 +790,24 @@ class Store:
         rows = self._rows("SELECT body FROM container_instances WHERE arn=?", (arn,))
         return ContainerInstance.model_validate_json(rows[0][0]) if rows else None
 
-    def list_instances(self, cluster: str | None = None, include_inactive: bool = False) -> list[ContainerInstance]:
-        sql, args = "SELECT body FROM container_instances WHERE 1=1", []
+    def list_instances(
+        self,
+        cluster: str | None = None,
+        include_inactive: bool = False,
+        parsed: ParsedRows[ContainerInstance] | None = None,
+    ) -> list[ContainerInstance]:
+        """With `parsed`, unchanged rows come back as the same models as last time (see list_tasks)."""
+        sql, args = "SELECT body, arn FROM container_instances WHERE 1=1", []
         if cluster is not None:
             sql += " AND cluster=?"
             args.append(cluster)
         if not include_inactive:
             sql += " AND status != 'INACTIVE'"
         sql += " ORDER BY arn"
-        return [ContainerInstance.model_validate_json(r[0]) for r in self._rows(sql, args)]
+        rows = self._rows(sql, args)
+        if parsed is not None:
+            return parsed.rows((r[1], r[0]) for r in rows)
+        return [ContainerInstance.model_validate_json(r[0]) for r in rows]
 
     def insert_instance(self, instance: ContainerInstance, credential_hash: str, heartbeat_at: float) -> None:
         """Write a newly registered container instance with the hash of its agent's credential."""
@@ -793,6 +858,17 @@ class Store:
         )
         return str(rows[0][0]) if len(rows) == 1 else None
 
+    def instance_arns_with_attribute(self, cluster: str, name: str, value: str) -> list[str]:
+        """ARNs of the cluster's non-INACTIVE instances with attribute `name` = `value`, matched by
+        SQLite's JSON functions (no row parsed here): what every registration checks its name with."""
+        rows = self._rows(
+            "SELECT arn FROM container_instances, json_each(container_instances.body, '$.attributes') AS a"
+            " WHERE cluster=? AND status != 'INACTIVE' AND json_extract(a.value, '$.name')=?"
+            " AND json_extract(a.value, '$.value')=? ORDER BY arn",
+            (cluster, name, value),
+        )
+        return [str(r[0]) for r in rows]
+
     def credential_hash(self, arn: str) -> str | None:
         rows = self._rows("SELECT credential_hash FROM container_instances WHERE arn=?", (arn,))
         return str(rows[0][0]) if rows else None
@@ -833,6 +909,13 @@ class Store:
             (kind, len(key_prefix), key_prefix),
         )
         return [(r[0], json.loads(r[1])) for r in rows]
+
+    def doc_keys_where_true(self, kind: str, member: str) -> set[str]:
+        """Keys of the documents of `kind` whose top-level `member` is true, without parsing a body."""
+        rows = self._rows(
+            "SELECT key FROM documents WHERE kind=? AND json_extract(body, ?) = 1", (kind, f'$."{member}"')
+        )
+        return {str(r[0]) for r in rows}
 
     def delete_doc(self, kind: str, key: str) -> None:
         self._exec("DELETE FROM documents WHERE kind=? AND key=?", (kind, key))

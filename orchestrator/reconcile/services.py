@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
 
 from orchestrator.core.context import Context
-from orchestrator.core.models import TaskDefinition, arn_id
+from orchestrator.core.models import ContainerInstance, Task, TaskDefinition
 from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
-from orchestrator.core.store import Store
+from orchestrator.core.store import ParsedRows, Store
 from orchestrator.core.tags import tag_service_task
 from orchestrator.reconcile import targets
 from orchestrator.reconcile.service_decide import Actions, Rules, ServiceSnapshot, decide
@@ -45,18 +46,31 @@ class TaskDefinitions:
         return td
 
 
-def load_snapshot(store: Store, cluster: str, name: str, tds: TaskDefinitions, now: float) -> ServiceSnapshot | None:
+@dataclass
+class SnapshotRows:
+    """The controller's parsed rows, kept from pass to pass: a pass parses only the task and
+    instance rows that changed since the last (the decision never changes a snapshot's rows)."""
+
+    own_tasks: ParsedRows[Task] = field(default_factory=lambda: ParsedRows(Task))
+    cluster_tasks: ParsedRows[Task] = field(default_factory=lambda: ParsedRows(Task))
+    instances: ParsedRows[ContainerInstance] = field(default_factory=lambda: ParsedRows(ContainerInstance))
+
+
+def load_snapshot(
+    store: Store, cluster: str, name: str, tds: TaskDefinitions, now: float, rows: SnapshotRows | None = None
+) -> ServiceSnapshot | None:
     """What one pass over service `name` reads (call inside a store transaction); None when the
-    service is gone, INACTIVE or has no deployment."""
+    service is gone, INACTIVE or has no deployment. With `rows`, unchanged rows are not parsed again."""
     svc = store.get_service(cluster, name)
     if svc is None or svc.status == "INACTIVE" or not svc.deployments:
         return None
     group = f"service:{name}"
-    tasks = store.list_tasks(cluster, group=group)
+    tasks = store.list_tasks(cluster, group=group, parsed=rows.own_tasks if rows else None)
     arns = {t.taskDefinitionArn for t in tasks} | {d.taskDefinition for d in svc.deployments}
 
     def other_usage() -> dict[str, InstanceUsage]:
-        others = [t for t in store.list_tasks(cluster, not_stopped=True) if t.group != group]
+        listed = store.list_tasks(cluster, not_stopped=True, parsed=rows.cluster_tasks if rows else None)
+        others = [t for t in listed if t.group != group]
         return usage_of(others, {arn: tds.get(store, arn) for arn in {t.taskDefinitionArn for t in others}})
 
     return ServiceSnapshot(
@@ -65,7 +79,7 @@ def load_snapshot(store: Store, cluster: str, name: str, tds: TaskDefinitions, n
         state=ServiceState.load(store, cluster, name),
         tasks=tasks,
         task_definitions={arn: tds.get(store, arn) for arn in arns},
-        instances=store.list_instances(cluster, include_inactive=True),
+        instances=store.list_instances(cluster, include_inactive=True, parsed=rows.instances if rows else None),
         now=now,
         other_usage=other_usage,
         **targets.snapshot_of(store, svc, [t for t in tasks if t.lastStatus != "STOPPED"]),
@@ -93,27 +107,21 @@ class ServiceController:
     def __init__(self, ctx: Context, new_task_id: Callable[[], str] = random_task_id) -> None:
         self.ctx = ctx
         self.tds = TaskDefinitions()
+        self.rows = SnapshotRows()
         self.new_task_id = new_task_id
 
     def reconcile_all(self) -> None:
-        store = self.ctx.store
-        with store.read():
-            # DAEMON services have their own controller (reconcile/daemons.py).
-            services = [
-                s
-                for s in store.list_services()
-                if s.status in ("ACTIVE", "DRAINING") and s.schedulingStrategy != "DAEMON"
-            ]
-        for svc in services:
+        # DAEMON services have their own controller (reconcile/daemons.py).
+        for cluster, name in self.ctx.store.service_refs(daemon=False):
             try:
-                self.reconcile(arn_id(svc.clusterArn), svc.serviceName)
+                self.reconcile(cluster, name)
             except Exception:  # one broken service must not stop the others
-                log.exception("service reconcile failed", service=svc.serviceName)
+                log.exception("service reconcile failed", service=name)
 
     def reconcile(self, cluster: str, name: str) -> Actions | None:
         """One pass over one service: decide, then apply, in one transaction. Returns the Actions."""
         with self.ctx.store.write() as s:
-            snap = load_snapshot(s, cluster, name, self.tds, self.ctx.clock.now())
+            snap = load_snapshot(s, cluster, name, self.tds, self.ctx.clock.now(), self.rows)
             if snap is None:
                 return None
             actions = decide(snap, Rules.of(self.ctx.settings), self.new_task_id)

@@ -42,6 +42,7 @@ SETTLE_LIMIT_S = 60.0
 # Agents never wake on a timer of their own: assignments and fake-engine events wake them.
 AGENT_POLL_S = 3600.0
 START = 1_700_000_000.0
+START_WAVE = 100
 REVISION_LABEL = "sim.revision"
 
 
@@ -70,7 +71,8 @@ class Simulation:
             heartbeat_interval_s=5.0,
             disconnected_after_s=s.disconnected_after_s,
             lost_after_s=s.lost_after_s,
-            metric_period_s=3600.0,
+            # One datapoint per tick: the simulator closes the metric period itself (see `_metrics`).
+            metric_period_s=s.tick_s,
             service_timer_s=1.0,
             service_sweep_s=s.tick_s,
             placement_seed=self.seed,
@@ -90,7 +92,14 @@ class Simulation:
         self.health_failed: dict[str, int] = defaultdict(int)
         self.failing_share: dict[str, float] = {}  # revision tag -> share of its health checks failing
         self.rollouts: dict[str, int] = defaultdict(int)  # service -> rollouts so far
+        # Load curves: what each container has used so far (CPU ns) and each agent's last samples.
+        self.loaded = {svc.name: svc for svc in s.services if svc.load or svc.autoscaling}
+        self.cpu_ns: dict[tuple[str, str], int] = defaultdict(int)  # by (agent, container id): ids repeat
+        self.reported: dict[str, dict[str, Any]] = {}
+        self.utilization: dict[str, dict[str, float | None]] = {}
         self.unsettled_ticks = 0
+        # Whether any revision has a health check: only then must settling look at every container.
+        self.health_checked = False
 
     # -- running -------------------------------------------------------------------------------
 
@@ -106,7 +115,12 @@ class Simulation:
                 pass_interval_s=AGENT_POLL_S,
                 agent_cpu=2048,
                 agent_memory=8192,
+                agent_metric_period_s=AGENT_POLL_S,
+                # No scenario execs into a task or reads its logs: two threads and a poll less per agent.
+                agent_exec_and_logs=False,
             )
+            # The autoscaler runs once per tick of the fake clock, never on real time.
+            self.cluster.plane.background.remove_periodic("autoscaling")
             try:
                 self._start([*self.specs])
                 self._services()
@@ -132,6 +146,7 @@ class Simulation:
                 self._start(returning)
             while pending and pending[0].at <= t:
                 self._apply(pending.pop(0), t)
+            self._metrics(t)
             self._settle()
             self._sample(t)
 
@@ -145,6 +160,13 @@ class Simulation:
         return self.executors.setdefault(name, FakeExecutor(clock=self.clock.now))
 
     def _start(self, names: list[str]) -> None:
+        # In waves: a thousand registrations at once queue on the store's one writer for longer
+        # than an agent's HTTP timeout, and a registration retried after its answer was lost
+        # finds its name taken.
+        for i in range(0, len(names), START_WAVE):
+            self._start_wave(names[i : i + START_WAVE])
+
+    def _start_wave(self, names: list[str]) -> None:
         for name in names:
             spec = self.specs[name]
             self.cluster.start_agent(
@@ -185,6 +207,7 @@ class Simulation:
             "dockerLabels": {REVISION_LABEL: tag},
         }
         if health:
+            self.health_checked = True
             container["healthCheck"] = {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1}
         return self.cluster.register(svc.name, **container)
 
@@ -205,6 +228,26 @@ class Simulation:
             }
             self.cluster.api("POST", f"/v1/clusters/{CLUSTER}/services", body)
             self._note("service created", service=svc.name, desired=svc.desired, taskDefinition=td)
+            if svc.autoscaling is not None:
+                self._autoscaling(svc)
+
+    def _autoscaling(self, svc: ServiceSpec) -> None:
+        a = svc.autoscaling
+        assert a is not None
+        base = f"/v1/clusters/{CLUSTER}/services/{svc.name}"
+        self.cluster.api("PUT", f"{base}/scalable-target", {"MinCapacity": a.min, "MaxCapacity": a.max})
+        metric = "ECSServiceAverageCPUUtilization" if a.metric == "cpu" else "ECSServiceAverageMemoryUtilization"
+        policy = {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": a.target,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": metric},
+                "ScaleOutCooldown": a.scale_out_cooldown_s,
+                "ScaleInCooldown": a.scale_in_cooldown_s,
+            },
+        }
+        self.cluster.api("PUT", f"{base}/scaling-policies/{svc.name}-{a.metric}", policy)
+        self._note("autoscaling", service=svc.name, min=a.min, max=a.max, metric=a.metric, target=a.target)
 
     def _apply(self, event: Event, t: float) -> None:
         if event.kind == "zone_lost":
@@ -246,10 +289,50 @@ class Simulation:
     def _note(self, what: str, **detail: Any) -> None:
         self.lines.append({"t": self._t(), "event": what, **detail})
 
+    # -- load curves and the autoscaler ---------------------------------------------------------
+
+    def _metrics(self, t: float) -> None:
+        """The tick's metric period: each loaded service's demand at `t`, shared evenly by its
+        running containers, is what they used over the tick; their agents report it over the agent
+        protocol (the agent's own code works out CPU units from the two samples), then the
+        autoscaler closes the period and evaluates every target, as its periodic job would."""
+        if not self.loaded:
+            return
+        running: dict[str, list[tuple[str, str]]] = defaultdict(list)  # service -> (agent, container)
+        for name in sorted(self.cluster.agents):
+            for c in self.executors[name].list({}):
+                service = c.labels.get(REVISION_LABEL, "").partition("#")[0]
+                if c.running and service in self.loaded:
+                    running[service].append((name, c.id))
+        reporting: set[str] = set()
+        for service, containers in sorted(running.items()):
+            cpu, memory = self.loaded[service].demand(t)
+            n = len(containers)
+            for name, cid in containers:
+                # CPU units are 1/1024 of a core: a task using u units for tick_s seconds adds
+                # u / 1024 x tick_s seconds of CPU time.
+                used = self.cpu_ns[(name, cid)] = self.cpu_ns[(name, cid)] + round(
+                    cpu / n / 1024 * self.scenario.tick_s * 1e9
+                )
+                self.executors[name].set_usage(cid, used, round(memory / n * 1024 * 1024))
+                reporting.add(name)
+        for name in sorted(reporting):
+            self.reported[name] = self.cluster.agents[name].agent.report_metrics(self.reported.get(name, {}))
+        plane = self.cluster.plane
+        points = plane.metrics.close_period()
+        self.utilization = {
+            name: {"cpu": p.cpu_utilization, "memory": p.memory_utilization}
+            for (cluster, name), p in points.items()
+            if cluster == CLUSTER and name in self.loaded
+        }
+        plane.autoscaler.tick_targets()
+
     # -- settling ------------------------------------------------------------------------------
 
     def _answer_health(self) -> bool:
         """Mark every container still `starting` healthy or unhealthy; True if any was."""
+        if not self.health_checked:
+            return False  # listing a thousand executors every 20 ms was most of a tick's time
         starting: list[tuple[str, str, str]] = []
         for name in sorted(self.executors):
             ex = self.executors[name]
@@ -315,7 +398,7 @@ class Simulation:
         for zone in self.scenario.zones:
             util = cpu_used[zone] / cpu_total[zone] if cpu_total[zone] else 0.0
             zones[zone] = {"instances": up[zone], "running": running[zone], "cpuUtilization": round(util, 4)}
-        svcs = {}
+        svcs: dict[str, dict[str, Any]] = {}
         for name in sorted(per_service):
             svc = services.get(name)
             svcs[name] = {
@@ -326,6 +409,11 @@ class Simulation:
                 "rollout": svc.deployments[0].rolloutState if svc and svc.deployments else "",
                 "failedTasks": sum(d.failedTasks for d in svc.deployments) if svc else 0,
             }
+            if name in self.loaded:
+                measured = self.utilization.get(name, {})
+                cpu, memory = measured.get("cpu"), measured.get("memory")
+                svcs[name]["cpuUtilization"] = round(cpu, 2) if cpu is not None else None
+                svcs[name]["memoryUtilization"] = round(memory, 2) if memory is not None else None
         self.lines.append({"t": t, "zones": zones, "services": svcs})
 
 

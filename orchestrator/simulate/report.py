@@ -52,6 +52,25 @@ def summary_text(scenario: Scenario, seed: int, lines: list[dict[str, Any]]) -> 
             f"{max(p[1]['pending'] for p in series):>12}{max(p[1]['deployments'] for p in series):>12}"
             f"{last['failedTasks']:>13}  {last['rollout'] or '-'}"
         )
+    loaded = sorted(
+        n for n in (samples[-1]["services"] if samples else {}) if "cpuUtilization" in samples[-1]["services"][n]
+    )
+    if loaded:
+        out += [
+            "",
+            f"{'load curve':<16}{'desired min':>12}{'max':>6}{'cpu % min':>10}{'max':>7}{'memory % max':>13}  last",
+        ]
+    for name in loaded:
+        points: list[dict[str, Any]] = [s["services"][name] for s in samples]
+        desired = [p["desired"] for p in points]
+        cpu = [p["cpuUtilization"] for p in points if p.get("cpuUtilization") is not None]
+        mem = [p["memoryUtilization"] for p in points if p.get("memoryUtilization") is not None]
+        last = points[-1]
+        out.append(
+            f"{name:<16}{min(desired):>12}{max(desired):>6}{_pct(min(cpu, default=None)):>10}"
+            f"{_pct(max(cpu, default=None)):>7}{_pct(max(mem, default=None)):>13}  desired {last['desired']}, "
+            f"cpu {_pct(last.get('cpuUtilization'))}"
+        )
     out += ["", f"{'zone':<16}{'instances':>10}{'running':>9}{'min running':>12}{'max running':>12}{'cpu used':>10}"]
     for zone in scenario.zones:
         zone_series = [s["zones"][zone] for s in samples]
@@ -69,6 +88,10 @@ def summary_text(scenario: Scenario, seed: int, lines: list[dict[str, Any]]) -> 
     return "\n".join(out) + "\n"
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def picture(scenario: Scenario, lines: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -78,8 +101,17 @@ def picture(scenario: Scenario, lines: list[dict[str, Any]], path: Path) -> None
     samples = _samples(lines)
     t = [s["t"] for s in samples]
     events = [line for line in lines if "event" in line and line["t"] > 0]
-    fig, axes = plt.subplots(4, 1, figsize=(11, 12), sharex=True)
-    (zones_ax, svc_ax, dep_ax, util_ax) = axes
+    loaded = [n for n in (samples[0]["services"] if samples else {}) if "cpuUtilization" in samples[0]["services"][n]]
+    fig, axes = plt.subplots(5 if loaded else 4, 1, figsize=(11, 15 if loaded else 12), sharex=True)
+    (zones_ax, svc_ax, dep_ax, util_ax) = axes[:4]
+    if loaded:
+        load_ax = axes[4]
+        for name in sorted(loaded):
+            for key, style in (("cpuUtilization", "-"), ("memoryUtilization", ":")):
+                values = [s["services"][name].get(key) for s in samples]
+                load_ax.plot(t, [v if v is not None else float("nan") for v in values], style, label=f"{name} {key}")
+        load_ax.set_ylabel("% of reserved")
+        load_ax.set_title("service utilization reported by the agents (what the autoscaler tracks)")
     for zone in scenario.zones:
         zones_ax.plot(t, [s["zones"][zone]["running"] for s in samples], label=zone)
     zones_ax.set_ylabel("RUNNING tasks")
@@ -98,7 +130,7 @@ def picture(scenario: Scenario, lines: list[dict[str, Any]], path: Path) -> None
         util_ax.plot(t, [s["zones"][zone]["cpuUtilization"] * 100 for s in samples], label=zone)
     util_ax.set_ylabel("% of CPU reserved")
     util_ax.set_title("utilization per zone (connected instances)")
-    util_ax.set_xlabel("simulated seconds")
+    axes[-1].set_xlabel("simulated seconds")
     for ax in axes:
         for e in events:
             ax.axvline(e["t"], color="grey", linestyle=":", linewidth=1)

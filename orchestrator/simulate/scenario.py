@@ -31,6 +31,28 @@ class InstanceGroup:
 
 
 @dataclass(frozen=True)
+class LoadPoint:
+    """The service's demand at `at` seconds, in percent of what its scenario `desired` count of
+    tasks reserves (CPU units, memory MiB); between points it changes linearly."""
+
+    at: float
+    cpu: float
+    memory: float
+
+
+@dataclass(frozen=True)
+class AutoscalingSpec:
+    """A target-tracking policy on the service's average CPU or memory utilization."""
+
+    min: int
+    max: int
+    metric: str  # "cpu" or "memory"
+    target: float  # percent
+    scale_out_cooldown_s: int = 0
+    scale_in_cooldown_s: int = 0
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     desired: int
@@ -43,6 +65,24 @@ class ServiceSpec:
     maximum_percent: int = 200
     circuit_breaker: bool = False
     rollback: bool = False
+    load: tuple[LoadPoint, ...] = ()
+    autoscaling: AutoscalingSpec | None = None
+
+    def demand(self, t: float) -> tuple[float, float]:
+        """(CPU units, memory MiB) the service's work needs at `t`, spread over its RUNNING tasks."""
+        if not self.load:
+            return 0.0, 0.0
+        points = self.load
+        if t <= points[0].at:
+            cpu, memory = points[0].cpu, points[0].memory
+        elif t >= points[-1].at:
+            cpu, memory = points[-1].cpu, points[-1].memory
+        else:
+            after = next(i for i, p in enumerate(points) if p.at > t)
+            a, b = points[after - 1], points[after]
+            share = (t - a.at) / (b.at - a.at)
+            cpu, memory = a.cpu + (b.cpu - a.cpu) * share, a.memory + (b.memory - a.memory) * share
+        return cpu / 100 * self.desired * self.cpu, memory / 100 * self.desired * self.memory
 
 
 @dataclass(frozen=True)
@@ -180,11 +220,19 @@ def _service(doc: Any, path: str) -> ServiceSpec:
             "maximum_percent",
             "circuit_breaker",
             "rollback",
+            "load",
+            "autoscaling",
         ),
     )
+    desired = _int(d, "desired", path, lo=0, hi=10_000)
+    autoscaling = _autoscaling(d["autoscaling"], _at(path, "autoscaling")) if "autoscaling" in d else None
+    if autoscaling is not None and not autoscaling.min <= desired <= autoscaling.max:
+        raise ScenarioError(
+            f"{_at(path, 'desired')}: {desired} is outside autoscaling min {autoscaling.min} to max {autoscaling.max}"
+        )
     return ServiceSpec(
         name=_str(d, "name", path),
-        desired=_int(d, "desired", path, lo=0, hi=10_000),
+        desired=desired,
         cpu=_int(d, "cpu", path, 64, lo=1, hi=100_000),
         memory=_int(d, "memory", path, 128, lo=4, hi=1_000_000),
         health_check=_bool(d, "health_check", path, False),
@@ -196,7 +244,47 @@ def _service(doc: Any, path: str) -> ServiceSpec:
         maximum_percent=_int(d, "maximum_percent", path, 200, lo=100, hi=200),
         circuit_breaker=_bool(d, "circuit_breaker", path, False),
         rollback=_bool(d, "rollback", path, False),
+        load=_load(d.get("load", []), _at(path, "load")),
+        autoscaling=autoscaling,
     )
+
+
+def _load(value: Any, path: str) -> tuple[LoadPoint, ...]:
+    if not isinstance(value, list):
+        raise ScenarioError(f"{path}: must be a list of points such as {{at: 0, cpu: 40}}")
+    points: list[LoadPoint] = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        d = _keys(item, where, ("at",), ("cpu", "memory"))
+        if "cpu" not in d and "memory" not in d:
+            raise ScenarioError(f"{where}: needs cpu or memory (percent of what the service's desired tasks reserve)")
+        point = LoadPoint(
+            at=_num(d, "at", where, hi=86_400),
+            cpu=_num(d, "cpu", where, 0.0, hi=100_000),
+            memory=_num(d, "memory", where, 0.0, hi=100_000),
+        )
+        if points and point.at <= points[-1].at:
+            raise ScenarioError(f"{_at(where, 'at')}: {point.at:g} must come after {points[-1].at:g}")
+        points.append(point)
+    return tuple(points)
+
+
+def _autoscaling(doc: Any, path: str) -> AutoscalingSpec:
+    d = _keys(doc, path, ("min", "max", "target"), ("metric", "scale_out_cooldown_s", "scale_in_cooldown_s"))
+    metric = d.get("metric", "cpu")
+    if metric not in ("cpu", "memory"):
+        raise ScenarioError(f"{_at(path, 'metric')}: must be cpu or memory, got {metric!r}")
+    spec = AutoscalingSpec(
+        min=_int(d, "min", path, hi=10_000),
+        max=_int(d, "max", path, hi=10_000),
+        metric=metric,
+        target=_num(d, "target", path, lo=1, hi=100),
+        scale_out_cooldown_s=_int(d, "scale_out_cooldown_s", path, 0, hi=86_400),
+        scale_in_cooldown_s=_int(d, "scale_in_cooldown_s", path, 0, hi=86_400),
+    )
+    if spec.min > spec.max:
+        raise ScenarioError(f"{_at(path, 'min')}: {spec.min} is more than max {spec.max}")
+    return spec
 
 
 def _event(doc: Any, path: str) -> Event:

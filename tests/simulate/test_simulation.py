@@ -71,3 +71,23 @@ def test_the_small_rollout_example_runs_its_failing_rollout_drain_flap_and_scale
     assert final["services"]["api"]["failedTasks"] > 0
     # The drained instance of us-east-1a takes no task: 3 of its 4 are ACTIVE and connected.
     assert final["zones"]["us-east-1a"]["instances"] == 3
+
+
+def test_a_load_curve_reported_by_the_agents_drives_target_tracking_up_and_down(tmp_path: Path) -> None:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / "autoscaling.yaml").read_text())
+    scenario = parse(doc)
+    lines = Simulation(scenario, scenario.seed).run()
+    paths = report.write(scenario, scenario.seed, lines, tmp_path)
+    by_t = {s["t"]: s["services"]["web"] for s in samples(lines)}
+    # At 40 % of what 4 tasks x 256 units reserve, each task uses 102.4 of its 256 units: 40 %,
+    # measured by the agents' own arithmetic from two samples 10 s apart.
+    assert by_t[60.0]["cpuUtilization"] == 40.0 and by_t[60.0]["desired"] == 4
+    # At 180 % (1,843 units) the target of 60 % needs 1,843 / (0.6 x 256) = 12 tasks or more.
+    peak = max(s["desired"] for s in by_t.values())
+    assert 12 <= peak <= 16
+    assert by_t[300.0]["cpuUtilization"] < 70.0
+    # The load falls back to 40 % at 360 s: after the scale-in alarm's 15 low datapoints it scales in.
+    assert by_t[600.0]["desired"] < peak
+    assert by_t[600.0]["running"] == by_t[600.0]["desired"]
+    summary = paths["summary"].read_text()
+    assert "load curve" in summary and "web" in summary

@@ -456,3 +456,35 @@ def test_random_models_read_back_equal(store: Store, task: Task, instance: Conta
             s._exec("DELETE FROM tasks")
             s._exec("DELETE FROM container_instances")
             s.delete_service_row("default", service.serviceName)
+
+
+def test_service_refs_pick_active_and_draining_services_by_strategy_without_parsing(store: Store) -> None:
+    def svc(name: str, status: str, strategy: str = "REPLICA", cluster: str = "default") -> Service:
+        return Service(
+            serviceArn=service_arn(cluster, name),
+            serviceName=name,
+            clusterArn=cluster_arn(cluster),
+            status=status,
+            schedulingStrategy=strategy,
+            taskDefinition="web:1",
+            createdAt=1.0,
+        )
+
+    with store.write() as s:
+        s.put_service(svc("web", "ACTIVE"))
+        s.put_service(svc("old", "INACTIVE"))
+        s.put_service(svc("going", "DRAINING"))
+        s.put_service(svc("logs", "ACTIVE", "DAEMON"))
+        s.put_service(svc("api", "ACTIVE", cluster="other"))
+    assert store.service_refs() == [("default", "going"), ("default", "logs"), ("default", "web"), ("other", "api")]
+    assert store.service_refs("default", daemon=False) == [("default", "going"), ("default", "web")]
+    assert store.service_refs(daemon=True) == [("default", "logs")]
+
+
+def test_doc_keys_where_true_reads_one_member_of_each_document(store: Store) -> None:
+    with store.write() as s:
+        s.put_doc("service_state", "default/a", {"steady": True})
+        s.put_doc("service_state", "default/b", {"steady": False})
+        s.put_doc("service_state", "default/c", {"other": True})
+        s.put_doc("elsewhere", "default/d", {"steady": True})
+    assert store.doc_keys_where_true("service_state", "steady") == {"default/a"}
