@@ -11,6 +11,15 @@ engine_answers() {
     command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1
 }
 
+# The chaos tests put an agent in a network namespace of their own (ip, iptables) and restart a
+# private dockerd: the tools come with Debian's iproute2 and iptables (docker.io needs the latter).
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && { ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; }; then
+    echo "ensure-docker: installing iproute2 and iptables ..." >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null
+fi
+
 if engine_answers; then
     exit 0
 fi
