@@ -54,6 +54,9 @@ class LocalCluster:
     # Each agent publishes its task ports on its own loopback address (127.0.1.N), as separate
     # hosts would; off: all on every address, so only one can hold a given static port.
     host_addresses: bool = False
+    # GPUs per agent (`orchestrator dev --gpus N`): agent k offers the host's GPUs k*N .. k*N+N-1
+    # (agent.gpus: detected ones first, then device indices), so agents never share one.
+    agent_gpus: int = 0
     # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
@@ -61,6 +64,8 @@ class LocalCluster:
     clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
     _addresses_given: int = 0
+    _gpus_given: int = 0
+    _detected_gpus: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.plane = ControlPlane(self.data_dir, self.settings, self.clock)
@@ -82,6 +87,7 @@ class LocalCluster:
         instance_type: str = "t3.small",
         executor: Executor | None = None,
         wait: bool = True,
+        gpus: list[str] | None = None,
     ) -> Agent:
         stop = threading.Event()
         registration = Registration(
@@ -92,6 +98,7 @@ class LocalCluster:
             instance_type=instance_type,
             attributes=attributes or {},
             host_address=self._next_host_address() if self.host_addresses else None,
+            gpus=list(gpus) if gpus is not None else self._next_gpus(),
         )
         config = AgentConfig(
             server=self.url,
@@ -110,6 +117,17 @@ class LocalCluster:
         if wait and not agent.registered.wait(timeout=30):
             raise RuntimeError(f"agent {name} did not register within 30 s")
         return agent
+
+    def _next_gpus(self) -> list[str]:
+        if not self.agent_gpus:
+            return []
+        from agent import gpus
+
+        first = self._gpus_given
+        self._gpus_given += self.agent_gpus
+        if self._detected_gpus is None:
+            self._detected_gpus = gpus.detect()
+        return gpus.offered(self._gpus_given, self._detected_gpus)[first:]
 
     def _next_host_address(self) -> str:
         # 127.0.0.0/8 is all loopback on Linux: every address answers without any set-up.

@@ -46,6 +46,7 @@ class Registration(_Wire):
     containerInstanceArn: Arn | None = None
     credential: Secret | None = None
     hostAddress: Any = None  # any type here: the operation checks it is an IPv4 address and says so
+    gpus: Any = None  # GPU ids; the operation checks them and says what is wrong
 
 
 class Binding(_Wire):

@@ -214,9 +214,17 @@ def agent(
         help="Publish task ports on this IPv4 address of the host only, and report it (attribute "
         "orch.host-address; load balancers send traffic there). Default: every address.",
     ),
+    gpus: int = typer.Option(
+        None,
+        "--gpus",
+        min=0,
+        help="GPUs to offer (resource GPU; tasks with resourceRequirements GPU get them as NVIDIA device "
+        "requests). Default: the GPUs nvidia-smi -L or /dev/nvidia<N> show; 0 for none.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run a node agent: register as a container instance and run its tasks on the local Docker engine."""
+    from agent import gpus as gpu_ids
     from agent.executor.docker import DockerExecutor
     from agent.main import Agent, AgentConfig, default_cpu_units, default_memory_mib
     from agent.session import Registration
@@ -233,6 +241,7 @@ def agent(
         instance_type=instance_type,
         attributes=_attributes(attribute),
         host_address=host_address,
+        gpus=gpu_ids.offered(gpus, gpu_ids.detect()),
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -319,6 +328,14 @@ def dev(
     cpu: int = typer.Option(2048, "--cpu", help="CPU units per agent."),
     memory: int = typer.Option(2048, "--memory", help="MiB per agent."),
     instance_type: str = typer.Option("t3.small", "--instance-type"),
+    gpus: int = typer.Option(
+        0,
+        "--gpus",
+        min=0,
+        help="GPUs per agent (resource GPU): the host's own ones first, split between the agents, then "
+        "device indices, which a task can be placed on but (without an NVIDIA runtime) not started with; "
+        "with --simulated, as many as you like.",
+    ),
     health_grace: float = typer.Option(
         5.0,
         "--health-grace",
@@ -392,6 +409,7 @@ def dev(
             stop_timeout_s=stop_timeout,
             listen=listen,
             host_addresses=host_addresses,
+            agent_gpus=gpus,
             poll_wait_s=poll_wait_s,
             pass_interval_s=pass_interval_s,
         )

@@ -97,6 +97,13 @@ class HealthCheck(EcsModel):
     startPeriod: int | None = Field(default=None, ge=0, le=300)
 
 
+class ResourceRequirement(EcsModel):
+    """containerDefinitions[].resourceRequirements: GPU with a count as a string, as ECS takes it."""
+
+    type: str  # GPU honoured; the others are refused at registration by value
+    value: str | None = None
+
+
 class ContainerDefinition(EcsModel):
     name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
     image: str = Field(min_length=1)
@@ -112,6 +119,7 @@ class ContainerDefinition(EcsModel):
     stopTimeout: int | None = Field(default=None, ge=0, le=120)
     workingDirectory: str | None = None
     user: str | None = None
+    resourceRequirements: list[ResourceRequirement] | None = None
 
 
 class PlacementConstraintModel(EcsModel):
@@ -230,6 +238,7 @@ class Container(EcsModel):
     cpu: str | None = None
     memory: str | None = None
     memoryReservation: str | None = None
+    gpuIds: list[str] | None = None  # the instance's GPUs given to this container, as ECS shows them
 
 
 class Task(EcsModel):

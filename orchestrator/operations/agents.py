@@ -4,6 +4,7 @@ report task state. An agent only ever sees and reports the tasks of its own inst
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from typing import Any
 
@@ -45,6 +46,27 @@ def _host_address(value: Any) -> str | None:
     return str(address)
 
 
+MAX_GPUS = 64
+GPU_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _gpu_ids(value: Any) -> list[str] | None:
+    """The GPU ids an agent offers (nvidia-smi's UUIDs, or device indices), in its order; None: no GPUs."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_GPUS or not all(isinstance(g, str) for g in value):
+        raise InvalidParameterException(f"gpus must be a list of at most {MAX_GPUS} GPU ids (strings).")
+    for g in value:
+        if not GPU_ID.fullmatch(g):
+            raise InvalidParameterException(
+                f"gpus: {g[:64]!r} is not a GPU id (1-128 letters, digits, '.', '_', ':' or '-', such as GPU-<uuid> "
+                "or a device index)."
+            )
+    if len(set(value)) != len(value):
+        raise InvalidParameterException("gpus: each GPU id may be listed once.")
+    return list(value)
+
+
 def _refuse_taken_name(store: Store, cluster: str, name: str) -> None:
     """One live instance per name in a cluster: a join token must not let anyone take over the name
     (and with it the place in tables and commands) of an instance that is still registered."""
@@ -83,6 +105,7 @@ class AgentOps:
         }
         if name:
             builtin["orch.name"] = name
+        gpus = _gpu_ids(req.get("gpus"))
         host_address = _host_address(req.get("hostAddress"))
         if host_address:
             builtin["orch.host-address"] = host_address
@@ -114,7 +137,7 @@ class AgentOps:
                 )
             else:
                 instance_id = arn_id(inst.containerInstanceArn)
-            inst.registeredResources = resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, [])
+            inst.registeredResources = resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, [], gpus)
             inst.attributes = [Attribute(name=k, value=v) for k, v in sorted(all_attrs.items())]
             inst.agentConnected = True
             inst.versionInfo = VersionInfo(

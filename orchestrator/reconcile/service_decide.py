@@ -293,6 +293,7 @@ class _Pass:
                 tcp=a.tcp | b.tcp,
                 udp=a.udp | b.udp,
                 groups=a.groups + b.groups,
+                gpus=a.gpus | b.gpus,
             )
         return instance_views(self.snap.instances, usage)
 
@@ -531,6 +532,7 @@ class _Pass:
                 by_arn[placement.instance_arn],
                 self.now,
                 task_id=self.new_task_id(),
+                gpu_ids=placement.gpu_ids,
             )
             self.index[task.taskArn] = len(self.tasks)
             self.tasks.append(task)
