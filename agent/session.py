@@ -61,6 +61,8 @@ class Registration:
     host_address: str | None = None
     # The GPU ids this instance offers (agent.gpus): registered as its GPU resource.
     gpus: list[str] = field(default_factory=list)
+    # Join the managed Fargate pool instead of a cluster (orchestrator dev --fargate N).
+    fargate: bool = False
 
 
 class Session:
@@ -165,6 +167,7 @@ class Session:
             "dockerVersion": r.docker_version,
             "hostAddress": r.host_address,
             "gpus": r.gpus or None,
+            "fargate": r.fargate or None,
             "containerInstanceArn": previous.get("containerInstanceArn"),
             "credential": previous.get("credential"),
         }

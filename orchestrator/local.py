@@ -29,6 +29,10 @@ from orchestrator.server import ControlPlane
 log = structlog.get_logger("orchestrator.local")
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# What one agent of the managed Fargate pool offers: room for several tasks of any Fargate size up
+# to 4 vCPU / 16 GiB; the engine's host is what really limits them.
+FARGATE_AGENT_CPU = 16384
+FARGATE_AGENT_MEMORY = 65536
 
 
 class ApiCallFailed(AssertionError):
@@ -88,6 +92,7 @@ class LocalCluster:
         executor: Executor | None = None,
         wait: bool = True,
         gpus: list[str] | None = None,
+        fargate: bool = False,
     ) -> Agent:
         stop = threading.Event()
         registration = Registration(
@@ -98,7 +103,8 @@ class LocalCluster:
             instance_type=instance_type,
             attributes=attributes or {},
             host_address=self._next_host_address() if self.host_addresses else None,
-            gpus=list(gpus) if gpus is not None else self._next_gpus(),
+            gpus=list(gpus) if gpus is not None else ([] if fargate else self._next_gpus()),
+            fargate=fargate,
         )
         config = AgentConfig(
             server=self.url,
@@ -142,6 +148,25 @@ class LocalCluster:
         for running in self.agents.values():
             if wait and not running.agent.registered.wait(timeout=30):
                 raise RuntimeError(f"agent {running.agent.config.registration.name} did not register within 30 s")
+
+    def start_fargate_agents(self, count: int, zones: tuple[str, ...] = ZONES, wait: bool = True) -> None:
+        """The managed Fargate pool: `count` agents that run FARGATE tasks and are listed as no
+        cluster's container instances (orchestrator/core/fargate.py), each the size of a large host."""
+        started = [
+            self.start_agent(
+                f"fargate-{i + 1}",
+                zones[i % len(zones)],
+                cpu=FARGATE_AGENT_CPU,
+                memory=FARGATE_AGENT_MEMORY,
+                instance_type="fargate",
+                wait=False,
+                fargate=True,
+            )
+            for i in range(count)
+        ]
+        for agent in started:
+            if wait and not agent.registered.wait(timeout=30):
+                raise RuntimeError(f"agent {agent.config.registration.name} did not register within 30 s")
 
     def stop_agent(self, name: str) -> None:
         self.stop_agents([name])

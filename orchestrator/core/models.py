@@ -175,6 +175,8 @@ class Deployment(EcsModel):
     createdAt: float
     updatedAt: float
     launchType: str = "EC2"
+    platformVersion: str | None = None  # FARGATE only
+    platformFamily: str | None = None
     rolloutState: Literal["IN_PROGRESS", "COMPLETED", "FAILED"] = "IN_PROGRESS"
     rolloutStateReason: str | None = None
 
@@ -194,6 +196,8 @@ class Service(EcsModel):
     runningCount: int = 0
     pendingCount: int = 0
     launchType: str = "EC2"
+    platformVersion: str | None = None  # FARGATE only: as given (LATEST by default)
+    platformFamily: str | None = None
     taskDefinition: str
     deploymentConfiguration: DeploymentConfiguration = Field(default_factory=DeploymentConfiguration)
     deployments: list[Deployment] = Field(default_factory=list)
@@ -267,7 +271,16 @@ class Task(EcsModel):
     networkConfiguration: dict[str, Any] | None = None
     # awsvpc: the task's ElasticNetworkInterface attachment (core/task_network).
     attachments: list[dict[str, Any]] = Field(default_factory=list)
+    platformVersion: str | None = None  # FARGATE tasks only, as ECS
+    platformFamily: str | None = None
     version: int = 1
+
+    def wire(self) -> dict[str, Any]:
+        out = super().wire()
+        if self.launchType == "FARGATE":
+            # ECS shows no container instance for a Fargate task; ours is the managed pool's.
+            out.pop("containerInstanceArn", None)
+        return out
 
 
 class Resource(EcsModel):

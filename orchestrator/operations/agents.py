@@ -8,7 +8,7 @@ import re
 import secrets
 from typing import Any
 
-from orchestrator.core import elb
+from orchestrator.core import elb, fargate
 from orchestrator.core.context import DEFAULT_CLUSTER
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.core.lifecycle import apply_report, checked_containers, record_heartbeat
@@ -112,24 +112,32 @@ class AgentOps:
         all_attrs = {**builtin, **{str(k): str(v) for k, v in attrs.items()}}
         previous = opt_str(req, "containerInstanceArn")
         now = self.ctx.clock.now()
+        pool = req.get("fargate") is True
+        if req.get("fargate") not in (None, True, False):
+            raise InvalidParameterException("fargate must be true (join the managed Fargate pool) or false.")
+        if pool and gpus:
+            raise InvalidParameterException("gpus: Fargate offers no GPUs; register a Fargate agent without --gpus.")
         with self.ctx.store.write() as s:
             wanted = cluster_name(req.get("cluster"))
-            if wanted == DEFAULT_CLUSTER:
+            if wanted == DEFAULT_CLUSTER and not pool:
                 # As with the ECS agent: the first instance to join `default` creates it; any
                 # other cluster must have been created first.
                 ensure_active_cluster(s, wanted)
-            cluster = require_cluster(self.ctx, wanted)
+            # A pool instance belongs to no cluster of the user's (see orchestrator/core/fargate.py).
+            pool_name = fargate.POOL_CLUSTER if pool else require_cluster(self.ctx, wanted).clusterName
             inst = s.get_instance(previous) if previous else None
             if inst is not None and (
                 inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))
             ):
                 inst = None
+            if inst is not None and fargate.is_pool_instance(inst.containerInstanceArn) != pool:
+                inst = None  # it moved between the pool and a cluster: a new instance
             resumed = inst is not None
             if name and not resumed:
-                _refuse_taken_name(s, cluster.clusterName, name)
+                _refuse_taken_name(s, pool_name, name)
             if inst is None:
                 instance_id = secrets.token_hex(16)
-                arn = instance_arn(cluster.clusterName, instance_id)
+                arn = instance_arn(pool_name, instance_id)
                 inst = ContainerInstance(
                     containerInstanceArn=arn,
                     ec2InstanceId="i-" + secrets.token_hex(9)[:17],

@@ -36,7 +36,7 @@ HONOURED: dict[str, str] = {
     "networkMode": "bridge (Docker's bridge), host (the host's network; workload policy host-network), none, "
     "or awsvpc (a network namespace and IP per task, held by the agent's sandbox container); "
     "see operations/taskdef_network.py",
-    "requiresCompatibilities": "EC2 only",
+    "requiresCompatibilities": "EC2, or FARGATE: validated as Fargate validates (operations/taskdef_fargate.py)",
     "pidMode": "host (workload policy host-pid); task is refused by value",
     "ipcMode": "host (workload policy host-ipc) or none; task is refused by value",
     "runtimePlatform": "operatingSystemFamily LINUX (every agent runs Linux containers)",

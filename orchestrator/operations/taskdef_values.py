@@ -167,10 +167,10 @@ def check_task_values(req: Mapping[str, Any]) -> None:
     if not isinstance(compat, list):
         raise ClientException("requiresCompatibilities must be a list.")
     for c in compat:
-        if c != "EC2":
+        if c not in ("EC2", "FARGATE"):
             raise ClientException(
-                f"requiresCompatibilities: {c} {NOT_YET}: tasks run on the cluster's container instances; "
-                "use EC2 or leave requiresCompatibilities out."
+                f"requiresCompatibilities: {c} {NOT_YET}: tasks run on the cluster's container instances (EC2) "
+                "or on the managed Fargate pool (FARGATE); use EC2 or FARGATE, or leave it out."
             )
     for member, allowed in (("pidMode", ("host",)), ("ipcMode", ("host", "none"))):
         value = req.get(member)
