@@ -61,15 +61,11 @@ def refuse_placement(req: dict[str, Any], launch: str) -> None:
             )
 
 
-def check_task_definition(td: TaskDefinition, launch: str, network: dict[str, Any] | None) -> None:
-    if launch != FARGATE:
-        return
-    if FARGATE not in td.compatibilities:
+def check_task_definition(td: TaskDefinition, launch: str) -> None:
+    """Before the network configuration's own checks (an awsvpc task's, service_members): a
+    definition Fargate cannot run is the first thing to say."""
+    if launch == FARGATE and FARGATE not in td.compatibilities:
         raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
-    if network is None:
-        raise InvalidParameterException(
-            "Network Configuration must be provided when networkMode 'awsvpc' is specified."
-        )
 
 
 def launch_fields(launch: str, platform: str | None) -> dict[str, Any]:

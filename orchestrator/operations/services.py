@@ -159,8 +159,8 @@ class ServiceOps:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
+            launch_types.check_task_definition(td, launch)
             network = members.network_configuration(req, td.networkMode)
-            launch_types.check_task_definition(td, launch, network)
             role = members.role_arn(req, bool(balancers), td.networkMode)
             existing = s.get_service(cluster.clusterName, name)
             if existing is not None and existing.status != "INACTIVE":
@@ -295,9 +295,7 @@ class ServiceOps:
             mode = target_td.networkMode if target_td is not None else "bridge"
             kept = self._updated_members(req, svc, target_td, mode)
             if td is not None:
-                launch_types.check_task_definition(
-                    td, svc.launchType, kept.get("networkConfiguration", svc.networkConfiguration)
-                )
+                launch_types.check_task_definition(td, svc.launchType)
             if platform is not None:
                 kept["platformVersion"] = platform
             if controller is not None:

@@ -182,8 +182,8 @@ class TaskOps:
                     tasks_again = [with_tags(s, t.taskArn, t.wire()) for t in again]
                     return {"tasks": tasks_again, "failures": earlier.get("failures", [])}
             td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
+            launch_types.check_task_definition(td, launch)
             extras.check(req, td)
-            launch_types.check_task_definition(td, launch, extras.network)
             pool = fargate.pool_snapshot(s) if launch == launch_types.FARGATE else None
             if pool is not None and not pool:
                 raise InvalidParameterException(NO_FARGATE_POOL)

@@ -91,7 +91,7 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("privileged", {}, {"privileged": True}, "containerDefinitions[0].privileged is not supported on Fargate"),
     ("links", {}, {"links": ["db"]}, "containerDefinitions[0].links is not supported on Fargate"),
     ("dnsServers", {}, {"dnsServers": ["10.0.0.2"]}, "containerDefinitions[0].dnsServers"),
-    ("extraHosts", {}, {"extraHosts": [{"hostname": "a", "ipAddress": "10.0.0.1"}]}, "containerDefinitions[0].extraHosts"),
+    ("extraHosts", {}, {"extraHosts": [{"hostname": "a", "ipAddress": "10.0.0.1"}]}, "[0].extraHosts"),
     ("disableNetworking", {}, {"disableNetworking": True}, "containerDefinitions[0].disableNetworking"),
     ("devices", {}, {"linuxParameters": {"devices": [{"hostPath": "/dev/fuse"}]}}, "linuxParameters.devices"),
     ("shm", {}, {"linuxParameters": {"sharedMemorySize": 64}}, "linuxParameters.sharedMemorySize"),
@@ -99,7 +99,7 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("maxSwap", {}, {"linuxParameters": {"maxSwap": 0}}, "linuxParameters.maxSwap"),
     ("NET_ADMIN", {}, {"linuxParameters": {"capabilities": {"add": ["NET_ADMIN"]}}},
      "containerDefinitions[0].linuxParameters.capabilities.add: NET_ADMIN"),
-    ("GPU", {}, {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, "containerDefinitions[0].resourceRequirements[0]"),
+    ("GPU", {}, {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, "[0].resourceRequirements[0]: GPUs"),
 ]  # fmt: skip
 
 
