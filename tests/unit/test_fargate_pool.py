@@ -1,10 +1,5 @@
 """launchType FARGATE: tasks run on the managed pool, which no cluster lists; RunTask and services
-place there without the user choosing instances, and the normal agent path runs them (fake executor).
-
-Registration cannot yet produce an awsvpc definition on this branch (networkMode awsvpc comes with
-the task networking work), so the Fargate-compatible definition is written to the store as
-registration will write it: networkMode awsvpc, compatibilities EC2 and FARGATE.
-"""
+place there without the user choosing instances, and the normal agent path runs them (fake executor)."""
 
 from __future__ import annotations
 
@@ -17,8 +12,6 @@ import pytest
 from agent.executor.fake import FakeExecutor
 from orchestrator.core.errors import ApiError
 from orchestrator.core.fargate import POOL_CLUSTER, is_pool_instance
-from orchestrator.core.models import TaskDefinition, task_definition_arn
-from orchestrator.core.store import Store
 from orchestrator.local import LocalCluster
 from orchestrator.operations import Operations
 from orchestrator.reconcile.services import ServiceController
@@ -28,23 +21,20 @@ from tests.harness import wait_for
 NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-local"]}}
 
 
-def fargate_definition(store: Store, family: str = "web", cpu: str = "256", memory: str = "512") -> str:
-    td = TaskDefinition.model_validate(
-        {
-            "taskDefinitionArn": task_definition_arn(family, 1),
-            "family": family,
-            "revision": 1,
-            "containerDefinitions": [container(cpu=0, memory=None)],
-            "cpu": cpu,
-            "memory": memory,
-            "networkMode": "awsvpc",
-            "requiresCompatibilities": ["FARGATE"],
-            "compatibilities": ["EC2", "FARGATE"],
-        }
-    )
-    with store.write() as s:
-        s.put_task_definition(td)
-    return f"{family}:1"
+FARGATE_WEB: dict[str, Any] = {
+    "family": "web",
+    "requiresCompatibilities": ["FARGATE"],
+    "networkMode": "awsvpc",
+    "cpu": "256",
+    "memory": "512",
+    "containerDefinitions": [container(cpu=0, memory=None)],
+}
+
+
+def fargate_definition(ops: Operations) -> str:
+    td = ops.register_task_definition(FARGATE_WEB)["taskDefinition"]
+    assert td["compatibilities"] == ["EC2", "FARGATE"]
+    return f"web:{td['revision']}"
 
 
 def pool_agent(ops: Operations, name: str, zone: str = "us-east-1a", cpu: int = 1024, memory: int = 2048) -> str:
@@ -58,7 +48,7 @@ def pool_agent(ops: Operations, name: str, zone: str = "us-east-1a", cpu: int = 
 def ops(tmp_path: Path) -> Operations:
     o = control_plane(tmp_path)
     instance(o, "ec2-1", "us-east-1a", cpu=4096, memory=4096)
-    fargate_definition(o.ctx.store)
+    fargate_definition(o)
     return o
 
 
@@ -173,7 +163,7 @@ def local(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 def test_pool_agents_run_fargate_tasks_through_the_normal_agent_path(local: LocalCluster) -> None:
-    fargate_definition(local.plane.store)
+    local.api("POST", "/v1/task-definitions", FARGATE_WEB)
     out = local.api(
         "POST",
         "/v1/clusters/default/tasks",
