@@ -227,7 +227,16 @@ def container_spec(
             for v in cdef.get("volumesFrom") or []
         ),
         network_mode=docker_network_mode(task, td),
+        gpu_ids=gpu_ids_of(task, str(cdef["name"])),
     )
+
+
+def gpu_ids_of(task: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """The GPUs the control plane gave the task's container `name` (containers[].gpuIds)."""
+    for c in task.get("containers") or []:
+        if c.get("name") == name:
+            return tuple(str(g) for g in c.get("gpuIds") or ())
+    return ()
 
 
 def _is_docker_volume(volume: Mapping[str, Any]) -> bool:

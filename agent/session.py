@@ -59,6 +59,10 @@ class Registration:
     docker_version: str | None = None
     # The address this instance's task ports are published on (None: every address, 0.0.0.0).
     host_address: str | None = None
+    # The GPU ids this instance offers (agent.gpus): registered as its GPU resource.
+    gpus: list[str] = field(default_factory=list)
+    # Join the managed Fargate pool instead of a cluster (orchestrator dev --fargate N).
+    fargate: bool = False
 
 
 class Session:
@@ -162,6 +166,8 @@ class Session:
             "agentVersion": r.agent_version,
             "dockerVersion": r.docker_version,
             "hostAddress": r.host_address,
+            "gpus": r.gpus or None,
+            "fargate": r.fargate or None,
             "containerInstanceArn": previous.get("containerInstanceArn"),
             "credential": previous.get("credential"),
         }

@@ -29,6 +29,10 @@ from orchestrator.server import ControlPlane
 log = structlog.get_logger("orchestrator.local")
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# What one agent of the managed Fargate pool offers: room for several tasks of any Fargate size up
+# to 4 vCPU / 16 GiB; the engine's host is what really limits them.
+FARGATE_AGENT_CPU = 16384
+FARGATE_AGENT_MEMORY = 65536
 
 
 class ApiCallFailed(AssertionError):
@@ -54,6 +58,9 @@ class LocalCluster:
     # Each agent publishes its task ports on its own loopback address (127.0.1.N), as separate
     # hosts would; off: all on every address, so only one can hold a given static port.
     host_addresses: bool = False
+    # GPUs per agent (`orchestrator dev --gpus N`): agent k offers the host's GPUs k*N .. k*N+N-1
+    # (agent.gpus: detected ones first, then device indices), so agents never share one.
+    agent_gpus: int = 0
     # Agent timings (see AgentConfig): a simulated fleet of hundreds polls and passes less often.
     poll_wait_s: float = 5.0
     pass_interval_s: float = 2.0
@@ -66,6 +73,8 @@ class LocalCluster:
     clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
     _addresses_given: int = 0
+    _gpus_given: int = 0
+    _detected_gpus: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.plane = ControlPlane(self.data_dir, self.settings, self.clock)
@@ -87,6 +96,8 @@ class LocalCluster:
         instance_type: str = "t3.small",
         executor: Executor | None = None,
         wait: bool = True,
+        gpus: list[str] | None = None,
+        fargate: bool = False,
     ) -> Agent:
         stop = threading.Event()
         registration = Registration(
@@ -97,6 +108,8 @@ class LocalCluster:
             instance_type=instance_type,
             attributes=attributes or {},
             host_address=self._next_host_address() if self.host_addresses else None,
+            gpus=list(gpus) if gpus is not None else ([] if fargate else self._next_gpus()),
+            fargate=fargate,
         )
         config = AgentConfig(
             server=self.url,
@@ -118,6 +131,17 @@ class LocalCluster:
             raise RuntimeError(f"agent {name} did not register within 30 s")
         return agent
 
+    def _next_gpus(self) -> list[str]:
+        if not self.agent_gpus:
+            return []
+        from agent import gpus
+
+        first = self._gpus_given
+        self._gpus_given += self.agent_gpus
+        if self._detected_gpus is None:
+            self._detected_gpus = gpus.detect()
+        return gpus.offered(self._gpus_given, self._detected_gpus)[first:]
+
     def _next_host_address(self) -> str:
         # 127.0.0.0/8 is all loopback on Linux: every address answers without any set-up.
         self._addresses_given += 1
@@ -131,6 +155,25 @@ class LocalCluster:
         for running in self.agents.values():
             if wait and not running.agent.registered.wait(timeout=30):
                 raise RuntimeError(f"agent {running.agent.config.registration.name} did not register within 30 s")
+
+    def start_fargate_agents(self, count: int, zones: tuple[str, ...] = ZONES, wait: bool = True) -> None:
+        """The managed Fargate pool: `count` agents that run FARGATE tasks and are listed as no
+        cluster's container instances (orchestrator/core/fargate.py), each the size of a large host."""
+        started = [
+            self.start_agent(
+                f"fargate-{i + 1}",
+                zones[i % len(zones)],
+                cpu=FARGATE_AGENT_CPU,
+                memory=FARGATE_AGENT_MEMORY,
+                instance_type="fargate",
+                wait=False,
+                fargate=True,
+            )
+            for i in range(count)
+        ]
+        for agent in started:
+            if wait and not agent.registered.wait(timeout=30):
+                raise RuntimeError(f"agent {agent.config.registration.name} did not register within 30 s")
 
     def stop_agent(self, name: str) -> None:
         self.stop_agents([name])

@@ -1,6 +1,6 @@
 """The placement filters: which instances can hold one more task of a request, and why not.
 
-Filters run in ECS's order (status, agent, CPU, memory, static host ports, required attributes,
+Filters run in ECS's order (status, agent, CPU, memory, GPUs, static host ports, required attributes,
 then the constraints in the order given) and the first one that fails names the reason. That
 order matters twice: the explanation counts each dropped instance under its first failing filter,
 and a failed placement reports the instance that got furthest through it ("the closest match").
@@ -32,10 +32,11 @@ STATUS: Final = 0
 AGENT: Final = 1
 CPU: Final = 2
 MEMORY: Final = 3
-PORTS: Final = 4
-ATTRIBUTES: Final = 5
-CONSTRAINTS: Final = 6
-FIXED_FILTERS: Final = ("status", "agent", "cpu", "memory", "ports", "attributes")
+GPU: Final = 4
+PORTS: Final = 5
+ATTRIBUTES: Final = 6
+CONSTRAINTS: Final = 7
+FIXED_FILTERS: Final = ("status", "agent", "cpu", "memory", "gpu", "ports", "attributes")
 
 # Long expressions would make every explanation example kilobytes long.
 _EXPRESSION_SHOWN = 100
@@ -73,6 +74,15 @@ _MEMORY = Rejection(
     "insufficient memory available",
     "insufficient memory",
     "has insufficient memory available",
+)
+
+_GPU = Rejection(
+    GPU,
+    "gpu",
+    "RESOURCE:GPU",
+    "insufficient GPUs available",
+    "insufficient GPU",
+    "has insufficient GPUs available",
 )
 
 
@@ -144,6 +154,7 @@ class RequestFilters:
         self.request = request
         self.cpu = request.cpu
         self.memory = request.memory
+        self.gpus = request.gpus
         self.tcp = request.tcp_ports
         self.udp = request.udp_ports
         self.group = request.group
@@ -194,6 +205,9 @@ class RequestFilters:
             return _CPU
         if state.remaining_memory < self.memory:
             return _MEMORY
+        # A task without GPUs pays one test of an int here, nothing more.
+        if self.gpus and len(state.remaining_gpus) < self.gpus:
+            return _GPU
         if self.tcp and not self.tcp.isdisjoint(state.used_tcp_ports):
             return _port(min(self.tcp & state.used_tcp_ports), udp=False)
         if self.udp and not self.udp.isdisjoint(state.used_udp_ports):

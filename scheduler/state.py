@@ -2,7 +2,7 @@
 
 Every profile works over these: the filters read them, the strategies rank them, and placing a task
 is `state.add_task(request)`. Only what a placement changes is held here (remaining CPU and
-memory, the ports in use, the tasks of the request's group, the running task count); everything
+memory, the unassigned GPUs, the ports in use, the tasks of the request's group, the running task count); everything
 else (status, agent, attributes) is the snapshot's, read through `state.instance`.
 """
 
@@ -24,6 +24,7 @@ class InstanceState:
         "instance",
         "placed",
         "remaining_cpu",
+        "remaining_gpus",
         "remaining_memory",
         "running_tasks_count",
         "used_tcp_ports",
@@ -36,16 +37,22 @@ class InstanceState:
         self.group = group
         self.remaining_cpu = instance.remaining_cpu
         self.remaining_memory = instance.remaining_memory
+        self.remaining_gpus = instance.remaining_gpus
         self.used_tcp_ports = instance.used_tcp_ports
         self.used_udp_ports = instance.used_udp_ports
         self.group_tasks = instance.task_groups.get(group, 0)  # tasks of the request's group
         self.running_tasks_count = instance.running_tasks_count
         self.placed = 0  # tasks of this request placed here
 
-    def add_task(self, request: PlacementRequest) -> None:
-        """Account for one more task of `request` on this instance."""
+    def add_task(self, request: PlacementRequest) -> tuple[str, ...]:
+        """Account for one more task of `request` on this instance; the GPU ids it takes (the first
+        unassigned ones, so the same snapshot always gives the same ids)."""
         self.remaining_cpu -= request.cpu
         self.remaining_memory -= request.memory
+        taken: tuple[str, ...] = ()
+        if request.gpus:
+            taken = self.remaining_gpus[: request.gpus]
+            self.remaining_gpus = self.remaining_gpus[request.gpus :]
         if request.tcp_ports:
             self.used_tcp_ports = self.used_tcp_ports | request.tcp_ports
         if request.udp_ports:
@@ -53,6 +60,7 @@ class InstanceState:
         self.group_tasks += 1
         self.running_tasks_count += 1
         self.placed += 1
+        return taken
 
     def view(self) -> InstanceView:
         """The instance as it is now, for the constraints that read what placements change."""
@@ -64,6 +72,7 @@ class InstanceState:
             self.instance,
             remaining_cpu=self.remaining_cpu,
             remaining_memory=self.remaining_memory,
+            remaining_gpus=self.remaining_gpus,
             used_tcp_ports=self.used_tcp_ports,
             used_udp_ports=self.used_udp_ports,
             task_groups=groups,

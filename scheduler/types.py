@@ -15,7 +15,7 @@ from scheduler.explanation import Explanation
 # ECS failure reasons returned by RunTask/StartTask in failures[].reason.
 # MISSING: the cluster has no container instances at all.
 FailureReason = Literal[
-    "RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS", "AGENT", "ATTRIBUTE", "INACTIVE", "MISSING"
+    "RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:GPU", "RESOURCE:PORTS", "AGENT", "ATTRIBUTE", "INACTIVE", "MISSING"
 ]
 
 Profile = Literal["ecs", "kubernetes"]
@@ -44,6 +44,8 @@ class InstanceView:
     registered_at: float = 0.0  # epoch seconds
     agent_version: str = ""
     ec2_instance_id: str = ""
+    # The ids of the instance's GPUs that no task holds, in the order the agent registered them.
+    remaining_gpus: tuple[str, ...] = ()
 
     @property
     def zone(self) -> str:
@@ -75,6 +77,7 @@ class PlacementRequest:
     memory: int  # MiB the task reserves (memoryReservation when set, else memory)
     tcp_ports: frozenset[int] = frozenset()  # static host ports the task needs
     udp_ports: frozenset[int] = frozenset()
+    gpus: int = 0  # GPUs the task needs (resourceRequirements type GPU, over its containers)
     group: str = ""  # "service:web" or "family:batch": what spread and distinctInstance count
     strategies: tuple[PlacementStrategy, ...] = ()
     constraints: tuple[PlacementConstraint, ...] = ()
@@ -88,6 +91,7 @@ class Placement:
 
     instance_arn: str
     why: Explanation  # typed: filters, rankings, winner
+    gpu_ids: tuple[str, ...] = ()  # the instance's GPUs given to the task (request.gpus of them)
 
     @property
     def explanation(self) -> dict[str, Any]:

@@ -147,6 +147,9 @@ class ContainerSpec:
     links: tuple[tuple[str, str], ...] = ()
     mounts: tuple[Mount, ...] = ()
     volumes_from: tuple[tuple[str, bool], ...] = ()  # (Docker name of a container of the task, read-only)
+    # The instance's GPUs placement gave this container (resourceRequirements GPU): an NVIDIA
+    # device request for exactly these ids.
+    gpu_ids: tuple[str, ...] = ()
     # repositoryCredentials resolved for this task: {username, password} for the image pull.
     registry_auth: Mapping[str, str] | None = field(default=None, repr=False)
     # Docker's network mode: None (the default bridge), "host", "none", a network's name (a

@@ -725,6 +725,12 @@ def create_arguments(spec: ContainerSpec) -> tuple[list[int | tuple[int, str]], 
         ],
         "volumes_from": [f"{name}:{'ro' if ro else 'rw'}" for name, ro in spec.volumes_from],
         "network_mode": spec.network_mode,
+        # What `docker run --gpus '"device=ID,..."'` sends: the NVIDIA driver, exactly these GPUs.
+        "device_requests": [
+            docker.types.DeviceRequest(driver="nvidia", device_ids=list(spec.gpu_ids), capabilities=[["gpu"]])
+        ]
+        if spec.gpu_ids
+        else None,
     }
     host.update({k: v for k, v in optional.items() if v not in (None, [], {})})
     create: dict[str, Any] = {
@@ -815,6 +821,8 @@ def state_from_inspect(data: Mapping[str, Any]) -> ContainerState:
     st = data.get("State") or {}
     status = str(st.get("Status") or "unknown")
     error = str(st.get("Error") or "")
+    if error:
+        error = _gpu_start_error(data, error)
     exit_code: int | None = None
     # Docker reports ExitCode 0 for containers that never ran; only trust it once one has stopped,
     # or when a start failed (the engine then sets 127/128 with an error).
@@ -853,6 +861,22 @@ def sample_from_stats(raw: Mapping[str, Any], at: float) -> ResourceSample | Non
     mstats = memory.get("stats") or {}
     inactive = mstats.get("total_inactive_file", mstats.get("inactive_file", 0))
     return ResourceSample(cpu_ns=int(cpu), memory_bytes=max(0, int(memory["usage"]) - int(inactive)), at=at)
+
+
+def _gpu_start_error(data: Mapping[str, Any], said: str) -> str:
+    """The engine's refusal of a container with NVIDIA device requests, saying what is missing when it
+    is the GPU runtime. Read from the inspect data, so every later look at the container says it too."""
+    if "device driver" not in said:
+        return said
+    requests = [r for r in (data.get("HostConfig") or {}).get("DeviceRequests") or [] if r.get("Driver") == "nvidia"]
+    if not requests:
+        return said
+    ids = [str(i) for r in requests for i in r.get("DeviceIDs") or []]
+    return (
+        f"the container needs GPU {', '.join(ids)} but this Docker engine has no NVIDIA GPU runtime "
+        f"(Docker said: {said}). Install the NVIDIA Container Toolkit on the instance and restart Docker, or "
+        "register agents without GPUs (--gpus 0) so that GPU tasks are not placed there."
+    )
 
 
 def _explain(err: docker.errors.APIError) -> str:

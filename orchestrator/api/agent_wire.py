@@ -46,6 +46,8 @@ class Registration(_Wire):
     containerInstanceArn: Arn | None = None
     credential: Secret | None = None
     hostAddress: Any = None  # any type here: the operation checks it is an IPv4 address and says so
+    gpus: Any = None  # GPU ids; the operation checks them and says what is wrong
+    fargate: Any = None  # true: join the managed Fargate pool (orchestrator/core/fargate.py)
 
 
 class Binding(_Wire):

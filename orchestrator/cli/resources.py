@@ -231,6 +231,10 @@ def task_run(
     constraint: list[str] = typer.Option([], "--constraint", help="distinctInstance or 'memberOf:EXPR'; repeat."),
     group: str = typer.Option(None, "--group"),
     started_by: str = typer.Option(None, "--started-by"),
+    launch_type: str = typer.Option(
+        None, "--launch-type", help="EC2 (the cluster's instances, the default) or FARGATE (the managed pool)."
+    ),
+    platform_version: str = typer.Option(None, "--platform-version", help="FARGATE only: LATEST or 1.4.0."),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
@@ -239,6 +243,8 @@ def task_run(
         "count": count,
         "group": group,
         "startedBy": started_by,
+        "launchType": launch_type,
+        "platformVersion": platform_version,
         "placementStrategy": parse_strategies(strategy),
         "placementConstraints": parse_constraints(constraint),
     }

@@ -225,9 +225,23 @@ def agent(
         help="Publish task ports on this IPv4 address of the host only, and report it (attribute "
         "orch.host-address; load balancers send traffic there). Default: every address.",
     ),
+    gpus: int = typer.Option(
+        None,
+        "--gpus",
+        min=0,
+        help="GPUs to offer (resource GPU; tasks with resourceRequirements GPU get them as NVIDIA device "
+        "requests). Default: the GPUs nvidia-smi -L or /dev/nvidia<N> show; 0 for none.",
+    ),
+    fargate: bool = typer.Option(
+        False,
+        "--fargate",
+        help="Join the managed Fargate pool (launchType FARGATE tasks of every cluster) instead of --cluster; "
+        "the pool is listed as no cluster's container instances.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run a node agent: register as a container instance and run its tasks on the local Docker engine."""
+    from agent import gpus as gpu_ids
     from agent.executor.docker import DockerExecutor
     from agent.main import Agent, AgentConfig, default_cpu_units, default_memory_mib
     from agent.session import Registration
@@ -244,6 +258,8 @@ def agent(
         instance_type=instance_type,
         attributes=_attributes(attribute),
         host_address=host_address,
+        gpus=[] if fargate else gpu_ids.offered(gpus, gpu_ids.detect()),
+        fargate=fargate,
     )
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -330,6 +346,21 @@ def dev(
     cpu: int = typer.Option(2048, "--cpu", help="CPU units per agent."),
     memory: int = typer.Option(2048, "--memory", help="MiB per agent."),
     instance_type: str = typer.Option("t3.small", "--instance-type"),
+    gpus: int = typer.Option(
+        0,
+        "--gpus",
+        min=0,
+        help="GPUs per agent (resource GPU): the host's own ones first, split between the agents, then "
+        "device indices, which a task can be placed on but (without an NVIDIA runtime) not started with; "
+        "with --simulated, as many as you like.",
+    ),
+    fargate: int = typer.Option(
+        2,
+        "--fargate",
+        min=0,
+        help="Agents of the managed Fargate pool, where launchType FARGATE tasks run; they share the same "
+        "engine and are listed as no cluster's container instances. 0: no Fargate.",
+    ),
     health_grace: float = typer.Option(
         5.0,
         "--health-grace",
@@ -406,6 +437,7 @@ def dev(
             stop_timeout_s=stop_timeout,
             listen=listen,
             host_addresses=host_addresses,
+            agent_gpus=gpus,
             poll_wait_s=poll_wait_s,
             pass_interval_s=pass_interval_s,
         )
@@ -414,6 +446,7 @@ def dev(
     _stop_on_signals(stop)
     try:
         cluster.start_agents(agents, tuple(zone_list), instance_type=instance_type)
+        cluster.start_fargate_agents(fargate, tuple(zone_list))
     except RuntimeError as err:
         structlog.get_logger("orchestrator.cli").warning("an agent did not register", error=str(err))
     url = cluster.url
@@ -421,6 +454,8 @@ def dev(
         _select_context(context, url, data_dir)
     kind = "simulated agents (fake executor, no containers)" if simulated else "agents"
     say(f"local cluster ready: control plane {url}, {agents} {kind} in zones {', '.join(zone_list)}")
+    if fargate:
+        say(f"  launchType FARGATE runs on a managed pool of {fargate} agents (not listed as container instances)")
     if simulated:
         say(f"  agents long-poll {SIMULATED_POLL_WAIT_S:g} s at a time; metrics every {settings.metric_period_s:g} s")
     if context:

@@ -129,10 +129,15 @@ def svc_create(
     strategy: list[str] = typer.Option([], "--strategy", help="spread:FIELD, binpack:cpu|memory or random; repeat."),
     constraint: list[str] = typer.Option([], "--constraint", help="distinctInstance or 'memberOf:EXPR'; repeat."),
     profile: str = typer.Option(None, "--profile", help="ecs (default) or kubernetes placement."),
+    launch_type: str = typer.Option(
+        None, "--launch-type", help="EC2 (the cluster's instances, the default) or FARGATE (the managed pool)."
+    ),
     cluster: str = ClusterOpt,
     output: Output = OutputOpt,
 ) -> None:
     body: dict[str, Any] = {"serviceName": name, "taskDefinition": taskdef(taskdef_ref_), "desiredCount": desired}
+    if launch_type:
+        body["launchType"] = launch_type
     body.update(_deployment_flags(min_healthy, max_percent, circuit_breaker))
     _placement_flags(body, strategy, constraint, profile)
     emit(Client().call("POST", f"/v1/clusters/{segment(cluster)}/services", json=body), output, _render_service)

@@ -97,6 +97,13 @@ class HealthCheck(EcsModel):
     startPeriod: int | None = Field(default=None, ge=0, le=300)
 
 
+class ResourceRequirement(EcsModel):
+    """containerDefinitions[].resourceRequirements: GPU with a count as a string, as ECS takes it."""
+
+    type: str  # GPU honoured; the others are refused at registration by value
+    value: str | None = None
+
+
 class ContainerDefinition(EcsModel):
     name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
     image: str = Field(min_length=1)
@@ -112,6 +119,7 @@ class ContainerDefinition(EcsModel):
     stopTimeout: int | None = Field(default=None, ge=0, le=120)
     workingDirectory: str | None = None
     user: str | None = None
+    resourceRequirements: list[ResourceRequirement] | None = None
 
 
 class PlacementConstraintModel(EcsModel):
@@ -167,6 +175,8 @@ class Deployment(EcsModel):
     createdAt: float
     updatedAt: float
     launchType: str = "EC2"
+    platformVersion: str | None = None  # FARGATE only
+    platformFamily: str | None = None
     rolloutState: Literal["IN_PROGRESS", "COMPLETED", "FAILED"] = "IN_PROGRESS"
     rolloutStateReason: str | None = None
 
@@ -186,6 +196,8 @@ class Service(EcsModel):
     runningCount: int = 0
     pendingCount: int = 0
     launchType: str = "EC2"
+    platformVersion: str | None = None  # FARGATE only: as given (LATEST by default)
+    platformFamily: str | None = None
     taskDefinition: str
     deploymentConfiguration: DeploymentConfiguration = Field(default_factory=DeploymentConfiguration)
     deployments: list[Deployment] = Field(default_factory=list)
@@ -230,6 +242,7 @@ class Container(EcsModel):
     cpu: str | None = None
     memory: str | None = None
     memoryReservation: str | None = None
+    gpuIds: list[str] | None = None  # the instance's GPUs given to this container, as ECS shows them
 
 
 class Task(EcsModel):
@@ -258,7 +271,16 @@ class Task(EcsModel):
     networkConfiguration: dict[str, Any] | None = None
     # awsvpc: the task's ElasticNetworkInterface attachment (core/task_network).
     attachments: list[dict[str, Any]] = Field(default_factory=list)
+    platformVersion: str | None = None  # FARGATE tasks only, as ECS
+    platformFamily: str | None = None
     version: int = 1
+
+    def wire(self) -> dict[str, Any]:
+        out = super().wire()
+        if self.launchType == "FARGATE":
+            # ECS shows no container instance for a Fargate task; ours is the managed pool's.
+            out.pop("containerInstanceArn", None)
+        return out
 
 
 class Resource(EcsModel):

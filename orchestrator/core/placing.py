@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
     Container,
+    ContainerDefinition,
     ContainerInstance,
     Resource,
     Task,
@@ -49,6 +50,12 @@ class TaskNeeds:
     memory: int
     tcp_ports: frozenset[int]
     udp_ports: frozenset[int]
+    gpus: int = 0
+
+
+def container_gpus(container: ContainerDefinition) -> int:
+    """The GPUs one container definition asks for (resourceRequirements type GPU, a count as a string)."""
+    return sum(int(r.value or 0) for r in container.resourceRequirements or () if r.type == "GPU")
 
 
 def task_needs(td: TaskDefinition) -> TaskNeeds:
@@ -63,16 +70,31 @@ def task_needs(td: TaskDefinition) -> TaskNeeds:
         for pm in c.portMappings if td.networkMode != "awsvpc" else ():
             if pm.hostPort:
                 (udp if pm.protocol == "udp" else tcp).add(pm.hostPort)
-    return TaskNeeds(cpu, memory, frozenset(tcp), frozenset(udp))
+    gpus = sum(container_gpus(c) for c in td.containerDefinitions)
+    return TaskNeeds(cpu, memory, frozenset(tcp), frozenset(udp), gpus)
 
 
-def resources(cpu: int, memory: int, tcp: Sequence[int], udp: Sequence[int]) -> list[Resource]:
-    return [
+def resources(
+    cpu: int, memory: int, tcp: Sequence[int], udp: Sequence[int], gpus: Sequence[str] | None = None
+) -> list[Resource]:
+    """ECS's resource list; GPU (a STRINGSET of GPU ids) only on an instance that has GPUs, as ECS."""
+    out = [
         Resource(name="CPU", type="INTEGER", integerValue=cpu),
         Resource(name="MEMORY", type="INTEGER", integerValue=memory),
         Resource(name="PORTS", type="STRINGSET", stringSetValue=[str(p) for p in sorted(tcp)]),
         Resource(name="PORTS_UDP", type="STRINGSET", stringSetValue=[str(p) for p in sorted(udp)]),
     ]
+    if gpus is not None:
+        out.append(Resource(name="GPU", type="STRINGSET", stringSetValue=list(gpus)))
+    return out
+
+
+def registered_gpus(inst: ContainerInstance) -> list[str] | None:
+    """The instance's GPU ids as its agent registered them, or None for an instance without GPUs."""
+    for r in inst.registeredResources:
+        if r.name == "GPU":
+            return list(r.stringSetValue or [])
+    return None
 
 
 @dataclass
@@ -86,6 +108,7 @@ class InstanceUsage:
     tcp: set[int] = field(default_factory=set)
     udp: set[int] = field(default_factory=set)
     groups: Counter[str] = field(default_factory=Counter)
+    gpus: set[str] = field(default_factory=set)  # GPU ids the tasks' containers hold
 
 
 def cluster_usage(store: Store, cluster: str) -> dict[str, InstanceUsage]:
@@ -110,6 +133,9 @@ def usage_of(tasks: Iterable[Task], tds: Mapping[str, TaskDefinition | None]) ->
         else:
             usage.pending += 1
         usage.groups[t.group] += 1
+        for c in t.containers:
+            if c.gpuIds:
+                usage.gpus.update(c.gpuIds)
         td = tds.get(t.taskDefinitionArn)
         if td is not None:
             needs = task_needs(td)
@@ -128,11 +154,13 @@ def with_usage(store: Store, instances: Sequence[ContainerInstance]) -> list[Con
         if cluster not in by_cluster:
             by_cluster[cluster] = cluster_usage(store, cluster)
         u = by_cluster[cluster].get(inst.containerInstanceArn, InstanceUsage())
+        gpus = registered_gpus(inst)
         remaining = resources(
             inst.resource("CPU") - u.cpu,
             inst.resource("MEMORY") - u.memory,
             sorted(set(DEFAULT_RESERVED_TCP_PORTS) | u.tcp),
             sorted(u.udp),
+            None if gpus is None else [g for g in gpus if g not in u.gpus],
         )
         out.append(
             inst.model_copy(
@@ -154,6 +182,7 @@ def instance_views(instances: Iterable[ContainerInstance], usage: Mapping[str, I
         if inst.status == "INACTIVE":
             continue
         u = usage.get(inst.containerInstanceArn, InstanceUsage())
+        gpus = registered_gpus(inst)
         views.append(
             InstanceView(
                 arn=inst.containerInstanceArn,
@@ -172,6 +201,7 @@ def instance_views(instances: Iterable[ContainerInstance], usage: Mapping[str, I
                 registered_at=inst.registeredAt,
                 agent_version=inst.versionInfo.agentVersion,
                 ec2_instance_id=inst.ec2InstanceId,
+                remaining_gpus=tuple(g for g in gpus if g not in u.gpus) if gpus else (),
             )
         )
     return views
@@ -195,6 +225,7 @@ def placement_request(
         memory=needs.memory,
         tcp_ports=needs.tcp_ports,
         udp_ports=needs.udp_ports,
+        gpus=needs.gpus,
         group=group,
         strategies=tuple(strategies),
         constraints=merged,
@@ -210,12 +241,15 @@ def new_task(
     instance: InstanceView,
     now: float,
     task_id: str | None = None,
+    gpu_ids: Sequence[str] = (),
 ) -> Task:
     """A PROVISIONING task row on `instance`. With `task_id` the row is the same every time (the
-    container ARNs derive from it), so a decision that names its new tasks is reproducible."""
+    container ARNs derive from it), so a decision that names its new tasks is reproducible.
+    `gpu_ids`: the GPUs placement gave the task, handed out to its containers in their order."""
     task_id = task_id or secrets.token_hex(16)
     arn = task_arn(cluster, task_id)
     needs = task_needs(td)
+    gpus = _gpus_by_container(td, gpu_ids)
     containers = [
         Container(
             containerArn=f"{arn.replace(':task/', ':container/')}/{_container_id(task_id, i)}",
@@ -227,6 +261,7 @@ def new_task(
             cpu=str(c.cpu),
             memory=str(c.memory) if c.memory else None,
             memoryReservation=str(c.memoryReservation) if c.memoryReservation else None,
+            gpuIds=gpus[i],
         )
         for i, c in enumerate(td.containerDefinitions)
     ]
@@ -246,6 +281,17 @@ def new_task(
         createdAt=now,
         attachments=[new_attachment(task_id)] if td.networkMode == "awsvpc" else [],
     )
+
+
+def _gpus_by_container(td: TaskDefinition, gpu_ids: Sequence[str]) -> list[list[str] | None]:
+    """Each container's share of the task's GPU ids (None for a container that asks for none)."""
+    out: list[list[str] | None] = []
+    given = 0
+    for c in td.containerDefinitions:
+        n = container_gpus(c)
+        out.append(list(gpu_ids[given : given + n]) if n else None)
+        given += n
+    return out
 
 
 def _container_id(task_id: str, index: int) -> str:
@@ -274,7 +320,9 @@ def place_tasks(
     by_arn = {v.arn: v for v in views}
     tasks = []
     for placement in result.placements:
-        task = new_task(cluster, td, request.group, started_by, by_arn[placement.instance_arn], now)
+        task = new_task(
+            cluster, td, request.group, started_by, by_arn[placement.instance_arn], now, gpu_ids=placement.gpu_ids
+        )
         store.insert_task(task, explanation=dict(placement.explanation))
         tag_service_task(store, task)
         tasks.append(task)

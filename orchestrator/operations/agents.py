@@ -4,10 +4,11 @@ report task state. An agent only ever sees and reports the tasks of its own inst
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from typing import Any
 
-from orchestrator.core import elb
+from orchestrator.core import elb, fargate
 from orchestrator.core.context import DEFAULT_CLUSTER
 from orchestrator.core.errors import AccessDeniedException, InvalidParameterException
 from orchestrator.core.lifecycle import apply_report, checked_containers, record_heartbeat
@@ -43,6 +44,27 @@ def _host_address(value: Any) -> str | None:
             f"hostAddress must be an IPv4 address of the instance, such as 10.0.0.7 (got {str(value)[:64]!r})."
         )
     return str(address)
+
+
+MAX_GPUS = 64
+GPU_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _gpu_ids(value: Any) -> list[str] | None:
+    """The GPU ids an agent offers (nvidia-smi's UUIDs, or device indices), in its order; None: no GPUs."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_GPUS or not all(isinstance(g, str) for g in value):
+        raise InvalidParameterException(f"gpus must be a list of at most {MAX_GPUS} GPU ids (strings).")
+    for g in value:
+        if not GPU_ID.fullmatch(g):
+            raise InvalidParameterException(
+                f"gpus: {g[:64]!r} is not a GPU id (1-128 letters, digits, '.', '_', ':' or '-', such as GPU-<uuid> "
+                "or a device index)."
+            )
+    if len(set(value)) != len(value):
+        raise InvalidParameterException("gpus: each GPU id may be listed once.")
+    return list(value)
 
 
 def _refuse_taken_name(store: Store, cluster: str, name: str) -> None:
@@ -83,30 +105,39 @@ class AgentOps:
         }
         if name:
             builtin["orch.name"] = name
+        gpus = _gpu_ids(req.get("gpus"))
         host_address = _host_address(req.get("hostAddress"))
         if host_address:
             builtin["orch.host-address"] = host_address
         all_attrs = {**builtin, **{str(k): str(v) for k, v in attrs.items()}}
         previous = opt_str(req, "containerInstanceArn")
         now = self.ctx.clock.now()
+        pool = req.get("fargate") is True
+        if req.get("fargate") not in (None, True, False):
+            raise InvalidParameterException("fargate must be true (join the managed Fargate pool) or false.")
+        if pool and gpus:
+            raise InvalidParameterException("gpus: Fargate offers no GPUs; register a Fargate agent without --gpus.")
         with self.ctx.store.write() as s:
             wanted = cluster_name(req.get("cluster"))
-            if wanted == DEFAULT_CLUSTER:
+            if wanted == DEFAULT_CLUSTER and not pool:
                 # As with the ECS agent: the first instance to join `default` creates it; any
                 # other cluster must have been created first.
                 ensure_active_cluster(s, wanted)
-            cluster = require_cluster(self.ctx, wanted)
+            # A pool instance belongs to no cluster of the user's (see orchestrator/core/fargate.py).
+            pool_name = fargate.POOL_CLUSTER if pool else require_cluster(self.ctx, wanted).clusterName
             inst = s.get_instance(previous) if previous else None
             if inst is not None and (
                 inst.status == "INACTIVE" or not credential_matches(s, inst.containerInstanceArn, req.get("credential"))
             ):
                 inst = None
+            if inst is not None and fargate.is_pool_instance(inst.containerInstanceArn) != pool:
+                inst = None  # it moved between the pool and a cluster: a new instance
             resumed = inst is not None
             if name and not resumed:
-                _refuse_taken_name(s, cluster.clusterName, name)
+                _refuse_taken_name(s, pool_name, name)
             if inst is None:
                 instance_id = secrets.token_hex(16)
-                arn = instance_arn(cluster.clusterName, instance_id)
+                arn = instance_arn(pool_name, instance_id)
                 inst = ContainerInstance(
                     containerInstanceArn=arn,
                     ec2InstanceId="i-" + secrets.token_hex(9)[:17],
@@ -114,7 +145,7 @@ class AgentOps:
                 )
             else:
                 instance_id = arn_id(inst.containerInstanceArn)
-            inst.registeredResources = resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, [])
+            inst.registeredResources = resources(cpu, memory, DEFAULT_RESERVED_TCP_PORTS, [], gpus)
             inst.attributes = [Attribute(name=k, value=v) for k, v in sorted(all_attrs.items())]
             inst.agentConnected = True
             inst.versionInfo = VersionInfo(

@@ -3,8 +3,8 @@
 Everything a request carries is either kept (and returned) or refused with an error naming the
 member: `loadBalancers`, `serviceRegistries`, `role`, `networkConfiguration`, `propagateTags`,
 `enableECSManagedTags`, `enableExecuteCommand` and `deploymentController: ECS` are kept as ECS
-validates them; what needs machinery we do not have (capacity providers, Fargate platform
-versions, Service Connect, task sets for EXTERNAL / CODE_DEPLOY controllers, DAEMON scheduling)
+validates them (launchType and platformVersion: `launch_types`); what needs machinery we do not
+have (capacity providers, Service Connect, task sets for EXTERNAL / CODE_DEPLOY controllers, DAEMON scheduling)
 is refused by name.
 """
 
@@ -21,7 +21,6 @@ from orchestrator.operations.common import opt_bool, opt_list, opt_str
 # Members whose presence we cannot honour, with what to do instead.
 NOT_SUPPORTED: dict[str, str] = {
     "capacityProviderStrategy": "capacity providers do not exist here; use launchType EC2 (or omit it)",
-    "platformVersion": "platform versions are for FARGATE; this endpoint runs EC2 tasks only",
     "serviceConnectConfiguration": "Service Connect is not available here",
     "volumeConfigurations": "managed EBS volumes are not available here",
     "vpcLatticeConfigurations": "VPC Lattice is not available here",

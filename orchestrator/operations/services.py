@@ -31,7 +31,7 @@ from orchestrator.core.models import (
 )
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.service_state import ServiceState
-from orchestrator.operations import service_lb
+from orchestrator.operations import launch_types, service_lb
 from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
@@ -141,9 +141,11 @@ class ServiceOps:
         checked(strategies, constraints)
         profile = _profile(req, "ecs")
         grace = opt_int(req, "healthCheckGracePeriodSeconds", None, lo=0, hi=2147483647)
-        launch_type = opt_str(req, "launchType", "EC2")
-        if launch_type not in ("EC2", None):
-            raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
+        launch = launch_types.launch_type(req)
+        platform = launch_types.platform_version(req, launch)
+        launch_types.refuse_placement(req, launch)
+        if daemon and launch == launch_types.FARGATE:
+            raise InvalidParameterException("The DAEMON scheduling strategy is not supported with launch type FARGATE.")
         members.refuse_unsupported(req, members.NOT_SUPPORTED)
         members.availability_zone_rebalancing(req)
         scheduling = members.scheduling_strategy(req)
@@ -157,6 +159,7 @@ class ServiceOps:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
+            launch_types.check_task_definition(td, launch)
             network = members.network_configuration(req, td.networkMode)
             role = members.role_arn(req, bool(balancers), td.networkMode)
             existing = s.get_service(cluster.clusterName, name)
@@ -172,6 +175,7 @@ class ServiceOps:
                 desiredCount=desired,
                 createdAt=now,
                 updatedAt=now,
+                **launch_types.launch_fields(launch, platform),
             )
             svc = Service(
                 serviceArn=service_arn(cluster.clusterName, name),
@@ -194,6 +198,7 @@ class ServiceOps:
                 enableECSManagedTags=managed,
                 enableExecuteCommand=execute,
                 createdAt=now,
+                **launch_types.launch_fields(launch, platform),
             )
             if existing is not None:
                 # An INACTIVE service of that name is replaced, its old events with it.
@@ -274,6 +279,8 @@ class ServiceOps:
             svc = self._get_service(cluster.clusterName, req.get("service"))
             if svc.status != "ACTIVE":
                 raise ServiceNotActiveException(SERVICE_NOT_ACTIVE)
+            platform = launch_types.platform_version(req, svc.launchType) if "platformVersion" in req else None
+            launch_types.refuse_placement(req, svc.launchType)
             if svc.schedulingStrategy == "DAEMON":
                 members.check_daemon(req)
             config = _deployment_configuration(req.get("deploymentConfiguration"), svc.deploymentConfiguration)
@@ -287,6 +294,10 @@ class ServiceOps:
             target_td = td or s.get_task_definition_by_arn(svc.taskDefinition)
             mode = target_td.networkMode if target_td is not None else "bridge"
             kept = self._updated_members(req, svc, target_td, mode)
+            if td is not None:
+                launch_types.check_task_definition(td, svc.launchType)
+            if platform is not None:
+                kept["platformVersion"] = platform
             if controller is not None:
                 kept["deploymentController"] = controller
         now = self.ctx.clock.now()
@@ -295,7 +306,13 @@ class ServiceOps:
         # As on ECS, a change to what tasks run with (network, load balancers, registries) rolls out.
         new_deployment = new_deployment or any(
             k in kept and kept[k] != getattr(svc, k)
-            for k in ("networkConfiguration", "loadBalancers", "serviceRegistries", "enableExecuteCommand")
+            for k in (
+                "networkConfiguration",
+                "loadBalancers",
+                "serviceRegistries",
+                "enableExecuteCommand",
+                "platformVersion",
+            )
         )
         for key, value in kept.items():
             setattr(svc, key, value)
@@ -322,6 +339,7 @@ class ServiceOps:
                     desiredCount=svc.desiredCount,
                     createdAt=now,
                     updatedAt=now,
+                    **launch_types.launch_fields(svc.launchType, svc.platformVersion),
                 ),
             )
         svc.deployments[0].desiredCount = svc.desiredCount

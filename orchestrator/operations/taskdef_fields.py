@@ -36,7 +36,7 @@ HONOURED: dict[str, str] = {
     "networkMode": "bridge (Docker's bridge), host (the host's network; workload policy host-network), none, "
     "or awsvpc (a network namespace and IP per task, held by the agent's sandbox container); "
     "see operations/taskdef_network.py",
-    "requiresCompatibilities": "EC2 only",
+    "requiresCompatibilities": "EC2, or FARGATE: validated as Fargate validates (operations/taskdef_fargate.py)",
     "pidMode": "host (workload policy host-pid); task is refused by value",
     "ipcMode": "host (workload policy host-ipc) or none; task is refused by value",
     "runtimePlatform": "operatingSystemFamily LINUX (every agent runs Linux containers)",
@@ -137,6 +137,10 @@ HONOURED: dict[str, str] = {
     "containerDefinitions.secrets": "environment variables resolved when the task starts, for its agent only",
     "containerDefinitions.secrets.name": "the environment variable",
     "containerDefinitions.secrets.valueFrom": "SSM parameter name or ARN, or Secrets Manager ARN[:json-key::]",
+    "containerDefinitions.resourceRequirements": "GPU: placement on an instance with that many unassigned GPUs, "
+    "given to the container as Docker device requests (containers[].gpuIds); InferenceAccelerator is refused by value",
+    "containerDefinitions.resourceRequirements.type": "GPU (InferenceAccelerator and NeuronDevice refused by value)",
+    "containerDefinitions.resourceRequirements.value": "GPU: how many, a whole number as a string (ALL refused)",
     "containerDefinitions.repositoryCredentials": "resolved and checked at task start; the image pull uses them",
     "containerDefinitions.repositoryCredentials.credentialsParameter": "a Secrets Manager secret {username, password}",
 }
@@ -170,8 +174,8 @@ REFUSED: dict[str, str] = {
     "starts; pin a digest in image instead (versionConsistency disabled is accepted)",
     "containerDefinitions.dockerSecurityOptions": f"{_NOT_YET}: remove it (Docker's default seccomp and "
     "AppArmor profiles apply)",
-    "containerDefinitions.resourceRequirements": f"{_NOT_YET}: there are no GPUs or accelerators to place by; "
-    "remove it",
+    "containerDefinitions.resourceRequirements.sharingStrategy": f"{_NOT_YET}: each GPU is given to one container "
+    "(no NVIDIA MPS here); give value, a number of whole GPUs, instead",
     "containerDefinitions.firelensConfiguration": f"{_NOT_YET}: read container output with Docker's json-file "
     "logs; remove it",
     "containerDefinitions.credentialSpecs": f"{_NOT_YET}: there is no Active Directory here; remove it",

@@ -129,6 +129,15 @@ class LogConfiguration(_Shape):
     options: dict[str, str] | None = None
 
 
+# ECS publishes no limit; 64 is far above the GPUs of any instance type (the largest have 8 or 16).
+MAX_GPUS_PER_CONTAINER = 64
+
+
+class ResourceRequirement(_Shape):
+    type: str
+    value: str | None = None
+
+
 class ContainerMembers(_Shape):
     """The members of a container definition beyond ContainerDefinition's own, typed."""
 
@@ -150,6 +159,7 @@ class ContainerMembers(_Shape):
     volumesFrom: list[dict[str, Any]] | None = None  # checked in taskdef_volumes
     startTimeout: int | None = Field(default=None, ge=0)
     logConfiguration: LogConfiguration | None = None
+    resourceRequirements: list[ResourceRequirement] | None = None
 
 
 def check_task_values(req: Mapping[str, Any]) -> None:
@@ -157,10 +167,10 @@ def check_task_values(req: Mapping[str, Any]) -> None:
     if not isinstance(compat, list):
         raise ClientException("requiresCompatibilities must be a list.")
     for c in compat:
-        if c != "EC2":
+        if c not in ("EC2", "FARGATE"):
             raise ClientException(
-                f"requiresCompatibilities: {c} {NOT_YET}: tasks run on the cluster's container instances; "
-                "use EC2 or leave requiresCompatibilities out."
+                f"requiresCompatibilities: {c} {NOT_YET}: tasks run on the cluster's container instances (EC2) "
+                "or on the managed Fargate pool (FARGATE); use EC2 or FARGATE, or leave it out."
             )
     for member, allowed in (("pidMode", ("host",)), ("ipcMode", ("host", "none"))):
         value = req.get(member)
@@ -219,6 +229,7 @@ def check_container_values(
                         raise ClientException(
                             f"{where}.linuxParameters.tmpfs[{j}].mountOptions: {option!r} is not a tmpfs mount option."
                         )
+        _check_resource_requirements(where, m.resourceRequirements or [])
         for ul in m.ulimits or []:
             if ul.softLimit > ul.hardLimit:
                 raise ClientException(f"{where}.ulimits: {ul.name} softLimit must not exceed hardLimit.")
@@ -248,6 +259,37 @@ def check_container_values(
                 )
     _check_cycles(containers, members)
     _check_task_size(containers, task_cpu, task_memory)
+
+
+def _check_resource_requirements(where: str, requirements: list[ResourceRequirement]) -> None:
+    """GPU with a whole count, at most once per container; the other types refused by name."""
+    seen = False
+    for j, r in enumerate(requirements):
+        at = f"{where}.resourceRequirements[{j}]"
+        if r.type == "InferenceAccelerator":
+            raise ClientException(
+                f"{at}.type: InferenceAccelerator {NOT_YET}: there are no Elastic Inference accelerators here; "
+                "remove it (type GPU is supported)."
+            )
+        if r.type == "NeuronDevice":
+            raise ClientException(
+                f"{at}.type: NeuronDevice {NOT_YET}: there are no AWS Neuron devices here (ECS offers them on "
+                "Managed Instances only); remove it (type GPU is supported)."
+            )
+        if r.type != "GPU":
+            raise ClientException(f"{at}.type must be GPU, InferenceAccelerator or NeuronDevice, got {r.type!r}.")
+        if seen:
+            raise ClientException(f"{at}: the container already lists a GPU requirement; give one with the total.")
+        seen = True
+        if r.value == "ALL":
+            raise ClientException(
+                f'{at}.value: ALL {NOT_YET}: placement reserves a known number of GPUs; give how many, such as "1".'
+            )
+        if r.value is None or not r.value.isdigit() or not 1 <= int(r.value) <= MAX_GPUS_PER_CONTAINER:
+            raise ClientException(
+                f"{at}.value: a GPU requirement is a whole number of GPUs from 1 to {MAX_GPUS_PER_CONTAINER} as a "
+                f'string, such as "1"; got {r.value!r}.'
+            )
 
 
 def _check_cycles(containers: list[ContainerDefinition], members: list[ContainerMembers]) -> None:

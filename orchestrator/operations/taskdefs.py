@@ -28,7 +28,7 @@ from orchestrator.core.models import (
     TaskDefinition,
     task_definition_arn,
 )
-from orchestrator.operations import workload_policy
+from orchestrator.operations import taskdef_fargate, workload_policy
 from orchestrator.operations.common import Context, opt_str, paginate, req_str
 from orchestrator.operations.secrets import check_secret_members
 from orchestrator.operations.tags import wants_tags
@@ -112,6 +112,10 @@ def validate_registration(
             raise ClientException(f"containerDefinitions[{i}] must be an object.")
     check_members(req)
     check_secret_members(raw)
+    task_cpu = _task_size(req, "cpu")
+    task_memory = _task_size(req, "memory")
+    # Before the general value rules: a FARGATE definition hears Fargate's own words first.
+    taskdef_fargate.check(req, task_cpu, task_memory)
     check_task_values(req)
     containers = []
     members = []
@@ -129,8 +133,6 @@ def validate_registration(
         raise ClientException(f"containerDefinitions: container names must be unique; repeated: {', '.join(dupes)}.")
     if not any(c.essential for c in containers):
         raise ClientException("containerDefinitions: at least one container must be essential.")
-    task_cpu = _task_size(req, "cpu")
-    task_memory = _task_size(req, "memory")
     for i, c in enumerate(containers):
         if task_memory is None and c.memory is None and c.memoryReservation is None:
             raise ClientException(
@@ -164,8 +166,9 @@ def validate_registration(
             raise ClientException(f"placementConstraints[{i}].type: task definitions accept only memberOf.")
         parsed_constraints.append(model)
     _check_expressions([c.expression or "" for c in parsed_constraints])
-    extra = {k: v for k, v in req.items() if k not in ("family", "containerDefinitions")}
+    extra = {k: v for k, v in req.items() if k not in ("family", "containerDefinitions", "compatibilities")}
     extra["networkMode"] = mode
+    extra["compatibilities"] = taskdef_fargate.compatibilities(req, task_cpu, task_memory)
     if task_cpu is not None:
         extra["cpu"] = str(task_cpu)
     if task_memory is not None:

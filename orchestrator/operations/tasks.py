@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.core import tags
+from orchestrator.core import fargate, tags
 from orchestrator.core.errors import (
     NO_CONTAINER_INSTANCES,
     SERVICE_NOT_FOUND,
@@ -22,6 +22,7 @@ from orchestrator.core.models import Task, TaskDefinition, arn_id, instance_arn,
 from orchestrator.core.placement_input import checked, constraints_from, strategies_from
 from orchestrator.core.placing import place_tasks, placement_request, snapshot
 from orchestrator.core.store import Store
+from orchestrator.operations import launch_types
 from orchestrator.operations import service_members as members
 from orchestrator.operations.common import (
     Context,
@@ -91,6 +92,20 @@ def _failures_for(result_failure: Any, unplaced: int) -> list[dict[str, Any]]:
     ]
 
 
+NO_FARGATE_POOL = (
+    "launchType FARGATE: no Fargate capacity is registered with this control plane. `orchestrator dev` runs "
+    "a managed pool (--fargate N agents); elsewhere start agents with `orchestrator agent --fargate`."
+)
+
+
+def _fargate_failures(cluster_arn: str, failure: Any, unplaced: int) -> list[dict[str, Any]]:
+    """Failures of a FARGATE launch: ECS's words, and no pool instance named (the pool is not listed)."""
+    if unplaced <= 0 or failure is None:
+        return []
+    detail = f"the managed Fargate pool has no room for the task: {failure.closest_reason} on every one of its hosts"
+    return [{"arn": cluster_arn, "reason": fargate.NO_CAPACITY, "detail": detail} for _ in range(unplaced)]
+
+
 @dataclass
 class _TaskExtras:
     """RunTask's and StartTask's members beyond placement: tags, managed tags, exec, overrides, network."""
@@ -150,9 +165,9 @@ class TaskOps:
         constraints = constraints_from(req.get("placementConstraints"))
         ss, cs = checked(strategies, constraints)
         started_by = opt_str(req, "startedBy")
-        launch_type = opt_str(req, "launchType", "EC2")
-        if launch_type != "EC2":
-            raise InvalidParameterException(f"launchType {launch_type} is not supported here; use EC2.")
+        launch = launch_types.launch_type(req)
+        platform = launch_types.platform_version(req, launch)
+        launch_types.refuse_placement(req, launch)
         extras = _TaskExtras.read(req)
         token = opt_str(req, "clientToken")
         if token is not None and not 1 <= len(token) <= 64:
@@ -167,17 +182,34 @@ class TaskOps:
                     tasks_again = [with_tags(s, t.taskArn, t.wire()) for t in again]
                     return {"tasks": tasks_again, "failures": earlier.get("failures", [])}
             td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
+            launch_types.check_task_definition(td, launch)
             extras.check(req, td)
-            if not s.list_instances(cluster.clusterName):
+            pool = fargate.pool_snapshot(s) if launch == launch_types.FARGATE else None
+            if pool is not None and not pool:
+                raise InvalidParameterException(NO_FARGATE_POOL)
+            if pool is None and not s.list_instances(cluster.clusterName):
                 # ECS refuses the call (EC2 launch type) rather than answering with failures.
                 raise InvalidParameterException(NO_CONTAINER_INSTANCES)
             group = opt_str(req, "group") or f"family:{td.family}"
             request = placement_request(td, count, group, ss or DEFAULT_RUN_TASK_STRATEGIES, cs)
             placed = place_tasks(
-                s, cluster.clusterName, td, request, started_by, self.ctx.clock.now(), self.ctx.settings.placement_seed
+                s,
+                cluster.clusterName,
+                td,
+                request,
+                started_by,
+                self.ctx.clock.now(),
+                self.ctx.settings.placement_seed,
+                instances=pool,
             )
+            if platform is not None:
+                for task in placed.tasks:
+                    fargate.mark_fargate(task, platform)
             extras.apply(s, td, placed.tasks)
-            failures = _failures_for(placed.result.failure, placed.result.unplaced)
+            if pool is not None:
+                failures = _fargate_failures(cluster.clusterArn, placed.result.failure, placed.result.unplaced)
+            else:
+                failures = _failures_for(placed.result.failure, placed.result.unplaced)
             if token:
                 s.put_doc(
                     CLIENT_TOKEN_DOC,

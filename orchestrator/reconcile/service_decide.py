@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from orchestrator.core import fargate
 from orchestrator.core.lifecycle import checked_containers, stop_task_row, task_health
 from orchestrator.core.models import ContainerInstance, Deployment, Service, Task, TaskDefinition, arn_id
 from orchestrator.core.placement_input import to_scheduler
@@ -293,6 +294,7 @@ class _Pass:
                 tcp=a.tcp | b.tcp,
                 udp=a.udp | b.udp,
                 groups=a.groups + b.groups,
+                gpus=a.gpus | b.gpus,
             )
         return instance_views(self.snap.instances, usage)
 
@@ -531,7 +533,10 @@ class _Pass:
                 by_arn[placement.instance_arn],
                 self.now,
                 task_id=self.new_task_id(),
+                gpu_ids=placement.gpu_ids,
             )
+            if self.svc.launchType == fargate.LAUNCH_TYPE:
+                fargate.mark_fargate(task, self.svc.platformVersion or "LATEST")
             self.index[task.taskArn] = len(self.tasks)
             self.tasks.append(task)
             self.out.starts.append(StartTask(task, dict(placement.explanation)))

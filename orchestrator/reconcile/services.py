@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from orchestrator.core import fargate
 from orchestrator.core.context import Context
-from orchestrator.core.models import ContainerInstance, Task, TaskDefinition
+from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, arn_id, cluster_arn
 from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import ParsedRows, Store
@@ -73,15 +74,27 @@ def load_snapshot(
         others = [t for t in listed if t.group != group]
         return usage_of(others, {arn: tds.get(store, arn) for arn in {t.taskDefinitionArn for t in others}})
 
+    def pool_usage() -> dict[str, InstanceUsage]:
+        # Every cluster's Fargate tasks share the pool; this service's own are the decision's to count.
+        mine = cluster_arn(cluster)
+        return fargate.pool_usage(store, skip=lambda t: t.group == group and t.clusterArn == mine)
+
+    on_pool = svc.launchType == fargate.LAUNCH_TYPE
+    # The pool's rows are not this cluster's: the cluster's parsed-row cache is not used for them.
+    instances = store.list_instances(
+        fargate.POOL_CLUSTER if on_pool else cluster,
+        include_inactive=True,
+        parsed=rows.instances if rows and not on_pool else None,
+    )
     return ServiceSnapshot(
         cluster=cluster,
         service=svc,
         state=ServiceState.load(store, cluster, name),
         tasks=tasks,
         task_definitions={arn: tds.get(store, arn) for arn in arns},
-        instances=store.list_instances(cluster, include_inactive=True, parsed=rows.instances if rows else None),
+        instances=instances,
         now=now,
-        other_usage=other_usage,
+        other_usage=pool_usage if on_pool else other_usage,
         **targets.snapshot_of(store, svc, [t for t in tasks if t.lastStatus != "STOPPED"]),
     )
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator.core import elb, task_network
+from orchestrator.core import elb, fargate, task_network
 from orchestrator.core.context import Context
 from orchestrator.core.models import Service, Task, arn_id
 from orchestrator.core.store import Store
@@ -251,9 +251,9 @@ class TargetController:
 
     def _registrations(self, store: Store, svc: Service) -> list[_Registration]:
         out = []
-        instances = {
-            i.containerInstanceArn: i for i in store.list_instances(arn_id(svc.clusterArn), include_inactive=True)
-        }
+        # A FARGATE service's tasks run on the managed pool, which no cluster lists.
+        where = fargate.POOL_CLUSTER if svc.launchType == fargate.LAUNCH_TYPE else arn_id(svc.clusterArn)
+        instances = {i.containerInstanceArn: i for i in store.list_instances(where, include_inactive=True)}
         tasks = store.list_tasks(arn_id(svc.clusterArn), group=f"service:{svc.serviceName}", desired_status="RUNNING")
         for lb in elb.service_load_balancers(svc):
             group = elb.get(store, elb.TG, lb.get("targetGroupArn", ""))

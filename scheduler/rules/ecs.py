@@ -3,7 +3,7 @@
 The tasks of a request are placed one after another. For each task:
 
 1. Filter. Every instance goes through the filter chain (`scheduler.filters`: status ACTIVE,
-   agent connected, enough CPU, enough memory, free host ports, the required attributes, then
+   agent connected, enough CPU, enough memory, enough unassigned GPUs, free host ports, the required attributes, then
    the constraints in the order given). Those that pass every filter are the candidates. When
    there is none, this task and the rest of the request are unplaced, and the failure names
    the instance that got furthest through the chain.
@@ -19,7 +19,7 @@ The tasks of a request are placed one after another. For each task:
 3. Break ties. The first of the remaining candidates in the request's seeded order
    (`tiebreak_ranks`) wins.
 4. Place. The winner takes the task (`InstanceState.add_task`): less CPU, memory and ports left,
-   one more task of the group. The next task starts again at 1.
+   its first unassigned GPUs given to the task, one more task of the group. The next task starts again at 1.
 
 `place_ecs` below is that, line for line, at O(instances) per task. `scheduler.rules.ecs_index`
 gives exactly the same results, explanations included, at a cost that grows with the number of
@@ -69,9 +69,8 @@ def place_ecs(request: PlacementRequest, instances: Sequence[InstanceView], seed
             tied = [state for state in tied if key(state) == best]
         winner = tied[0]
         why = _explain(task, request, filters, steps, states, rejections, candidates, ranks, winner, drawn_from)
-        placements.append(Placement(winner.instance.arn, why))
         # 4. Place.
-        winner.add_task(request)
+        placements.append(Placement(winner.instance.arn, why, winner.add_task(request)))
     return PlacementResult(tuple(placements), 0, None)
 
 

@@ -215,8 +215,7 @@ class _Index:
                 failure = unplaceable(self.instances, self.rejections, self.ranks)
                 return PlacementResult(tuple(placements), count - task, failure)
             i, why = self._choose(task)
-            placements.append(Placement(self.instances[i].arn, why))
-            self._commit(i)
+            placements.append(Placement(self.instances[i].arn, why, self._commit(i)))
         return PlacementResult(tuple(placements), 0, None)
 
     def _choose(self, task: int) -> tuple[int, EcsExplanation]:
@@ -335,23 +334,25 @@ class _Index:
                 break
         return Tie(tuple(values[:EXAMPLES]), len(values), broken_by)
 
-    def _commit(self, i: int) -> None:
+    def _commit(self, i: int) -> tuple[str, ...]:
+        """Place one task on instance i and re-file it; the GPU ids the task took."""
         cell = self.cell_of[i]
         assert cell is not None
         rank = self.ranks[i]
         state = self.states[i]
         cell.remove(self.key_of[i], rank)
-        state.add_task(self.request)
+        gpu_ids = state.add_task(self.request)
         for count, value in zip(self.counts, cell.values, strict=True):
             count[value] += 1
         rejection = self.filters.recheck(state)
         if rejection is None:
             key = self.key_of[i] = self.keyf(state)
             cell.add(key, rank)
-            return
+            return gpu_ids
         self._drop(i, rejection)
         self.cell_of[i] = None
         cell.size -= 1
         self.feasible -= 1
         if cell.size == 0:
             self.cells.remove(cell)
+        return gpu_ids

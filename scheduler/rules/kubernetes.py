@@ -103,9 +103,8 @@ def place_kubernetes(request: PlacementRequest, instances: Sequence[InstanceView
         top = heapq.nsmallest(SCORED, scored)
         winner = states[top[0][2]]
         why = _explain(task, request, names, states, combined, zone_tasks, minimum, top, len(scored))
-        placements.append(Placement(winner.instance.arn, why))
         # 4. Bind. The winner passed the topology filter, so it has a zone and that zone is counted.
-        winner.add_task(request)
+        placements.append(Placement(winner.instance.arn, why, winner.add_task(request)))
         zone_tasks[winner.instance.zone] += 1
         rejections[winner.index] = filters.recheck(winner)
     return PlacementResult(tuple(placements), 0, None)

@@ -36,6 +36,7 @@ def instance(
     udp: Iterable[int] = (),
     groups: Mapping[str, int] | None = None,
     running: int | None = None,
+    gpus: Sequence[str] = (),
 ) -> InstanceView:
     """An instance; `zone=None` leaves out the zone attribute, `running` defaults to the group total."""
     attrs = dict(attributes or {})
@@ -56,6 +57,7 @@ def instance(
         used_udp_ports=frozenset(udp),
         task_groups=task_groups,
         running_tasks_count=sum(task_groups.values()) if running is None else running,
+        remaining_gpus=tuple(gpus),
     )
 
 
@@ -104,6 +106,7 @@ def request(
     constraints: Sequence[PlacementConstraint] = (),
     required: Mapping[str, str | None] | None = None,
     profile: str = "ecs",
+    gpus: int = 0,
 ) -> PlacementRequest:
     return PlacementRequest(
         count=count,
@@ -111,6 +114,7 @@ def request(
         memory=memory,
         tcp_ports=frozenset(tcp),
         udp_ports=frozenset(udp),
+        gpus=gpus,
         group=group,
         strategies=tuple(strategies),
         constraints=tuple(constraints),
