@@ -140,7 +140,8 @@ class TaskDefinition(EcsModel):
     containerDefinitions: list[ContainerDefinition]
     cpu: str | None = None
     memory: str | None = None
-    networkMode: str = "bridge"
+    # As registered: ECS leaves it out when registration named none, and the task then runs in bridge mode.
+    networkMode: str | None = None
     placementConstraints: list[PlacementConstraintModel] = Field(default_factory=list)
     # Only what the caller asked for: ECS leaves it out when registration named none.
     requiresCompatibilities: list[str] | None = None
@@ -151,6 +152,11 @@ class TaskDefinition(EcsModel):
 
     def family_revision(self) -> str:
         return f"{self.family}:{self.revision}"
+
+    @property
+    def network_mode(self) -> str:
+        """The mode the task runs in: the registered one, or ECS's default (bridge on Linux)."""
+        return self.networkMode or "bridge"
 
 
 class DeploymentCircuitBreaker(EcsModel):

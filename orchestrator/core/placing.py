@@ -67,7 +67,7 @@ def task_needs(td: TaskDefinition) -> TaskNeeds:
     tcp: set[int] = set()
     udp: set[int] = set()
     for c in td.containerDefinitions:
-        for pm in c.portMappings if td.networkMode != "awsvpc" else ():
+        for pm in c.portMappings if td.network_mode != "awsvpc" else ():
             if pm.hostPort:
                 (udp if pm.protocol == "udp" else tcp).add(pm.hostPort)
     gpus = sum(container_gpus(c) for c in td.containerDefinitions)
@@ -279,7 +279,7 @@ def new_task(
         memory=str(needs.memory),
         containers=containers,
         createdAt=now,
-        attachments=[new_attachment(task_id)] if td.networkMode == "awsvpc" else [],
+        attachments=[new_attachment(task_id)] if td.network_mode == "awsvpc" else [],
     )
 
 

@@ -62,7 +62,7 @@ def validated(ctx: Context, raw: Any, td: TaskDefinition) -> list[dict[str, Any]
         if port not in [pm.containerPort for pm in container.portMappings]:
             raise InvalidParameterException(f"The container {name} did not have a container port {port} defined.")
         # ECS registers an awsvpc task by its own IP, a bridge or host one by its instance.
-        mode = td.networkMode or "bridge"
+        mode = td.network_mode
         if (group["TargetType"] == "ip") != (mode == "awsvpc"):
             raise InvalidParameterException(
                 f"The provided target group {arn} has target type {group['TargetType']}, which is incompatible "

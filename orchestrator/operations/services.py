@@ -160,8 +160,8 @@ class ServiceOps:
             td = launchable_task_definition(self.ctx, req_str(req, "taskDefinition"))
             balancers = service_lb.validated(self.ctx, req.get("loadBalancers"), td)
             launch_types.check_task_definition(td, launch)
-            network = members.network_configuration(req, td.networkMode)
-            role = members.role_arn(req, bool(balancers), td.networkMode)
+            network = members.network_configuration(req, td.network_mode)
+            role = members.role_arn(req, bool(balancers), td.network_mode)
             existing = s.get_service(cluster.clusterName, name)
             if existing is not None and existing.status != "INACTIVE":
                 raise InvalidParameterException(
@@ -292,7 +292,7 @@ class ServiceOps:
             profile = _profile(req, state.profile)
             td = launchable_task_definition(self.ctx, td_ref) if td_ref else None
             target_td = td or s.get_task_definition_by_arn(svc.taskDefinition)
-            mode = target_td.networkMode if target_td is not None else "bridge"
+            mode = target_td.network_mode if target_td is not None else "bridge"
             kept = self._updated_members(req, svc, target_td, mode)
             if td is not None:
                 launch_types.check_task_definition(td, svc.launchType)

@@ -167,7 +167,8 @@ def validate_registration(
         parsed_constraints.append(model)
     _check_expressions([c.expression or "" for c in parsed_constraints])
     extra = {k: v for k, v in req.items() if k not in ("family", "containerDefinitions", "compatibilities")}
-    extra["networkMode"] = mode
+    if req.get("networkMode") is not None:
+        extra["networkMode"] = mode  # not filled in when none was named: ECS returns none then
     extra["compatibilities"] = taskdef_fargate.compatibilities(req, task_cpu, task_memory)
     if task_cpu is not None:
         extra["cpu"] = str(task_cpu)

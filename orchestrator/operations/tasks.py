@@ -135,7 +135,7 @@ class _TaskExtras:
     def check(self, req: dict[str, Any], td: TaskDefinition) -> None:
         """The members that depend on the task definition."""
         self.overrides = checked_overrides(req.get("overrides"), {c.name for c in td.containerDefinitions})
-        self.network = members.network_configuration(req, td.networkMode)
+        self.network = members.network_configuration(req, td.network_mode)
 
     def apply(self, store: Store, td: TaskDefinition, tasks: list[Task]) -> None:
         for task in tasks:

@@ -17,7 +17,7 @@ import structlog
 
 from orchestrator.core import fargate
 from orchestrator.core.context import Context
-from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, arn_id, cluster_arn
+from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, cluster_arn
 from orchestrator.core.placing import InstanceUsage, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import ParsedRows, Store
