@@ -368,6 +368,10 @@ class Worker:
                         if essential[name]:
                             break
                         continue
+                    if state.status == "created" and not state.running and not state.error:
+                        # Left unstarted with no words from the engine: not retried as a dead agent's
+                        # unstarted container would be (task_decision), but reported as failed to start.
+                        self._start_errors.setdefault(arn, {})[name] = "the Docker engine did not start the container"
                     if role_env and state.running and (problem := self._serve_credentials(arn, state.id)):
                         self._start_errors.setdefault(arn, {})[name] = problem
                         self.log.warning("task credentials endpoint not served", task=task_id(arn), error=problem)
