@@ -67,8 +67,11 @@ class LocalCluster:
     # How often agents report metrics on their own (default: the control plane's metric period);
     # the simulator has its agents report once per tick instead, and sets this past its end.
     agent_metric_period_s: float | None = None
-    # Whether agents relay exec sessions and ship logs (the simulator's do neither: see AgentConfig).
-    agent_exec_and_logs: bool = True
+    # Whether agents relay exec sessions and ship logs (see AgentConfig). The simulator's do
+    # neither; `dev --simulated` ships none: a fake container writes nothing, and a shipper holds a
+    # thread per container (3,000 of them in one process starve everything else).
+    agent_exec_relay: bool = True
+    agent_ship_logs: bool = True
     # The control plane's clock (the simulator's fake one moves only when told).
     clock: Clock = field(default_factory=SystemClock)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
@@ -120,8 +123,8 @@ class LocalCluster:
             metric_period_s=self.agent_metric_period_s or self.settings.metric_period_s,
             poll_wait_s=self.poll_wait_s,
             pass_interval_s=self.pass_interval_s,
-            exec_relay=self.agent_exec_and_logs,
-            ship_logs=self.agent_exec_and_logs,
+            exec_relay=self.agent_exec_relay,
+            ship_logs=self.agent_ship_logs,
         )
         agent = Agent(config, executor or self.executor_factory(), stop)
         thread = threading.Thread(target=agent.run, name=name, daemon=True)

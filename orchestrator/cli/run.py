@@ -440,6 +440,8 @@ def dev(
             agent_gpus=gpus,
             poll_wait_s=poll_wait_s,
             pass_interval_s=pass_interval_s,
+            # Exec into a fake container gets the agent's clear refusal; logs it cannot have.
+            agent_ship_logs=not simulated,
         )
     )
     stop = threading.Event()

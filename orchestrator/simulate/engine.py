@@ -117,7 +117,8 @@ class Simulation:
                 agent_memory=8192,
                 agent_metric_period_s=AGENT_POLL_S,
                 # No scenario execs into a task or reads its logs: two threads and a poll less per agent.
-                agent_exec_and_logs=False,
+                agent_exec_relay=False,
+                agent_ship_logs=False,
             )
             # The autoscaler runs once per tick of the fake clock, never on real time.
             self.cluster.plane.background.remove_periodic("autoscaling")
