@@ -39,15 +39,20 @@ class ExecCapable(Protocol):
 
 
 class ExecRelay:
-    def __init__(self, session: Session, executor: Any, stop: threading.Event) -> None:
+    def __init__(
+        self, session: Session, executor: Any, stop: threading.Event, poll_wait_s: float = POLL_WAIT_S
+    ) -> None:
         self.session = session
         self.executor = executor
         self.stop = stop
+        # A session is picked up the moment it opens, however long the poll: only an idle fleet's
+        # cost depends on this.
+        self.poll_wait_s = poll_wait_s
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                sessions = self.session.exec_sessions(POLL_WAIT_S)
+                sessions = self.session.exec_sessions(self.poll_wait_s)
             except SessionClosed:
                 return
             except Exception as err:

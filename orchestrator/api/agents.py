@@ -110,7 +110,7 @@ async def wait_for_exec(hub: ExecHub, instance_arn: str, timeout: float) -> None
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()
     end = hub.watch(_waker(loop, changed))  # the hub's lock guards memory only: held for microseconds
-    deadline = loop.time() + max(0.0, min(timeout, EXEC_MAX_WAIT_S))
+    deadline = loop.time() + max(0.0, timeout)
     try:
         while True:
             changed.clear()  # before the check: a wake in between sets it again
@@ -179,7 +179,8 @@ async def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
         raise InvalidParameterException("wait must be a finite number of seconds.")
     ops = _ops(request)
     arn = await run_in_threadpool(_instance, request)
-    await wait_for_exec(ops.exec_hub, arn, wait)
+    # As long as an assignments poll may be (a simulated fleet's are a minute), at least EXEC_MAX_WAIT_S.
+    await wait_for_exec(ops.exec_hub, arn, min(wait, max(EXEC_MAX_WAIT_S, ops.ctx.settings.agent_poll_max_s)))
     return {"sessions": ops.exec_hub.claim(arn)}
 
 

@@ -92,6 +92,8 @@ CREATE TABLE IF NOT EXISTS container_instances (
   last_heartbeat REAL NOT NULL,
   body TEXT NOT NULL
 );
+-- An agent call names its instance by the id at the end of the ARN (32 hex digits, as issued).
+CREATE INDEX IF NOT EXISTS container_instances_by_id ON container_instances (substr(arn, -33));
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   cluster TEXT NOT NULL,
@@ -131,6 +133,7 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 
 EVENTS_KEPT_PER_SERVICE = 100
+INSTANCE_ID_LENGTH = 32  # hex digits of the id that ends a container instance ARN
 # The document kind holding a resource's tags (orchestrator.core.tags), keyed by its ARN: a purged
 # task's tags are deleted with it, so they cannot outlive the task or attach to a reused ARN.
 TAG_DOC_KIND = "tags"
@@ -853,9 +856,13 @@ class Store:
     def instance_arn_by_id(self, instance_id: str) -> str | None:
         if not instance_id or "/" in instance_id:
             return None
-        rows = self._rows(
-            "SELECT arn FROM container_instances WHERE substr(arn, -?)=?", (len(instance_id) + 1, "/" + instance_id)
-        )
+        if len(instance_id) == INSTANCE_ID_LENGTH:
+            # The expression of the index above, literally: every agent call looks its caller up.
+            rows = self._rows("SELECT arn FROM container_instances WHERE substr(arn, -33)=?", ("/" + instance_id,))
+        else:
+            rows = self._rows(
+                "SELECT arn FROM container_instances WHERE substr(arn, -?)=?", (len(instance_id) + 1, "/" + instance_id)
+            )
         return str(rows[0][0]) if len(rows) == 1 else None
 
     def instance_arns_with_attribute(self, cluster: str, name: str, value: str) -> list[str]:

@@ -21,7 +21,7 @@ from orchestrator.core.models import (
     instance_arn,
 )
 from orchestrator.core.placing import resources
-from orchestrator.core.store import Store, instance_key
+from orchestrator.core.store import INSTANCE_ID_LENGTH, Store, instance_key
 from orchestrator.operations.clusters import ensure_active_cluster
 from orchestrator.operations.common import Context, cluster_name, opt_int, opt_str, require_cluster
 from orchestrator.operations.instances import check_attribute
@@ -136,7 +136,7 @@ class AgentOps:
             if name and not resumed:
                 _refuse_taken_name(s, pool_name, name)
             if inst is None:
-                instance_id = secrets.token_hex(16)
+                instance_id = secrets.token_hex(INSTANCE_ID_LENGTH // 2)
                 arn = instance_arn(pool_name, instance_id)
                 inst = ContainerInstance(
                     containerInstanceArn=arn,
