@@ -54,7 +54,8 @@ def test_task_output_reaches_task_logs_boto3_and_follow(docker_cluster: LocalClu
     cluster.start_agents(1)
     family = cluster.register("chatty", command=CHATTY, logConfiguration=AWSLOGS)
     tid = _run(cluster, family)
-    wait_for(lambda: len(_logs(cluster, tid)) >= 10, what="10 lines shipped")
+    # line-10 too: the filter below expects it as the second match of "line-1".
+    wait_for(lambda: len(_logs(cluster, tid)) >= 11, what="11 lines shipped")
 
     # The real CLI, --tail 5: five consecutive lines.
     cli = _cli(cluster, "task", "logs", tid, "--tail", "5")
