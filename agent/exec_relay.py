@@ -45,9 +45,9 @@ class ExecRelay:
         self.session = session
         self.executor = executor
         self.stop = stop
-        # A session is picked up the moment it opens, however long the poll: only an idle fleet's
-        # cost depends on this.
-        self.poll_wait_s = poll_wait_s
+        # As long as the agent's assignments poll, at least POLL_WAIT_S: a session is picked up the
+        # moment it opens, however long the poll, so only an idle fleet's cost depends on this.
+        self.poll_wait_s = max(POLL_WAIT_S, poll_wait_s)
 
     def run(self) -> None:
         while not self.stop.is_set():

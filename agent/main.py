@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 
-from agent.exec_relay import POLL_WAIT_S as EXEC_POLL_WAIT_S
 from agent.exec_relay import ExecRelay
 from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor, ResourceSample
 from agent.log_shipper import LogShipper
@@ -125,9 +124,7 @@ class Agent:
         passes = threading.Thread(target=self._pass_loop, name="agent-passes", daemon=True)
         metrics = threading.Thread(target=self._metrics_loop, name="agent-metrics", daemon=True)
         execs = threading.Thread(
-            target=ExecRelay(
-                self.session, self.executor, self.stop_event, max(EXEC_POLL_WAIT_S, self.config.poll_wait_s)
-            ).run,
+            target=ExecRelay(self.session, self.executor, self.stop_event, self.config.poll_wait_s).run,
             name="agent-exec",
             daemon=True,
         )
