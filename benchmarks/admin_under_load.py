@@ -37,6 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 ORCH = str(Path(sys.executable).with_name("orchestrator"))
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+POLL_ROUNDS_S = 45.0
 
 
 def load() -> str:
@@ -61,10 +62,13 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
-def admin_reads(url: str, token: str, count: int) -> list[float]:
+def admin_reads(url: str, token: str, count: int, over_s: float = 0.0) -> list[float]:
+    """`count` reads one after the other, spread over at least `over_s` seconds."""
     times = []
+    start = time.monotonic()
     with httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=60) as http:
         for i in range(count):
+            time.sleep(max(0.0, start + over_s * i / count - time.monotonic()))
             path = "/v1/clusters" if i % 2 else "/v1/clusters/default/services/probe"
             t0 = time.perf_counter()
             resp = http.get(path)
@@ -183,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--services", type=int, default=10_000)
-    parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--reads", type=int, default=900)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * args.agents + 1024)), hard))
@@ -222,7 +226,9 @@ def main() -> None:
             base50, base99 = percentiles(admin_reads(url, token, args.reads))
             pollers = start_pollers(url, join, args.agents)
             try:
-                p50, p99 = percentiles(admin_reads(url, token, args.reads))
+                # Over more than two rounds of every agent's poll (wait=20): the answers and new
+                # polls of a thousand agents come in waves, and the reads must meet them.
+                p50, p99 = percentiles(admin_reads(url, token, args.reads, over_s=POLL_ROUNDS_S))
                 print(
                     f"admin reads with {args.agents} agents long-polling: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                     f"(goal p99 < 100 ms); with none polling, same run: p50 {base50:.1f} ms, p99 {base99:.1f} ms; "
@@ -258,7 +264,7 @@ def main() -> None:
                 print(
                     f"{args.services} services (desiredCount 0, created in {created_s:.0f} s) and {args.agents} agents "
                     f"polling: server idle CPU {idle:.1f} % of a core; GET every service (list + describe) "
-                    f"{list_s:.2f} s (before: 72 % and 141 s) {load()}",
+                    f"{list_s:.2f} s (issue 14 found 72 % and 141 s) {load()}",
                     flush=True,
                 )
             finally:

@@ -77,7 +77,8 @@ async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> di
     wait_s, asked_at = await run_in_threadpool(ops.ask_assignments, arn, wait)
     key = [instance_key(arn)]
     await wait_for_change(ops.ctx.store, key, since, wait_s)
-    return await run_in_threadpool(lambda: ops.answer_assignments(arn, since, ops.ctx.store.latest(key), asked_at))
+    seq = ops.ctx.store.latest(key)
+    return await run_in_threadpool(ops.answer_assignments, arn, since, seq, asked_at)
 
 
 def _waker(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[], None]:
@@ -94,15 +95,15 @@ def _waker(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> Callable[[]
 async def wait_for_change(store: Store, keys: list[str], since: int, timeout: float) -> None:
     """Until a commit after `since` touches one of `keys`, or `timeout` seconds."""
     changed = asyncio.Event()
-    # The store's lock is held through every write transaction: take it off the event loop.
-    end = await run_in_threadpool(store.watch, keys, since, _waker(asyncio.get_running_loop(), changed))
+    # The feed's lock is never held through a commit, so this waits on the loop for microseconds at most.
+    end = store.watch(keys, since, _waker(asyncio.get_running_loop(), changed))
     if end is None:
         return
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), timeout)
     finally:
-        await run_in_threadpool(end)
+        end()
 
 
 async def wait_for_exec(hub: ExecHub, instance_arn: str, timeout: float) -> None:

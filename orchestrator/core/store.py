@@ -17,11 +17,16 @@ silently losing a change.
 The change feed: every committed write gets the next change number and names the keys it touched
 (`service:<cluster>/<name>`, `instance:<arn>`, `cluster:<name>`...). `wait_for` blocks until a
 key of interest changes (agents long-polling for their assignments); `wait_changes` hands the
-background loop the keys touched since it last looked, so it reconciles only what changed.
+background loop the keys touched since it last looked, so it reconciles only what changed. The
+feed has a lock of its own, never held through a commit.
+
+Heartbeats of connected agents (`beat`) are kept in memory and written with the next write
+transaction: the durable part of an instance's liveness is its status and `agentConnected`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -282,8 +287,15 @@ class Store:
         for suffix in ("-wal", "-shm"):
             if os.path.exists(self.path + suffix):
                 os.chmod(self.path + suffix, PRIVATE_FILE)
+        # Write transactions hold `_lock` through their commit (an fsync); the change feed's own
+        # state has `_feed`, held for microseconds, so a thousand long-polls that watch, end and
+        # read the feed never queue behind a commit (and may do so on the event loop).
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
+        self._feed = threading.Lock()
+        self._changed = threading.Condition(self._feed)
+        # Heartbeats of connected agents, heard but not yet written: see beat().
+        self._beats: dict[str, float] = {}
+        self._beats_lock = threading.Lock()
         self._seq = 0
         self._depth = 0
         self._writer: int | None = None  # the thread inside write(), if any
@@ -305,6 +317,9 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if not self._closed:
+                with contextlib.suppress(sqlite3.Error):
+                    self._write_beats()  # autocommit: outside any transaction here
             self._closed = True
             with self._readers_lock:
                 readers = list(self._readers)
@@ -341,6 +356,7 @@ class Store:
             finally:
                 self._depth -= 1
                 self._writer = None
+            self._write_beats()
             self._conn.execute("COMMIT")
             if not self._wrote:
                 return
@@ -350,14 +366,15 @@ class Store:
             self._committed(keys)
 
     def _committed(self, keys: frozenset[str]) -> None:
-        self._seq += 1
-        for key in keys:
-            self._touched_at[key] = self._seq
-        self._log.append((self._seq, keys))
-        self._changed.notify_all()
-        for key in keys:
-            for wake in list(self._watchers.get(key, {}).values()):
-                wake()
+        with self._feed:
+            self._seq += 1
+            for key in keys:
+                self._touched_at[key] = self._seq
+            self._log.append((self._seq, keys))
+            self._changed.notify_all()
+            for key in keys:
+                for wake in list(self._watchers.get(key, {}).values()):
+                    wake()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
@@ -402,13 +419,12 @@ class Store:
 
     def nudge(self, key: str) -> None:
         """Wake whoever waits on `key` without writing anything (e.g. an agent that is leaving)."""
-        with self._lock:
-            self._committed(frozenset((key,)))
+        self._committed(frozenset((key,)))
 
     @property
     def position(self) -> int:
         """The number of the latest change: a `since` for the waits below that means "from now"."""
-        with self._lock:
+        with self._feed:
             return self._seq
 
     def wait_for(self, keys: Collection[str], since: int, timeout: float) -> int:
@@ -419,7 +435,7 @@ class Store:
         def latest() -> int:
             return max((self._touched_at.get(k, 0) for k in keys), default=0)
 
-        with self._lock:
+        with self._feed:
             self._waiting.update(keys)
             try:
                 self._changed.wait_for(lambda: latest() > since or since > self._seq, timeout=timeout)
@@ -432,9 +448,9 @@ class Store:
 
     def watch(self, keys: Collection[str], since: int, wake: Callable[[], None]) -> Callable[[], None] | None:
         """`wait_for` without a blocked thread: `wake` is called (on the committing thread, under
-        the store's lock: it must only schedule work) once a commit after `since` touches one of
+        the feed's lock: it must only schedule work, never call the store) once a commit after `since` touches one of
         `keys`. None if one already has; else a function that ends the watch (call it always)."""
-        with self._lock:
+        with self._feed:
             if since > self._seq or max((self._touched_at.get(k, 0) for k in keys), default=0) > since:
                 return None
             ident = next(self._watch_ids)
@@ -443,7 +459,7 @@ class Store:
             self._waiting.update(keys)
 
         def end() -> None:
-            with self._lock:
+            with self._feed:
                 for key in keys:
                     watchers = self._watchers.get(key, {})
                     if watchers.pop(ident, None) is not None:
@@ -457,18 +473,18 @@ class Store:
 
     def latest(self, keys: Collection[str]) -> int:
         """The number of the latest change to any of `keys` (0: none yet)."""
-        with self._lock:
+        with self._feed:
             return max((self._touched_at.get(k, 0) for k in keys), default=0)
 
     def waited_on(self, keys: Collection[str]) -> set[str]:
         """Which of `keys` someone is waiting on right now (in `wait_for`)."""
-        with self._lock:
+        with self._feed:
             return {k for k in keys if self._waiting.get(k, 0) > 0}
 
     def wait_changes(self, since: int, timeout: float) -> Changes:
         """Block until anything committed after change number `since` (or `timeout` seconds);
         returns what did. Start with since=-1: that answers at once with keys=None (everything)."""
-        with self._lock:
+        with self._feed:
             self._changed.wait_for(lambda: self._seq != since, timeout=timeout)
             return self._changes_since(since)
 
@@ -769,6 +785,31 @@ class Store:
         )
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
 
+    def cluster_counts(self, cluster: str) -> dict[str, int]:
+        """What DescribeClusters counts, from indexed columns without parsing a row (every admin
+        read of a cluster asks, and a cluster may hold thousands of instances and services):
+        `instances` not INACTIVE, `running` and `pending` tasks (not STOPPED: pending is any other
+        lastStatus), and services by status (`ACTIVE`, `DRAINING`)."""
+        out = dict.fromkeys(("instances", "running", "pending", "ACTIVE", "DRAINING"), 0)
+        with self.read():
+            out["instances"] = int(
+                self._rows(
+                    "SELECT COUNT(*) FROM container_instances WHERE cluster=? AND status != 'INACTIVE'", (cluster,)
+                )[0][0]
+            )
+            for last, n in self._rows(
+                "SELECT last_status = 'RUNNING', COUNT(*) FROM tasks WHERE cluster=? AND last_status != 'STOPPED'"
+                " GROUP BY 1",
+                (cluster,),
+            ):
+                out["running" if last else "pending"] += int(n)
+            for status, n in self._rows(
+                "SELECT status, COUNT(*) FROM services WHERE cluster=? AND status IN ('ACTIVE', 'DRAINING') GROUP BY 1",
+                (cluster,),
+            ):
+                out[str(status)] = int(n)
+        return out
+
     def get_explanation(self, arn: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT explanation FROM tasks WHERE arn=?", (arn,))
         return json.loads(rows[0][0]) if rows and rows[0][0] else None
@@ -853,17 +894,23 @@ class Store:
         # Capacity, attributes, status and connection decide placement for every service there.
         self.touch(cluster_key(cluster))
 
-    def instance_arn_by_id(self, instance_id: str) -> str | None:
+    def instance_credential(self, instance_id: str) -> tuple[str, str, str] | None:
+        """(arn, credential hash, status) of the instance with this id, in one indexed read: what
+        every agent call authenticates with."""
         if not instance_id or "/" in instance_id:
             return None
         if len(instance_id) == INSTANCE_ID_LENGTH:
-            # The expression of the index above, literally: every agent call looks its caller up.
-            rows = self._rows("SELECT arn FROM container_instances WHERE substr(arn, -33)=?", ("/" + instance_id,))
+            # The expression of the index above, literally.
+            rows = self._rows(
+                "SELECT arn, credential_hash, status FROM container_instances WHERE substr(arn, -33)=?",
+                ("/" + instance_id,),
+            )
         else:
             rows = self._rows(
-                "SELECT arn FROM container_instances WHERE substr(arn, -?)=?", (len(instance_id) + 1, "/" + instance_id)
+                "SELECT arn, credential_hash, status FROM container_instances WHERE substr(arn, -?)=?",
+                (len(instance_id) + 1, "/" + instance_id),
             )
-        return str(rows[0][0]) if len(rows) == 1 else None
+        return (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if len(rows) == 1 else None
 
     def instance_arns_with_attribute(self, cluster: str, name: str, value: str) -> list[str]:
         """ARNs of the cluster's non-INACTIVE instances with attribute `name` = `value`, matched by
@@ -880,6 +927,25 @@ class Store:
         rows = self._rows("SELECT credential_hash FROM container_instances WHERE arn=?", (arn,))
         return str(rows[0][0]) if rows else None
 
+    def beat(self, arn: str, at: float) -> None:
+        """A connected agent's sign of life, kept in memory and written with the next write
+        transaction (or at close): every long-poll is one, and a commit (an fsync) for each of a
+        thousand agents' polls would hold the write lock most of the time. `last_heartbeats`
+        counts them at once; a crash forgets at most those since the last write, which a
+        restarted control plane does not trust anyway (its agents poll again)."""
+        with self._beats_lock:
+            if at > self._beats.get(arn, 0.0):
+                self._beats[arn] = at
+
+    def _write_beats(self) -> None:
+        with self._beats_lock:
+            beats, self._beats = self._beats, {}
+        if beats:
+            self._conn.executemany(
+                "UPDATE container_instances SET last_heartbeat=MAX(last_heartbeat, ?) WHERE arn=?",
+                [(at, arn) for arn, at in beats.items()],
+            )
+
     def heartbeat(self, arn: str, at: float) -> None:
         """Record an agent's sign of life. Committed like any write, but not a change anyone waits
         for: every long-poll is a heartbeat, and waking all waiters for each would be busy work."""
@@ -895,7 +961,10 @@ class Store:
         return (str(rows[0][0]), bool(rows[0][1])) if rows else None
 
     def last_heartbeats(self) -> dict[str, float]:
-        return {r[0]: float(r[1]) for r in self._rows("SELECT arn, last_heartbeat FROM container_instances")}
+        stored = {r[0]: float(r[1]) for r in self._rows("SELECT arn, last_heartbeat FROM container_instances")}
+        with self._beats_lock:
+            heard = dict(self._beats)
+        return {arn: max(at, heard.get(arn, at)) for arn, at in stored.items()}
 
     # -- generic documents (autoscaling, credentials, metrics) -----------------------------
 

@@ -165,8 +165,13 @@ class AgentOps:
         }
 
     def heartbeat(self, arn: str) -> None:
-        with self.ctx.store.write() as s:
-            record_heartbeat(s, arn, self.ctx.clock.now())
+        store, now = self.ctx.store, self.ctx.clock.now()
+        liveness = store.instance_liveness(arn)
+        if liveness is not None and liveness[1] and liveness[0] != "INACTIVE":
+            store.beat(arn, now)  # the usual case: nothing to change, so no commit
+            return
+        with store.write() as s:
+            record_heartbeat(s, arn, now)
 
     def assignments(self, arn: str, since: int, wait_s: float) -> dict[str, Any]:
         """The tasks this instance must run or stop, once something changed after `since`

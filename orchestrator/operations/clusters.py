@@ -57,25 +57,23 @@ def _settings(raw: Any, current: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def _statistics(ctx: Context, name: str) -> list[dict[str, str]]:
-    tasks = ctx.store.list_tasks(name, not_stopped=True)
-    services = ctx.store.list_services(name)
+    counts = ctx.store.cluster_counts(name)
     return [
-        {"name": "runningEC2TasksCount", "value": str(sum(1 for t in tasks if t.lastStatus == "RUNNING"))},
-        {"name": "pendingEC2TasksCount", "value": str(sum(1 for t in tasks if t.lastStatus != "RUNNING"))},
-        {"name": "activeEC2ServiceCount", "value": str(sum(1 for v in services if v.status == "ACTIVE"))},
-        {"name": "drainingEC2ServiceCount", "value": str(sum(1 for v in services if v.status == "DRAINING"))},
+        {"name": "runningEC2TasksCount", "value": str(counts["running"])},
+        {"name": "pendingEC2TasksCount", "value": str(counts["pending"])},
+        {"name": "activeEC2ServiceCount", "value": str(counts["ACTIVE"])},
+        {"name": "drainingEC2ServiceCount", "value": str(counts["DRAINING"])},
     ]
 
 
 def _counts(ctx: Context, cluster: Cluster) -> Cluster:
-    name = cluster.clusterName
-    tasks = ctx.store.list_tasks(name, not_stopped=True)
+    counts = ctx.store.cluster_counts(cluster.clusterName)
     return cluster.model_copy(
         update={
-            "registeredContainerInstancesCount": len(ctx.store.list_instances(name)),
-            "runningTasksCount": sum(1 for t in tasks if t.lastStatus == "RUNNING"),
-            "pendingTasksCount": sum(1 for t in tasks if t.lastStatus != "RUNNING"),
-            "activeServicesCount": len(ctx.store.list_services(name, status="ACTIVE")),
+            "registeredContainerInstancesCount": counts["instances"],
+            "runningTasksCount": counts["running"],
+            "pendingTasksCount": counts["pending"],
+            "activeServicesCount": counts["ACTIVE"],
         }
     )
 

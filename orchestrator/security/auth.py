@@ -78,11 +78,11 @@ def instance_id_of(credential: str) -> str:
 def authenticate_instance(store: Store, header: str | None) -> str:
     """The container instance ARN the credential belongs to, or UnauthorizedError."""
     credential = bearer(header)
-    arn = store.instance_arn_by_id(instance_id_of(credential))
-    if arn is None or not credential_matches(store, arn, credential):
+    known = store.instance_credential(instance_id_of(credential))
+    if known is None or not (known[1] and check_token(credential, known[1])):
         raise UnauthorizedError("Unknown instance credential; register the agent again with the join token.")
-    liveness = store.instance_liveness(arn)
-    if liveness is None or liveness[0] == "INACTIVE":
+    arn, _, status = known
+    if status == "INACTIVE":
         raise AccessDeniedException("This container instance was deregistered; register it again.")
     return arn
 

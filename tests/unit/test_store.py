@@ -488,3 +488,62 @@ def test_doc_keys_where_true_reads_one_member_of_each_document(store: Store) -> 
         s.put_doc("service_state", "default/c", {"other": True})
         s.put_doc("elsewhere", "default/d", {"steady": True})
     assert store.doc_keys_where_true("service_state", "steady") == {"default/a"}
+
+
+# -- the change feed and heartbeats do not wait for a commit -------------------------------------
+
+
+def test_the_change_feed_answers_while_a_write_transaction_is_open(store: Store) -> None:
+    # A long-poll watches, ends and reads the feed on the event loop: none of it may wait for a
+    # writer, which holds its lock through the commit.
+    before = store.position
+    writer = OpenWrite(store, lambda s: s.insert_instance(an_instance(), "h", heartbeat_at=1.0))
+    answered: list[int] = []
+
+    def feed() -> None:
+        end = store.watch([instance_key(INSTANCE)], store.position, lambda: None)
+        assert end is not None
+        end()
+        answered.append(store.latest([instance_key(INSTANCE)]))
+
+    reader = threading.Thread(target=feed, daemon=True)
+    reader.start()
+    reader.join(5)
+    assert answered == [0]  # answered with the writer still inside its transaction
+    writer.end(commit=True)
+    assert store.latest([instance_key(INSTANCE)]) == store.position == before + 1
+
+
+def test_a_beat_counts_at_once_and_is_written_with_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "beats.db"
+    store = Store(path)
+    with store.write() as s:
+        s.insert_instance(an_instance(), "h", heartbeat_at=5.0)
+    store.beat(INSTANCE, 9.0)
+    store.beat(INSTANCE, 7.0)  # an older beat heard late changes nothing
+    assert store.last_heartbeats() == {INSTANCE: 9.0}
+    seq = store.position
+    with store.write() as s:
+        s.put_cluster(Cluster(clusterArn=cluster_arn("other"), clusterName="other"))
+    assert store.position == seq + 1  # the beat's row went with that commit, as no change of its own
+    with store.write() as s:
+        s.heartbeat(INSTANCE, 8.0)  # an in-transaction heartbeat older than the written beat
+    store.beat(INSTANCE, 12.0)
+    store.close()  # written at close too
+    reopened = Store(path)
+    try:
+        assert reopened.last_heartbeats() == {INSTANCE: 12.0}
+    finally:
+        reopened.close()
+
+
+def test_cluster_counts_come_from_the_indexed_columns(store: Store) -> None:
+    with store.write() as s:
+        s.insert_instance(an_instance(), "h", heartbeat_at=1.0)
+        s.insert_instance(an_instance(instance_arn("default", "i2"), status="INACTIVE"), "h", heartbeat_at=1.0)
+        s.insert_task(a_task("t1", status="RUNNING"))
+        s.insert_task(a_task("t2", status="PROVISIONING"))
+        s.insert_task(a_task("t3", status="STOPPED"))
+    # 1 instance not INACTIVE; t1 running; t2 pending (any lastStatus but RUNNING); t3 not counted.
+    assert store.cluster_counts("default") == {"instances": 1, "running": 1, "pending": 1, "ACTIVE": 0, "DRAINING": 0}
+    assert set(store.cluster_counts("elsewhere").values()) == {0}
