@@ -15,17 +15,11 @@ from botocore.exceptions import ClientError
 
 from orchestrator.local import LocalCluster
 from tests.harness import wait_for
-from tests.integration.test_secrets import (  # noqa: F401  (fixtures, reused: one cluster of real Docker)
-    NO_RETRIES,
-    _Lines,
-    client,
-    cluster,
-    env_of,
-    keys,
-    run_task,
-    wait_status,
-    wire,
-)
+from tests.integration import test_secrets
+from tests.integration.test_secrets import NO_RETRIES, _Lines, client, env_of, run_task, wait_status
+
+# test_secrets' fixtures, reused: one cluster of one real-Docker agent, structlog lines kept in _Lines.
+wire, cluster, keys = test_secrets.wire, test_secrets.cluster, test_secrets.keys
 
 pytestmark = pytest.mark.docker
 

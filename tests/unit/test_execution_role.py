@@ -81,7 +81,8 @@ REGISTRATIONS = [
     ("a role name, as ECS takes it", {"executionRoleArn": "ecsTaskExecutionRole"}, None),
     ("empty is none", {"executionRoleArn": ""}, None),
     ("any network mode (the agent uses it)", {"executionRoleArn": EXEC_ROLE, "networkMode": "none"}, None),
-    ("not a role ARN", {"executionRoleArn": "arn:aws:iam::000000000000:user/bob"}, ["executionRoleArn", "IAM role ARN"]),
+    ("not a role ARN", {"executionRoleArn": "arn:aws:iam::000000000000:user/bob"},
+     ["executionRoleArn", "IAM role ARN"]),
     ("not a string", {"executionRoleArn": 7}, ["executionRoleArn"]),
     ("a bad name", {"executionRoleArn": "has space"}, ["executionRoleArn"]),
 ]  # fmt: skip
