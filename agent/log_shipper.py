@@ -13,6 +13,10 @@ crash) is stored once by the control plane.
 
 Before the worker removes a container it calls `drain`, which waits until the container's last
 line is shipped: a task's final words are not lost to the cleanup that follows its stop.
+
+A task whose definition has an `executionRoleArn` ships as that role: each of its streams carries
+the access key id of its execution role session (`agent.execution_role`), which the control plane
+checks; a stream it refuses is named in its answer and logged here.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class LogShipper:
     def __init__(
         self,
         executor: Executor,
-        send: Callable[[list[dict[str, Any]]], None],
+        send: Callable[[list[dict[str, Any]]], dict[str, Any] | None],
         state_file: Path,
         labels: Mapping[str, str],
         stop: threading.Event,
@@ -78,9 +82,13 @@ class LogShipper:
         flush_s: float = FLUSH_S,
         max_batch: int = MAX_BATCH,
         max_pending: int = MAX_PENDING,
+        execution_key: Callable[[str], str | None] | None = None,
     ) -> None:
+        """execution_key(task id): the access key id of the task's execution role session, which its
+        streams must carry (None for a task without an executionRoleArn)."""
         self.executor = executor
         self._send = send
+        self._execution_key = execution_key
         self.state_file = state_file
         self.labels = dict(labels)
         self.stop = stop
@@ -282,8 +290,19 @@ class LogShipper:
             s = streams.get(c.id)
             if s is None:
                 s = streams[c.id] = {"taskId": c.task_id, "containerName": c.name, "containerId": c.id, "events": []}
+                # Once per stream and batch, a dict lookup: a task with an execution role ships as it.
+                key = self._execution_key(c.task_id) if self._execution_key is not None else None
+                if key:
+                    s["executionKeyId"] = key
             s["events"].append([ts, ordinal, message])
-        self._send(list(streams.values()))
+        answer = self._send(list(streams.values()))
+        for refused in (answer or {}).get("refused") or []:
+            log.warning(
+                "log stream refused; its lines dropped",
+                task=refused.get("taskId"),
+                container=refused.get("containerName"),
+                error=refused.get("message"),
+            )
         self._acked(batch)
 
     def _acked(self, batch: list[tuple[_Container, Key, str]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from agent.exec_relay import ExecRelay
+from agent.execution_role import ExecutionRoles
 from agent.executor.base import LABEL_INSTANCE, LABEL_MANAGED, LABEL_SANDBOX, LABEL_TASK, Executor, ResourceSample
 from agent.log_shipper import LogShipper
 from agent.session import Registration, Session, SessionClosed
@@ -91,8 +92,14 @@ class Agent:
         self.log = self.log.bind(instance=self.session.instance_id)
         labels = {LABEL_INSTANCE: self.session.instance_id, LABEL_MANAGED: "true"}
         state = self.config.state_file
+        execution = ExecutionRoles(self.session.execution_credentials, self.session.aws)
         shipper = LogShipper(
-            self.executor, self.session.logs, state.with_name(f"{state.stem}.logs.json"), labels, self.stop_event
+            self.executor,
+            self.session.logs,
+            state.with_name(f"{state.stem}.logs.json"),
+            labels,
+            self.stop_event,
+            execution_key=execution.key_id,
         )
         self.log_shipper = shipper
         credentials = CredentialsEndpoint(
@@ -110,6 +117,7 @@ class Agent:
             before_remove=shipper.drain if self.config.ship_logs else None,
             secrets=self.session.task_secrets,
             credentials=credentials,
+            execution=execution,
         )
         self.worker = worker
 

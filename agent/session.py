@@ -3,7 +3,8 @@
 Registration trades the join token for a per-instance credential, kept in a state file (0600) so
 a restarted agent comes back as the same container instance. Every call retries through a
 control plane that is restarting; a credential the server no longer knows triggers a fresh
-registration.
+registration. `aws` is the one call not made with the instance credential: a task's execution
+role session, SigV4-signed (botocore), to the control plane's own AWS endpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import ssl
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,9 +195,11 @@ class Session:
         if reports:
             self._call("POST", "/v1/agent/task-states", json={"tasks": reports})
 
-    def logs(self, streams: list[dict[str, Any]]) -> None:
+    def logs(self, streams: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Ship one batch; the answer names the streams the control plane refused (`refused`)."""
         if streams:
-            self._call("POST", "/v1/agent/logs", json={"streams": streams})
+            return self._call("POST", "/v1/agent/logs", json={"streams": streams})
+        return None
 
     def task_secrets(self, task_arn: str) -> dict[str, Any]:
         """A starting task's secret environment and registry credentials (never logged)."""
@@ -204,6 +208,56 @@ class Session:
     def task_credentials(self, task_arn: str) -> dict[str, Any]:
         """A fresh key pair of the task's role, for its containers' credentials endpoint (never logged)."""
         return self._call("POST", "/v1/agent/task-credentials", json={"taskArn": task_arn})
+
+    def execution_credentials(self, task_arn: str) -> dict[str, Any]:
+        """A fresh session of the task's execution role and its parsed secret references (never logged)."""
+        return self._call("POST", "/v1/agent/execution-credentials", json={"taskArn": task_arn})
+
+    def aws(
+        self, service: str, target: str, body: dict[str, Any], session: Mapping[str, Any], region: str
+    ) -> tuple[int, dict[str, Any]]:
+        """One AWS JSON 1.1 call to the control plane's own AWS endpoint (`POST /` of the same server,
+        over the same pinned TLS), SigV4-signed with a role session instead of the instance credential.
+        (status, JSON body); a control plane that is away is waited for as `_call` does."""
+        # Imported here: only a task with an execution role pays botocore's import, not every agent's start.
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        credentials = Credentials(
+            str(session["accessKeyId"]), str(session["secretAccessKey"]), str(session["sessionToken"])
+        )
+        data = json.dumps(body).encode()
+        delay = 0.2
+        while True:
+            if self.stop.is_set():
+                raise SessionClosed()
+            request = AWSRequest(
+                method="POST",
+                url=self.server + "/",
+                data=data,
+                headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+            )
+            SigV4Auth(credentials, service, region).add_auth(request)
+            try:
+                if not self._ca_checked:
+                    self._fetch_ca()
+                resp = self._http.post("/", content=data, headers=dict(request.headers.items()))
+            except httpx.HTTPError as err:
+                if self.stop.is_set():
+                    raise SessionClosed() from None
+                log.warning("control plane unreachable; retrying", error=type(err).__name__, retry_in_s=delay)
+            else:
+                if resp.status_code < 500:
+                    try:
+                        got = resp.json()
+                    except ValueError:
+                        got = {"message": resp.text[:200]}
+                    return resp.status_code, got if isinstance(got, dict) else {}
+                log.warning("control plane error; retrying", status=resp.status_code)
+            if self.stop.wait(delay):
+                raise SessionClosed()
+            delay = min(delay * 2, 5.0)
 
     def exec_sessions(self, wait_s: float) -> list[dict[str, Any]]:
         got = self._call("GET", "/v1/agent/exec", params={"wait": wait_s}, timeout=wait_s + 10)

@@ -33,6 +33,8 @@ from agent.executor.base import ContainerState
 # The ECS agent's default for how long a container waits for its dependencies (ECS_CONTAINER_START_TIMEOUT).
 DEFAULT_START_TIMEOUT_S = 180
 DEFAULT_STOP_TIMEOUT_S = 30
+# Start errors that already carry ECS's error class, reported as they are (not as CannotStartContainerError).
+ERROR_CLASSES = ("ResourceInitializationError:",)
 HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY", "starting": "UNKNOWN"}
 # lastStatus values of a task that has run here before (so missing containers mean it ended).
 _HAS_RUN = ("RUNNING", "DEACTIVATING", "STOPPING")
@@ -149,7 +151,8 @@ def decide_task(inputs: TaskInputs, now: float, default_stop_timeout: int = DEFA
         if error and essential[name]:
             return stopped(
                 "TaskFailedToStart",
-                f"CannotStartContainerError: {error}",
+                # A reason that names ECS's error already (the task's secrets, roles) is ECS's reason as it is.
+                error if error.startswith(ERROR_CLASSES) else f"CannotStartContainerError: {error}",
                 f"essential container {name} failed to start",
             )
     for c in cdefs:

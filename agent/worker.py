@@ -30,6 +30,7 @@ from agent.container_spec import (
     task_id,
     task_volumes,
 )
+from agent.execution_role import ExecutionRoleError, ExecutionRoles, wants_execution_role
 from agent.executor.base import (
     LABEL_CONTAINER,
     LABEL_INSTANCE,
@@ -96,6 +97,7 @@ class Worker:
         before_remove: Callable[[str], object] | None = None,
         secrets: Callable[[str], dict[str, Any]] | None = None,
         credentials: CredentialsEndpoint | None = None,
+        execution: ExecutionRoles | None = None,
     ) -> None:
         """inline: do starts and stops on the calling thread, so a test sees each pass complete.
         before_remove(container id): called before a container is removed (the log shipper drains it)."""
@@ -103,6 +105,7 @@ class Worker:
         self._report = report
         self._secrets = secrets
         self._credentials = credentials
+        self._execution = execution
         self.cluster = cluster
         self.instance_id = instance_id
         self.default_stop_timeout = default_stop_timeout
@@ -192,6 +195,12 @@ class Worker:
             sandboxes,
             {task_id(a) for a in tasks if a not in self._finished},
         )
+        if self._execution is not None:
+            # Tasks adopted after a restart too: their log streams carry their execution role's key id.
+            for arn, task in tasks.items():
+                td = self._tds.get(task["taskDefinitionArn"])
+                if td is not None and wants_execution_role(td) and arn not in self._finished:
+                    self._execution.track(arn)
         self.apply(actions, tasks)
         self._sync_credentials(tasks, by_task)
         self._sweep_volumes({task_id(a) for a in tasks if a not in self._finished}, set(by_task), now)
@@ -405,10 +414,23 @@ class Worker:
         return True
 
     def _task_secrets(self, arn: str, td: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]] | None:
-        """Each container's resolved secrets, fetched over this agent's credential; None (and start
-        errors carrying the control plane's reason, which names no value) if they did not resolve."""
+        """Each container's resolved secrets: read as the task's execution role when its definition has
+        one, else fetched over this agent's credential; None (and start errors carrying ECS's reason,
+        which names no value) if they did not resolve."""
         if not needs_secrets(td):
             return {}
+        if wants_execution_role(td):
+            try:
+                if self._execution is None:
+                    raise ExecutionRoleError(
+                        "ResourceInitializationError: this agent cannot act as the task's execution role"
+                    )
+                return self._execution.resolve(arn)
+            except ExecutionRoleError as err:
+                for name in names:
+                    self._start_errors.setdefault(arn, {})[name] = err.reason
+                self.log.warning("task secrets not resolved", task=task_id(arn), error=err.reason)
+                return None
         try:
             if self._secrets is None:
                 raise ExecutorError(
@@ -442,6 +464,9 @@ class Worker:
                         self.executor.remove(cid)
                 if task is not None:
                     self.executor.remove_volumes(self._task_volumes(task_id(task)))
+                    if self._execution is not None:
+                        # Only now: the drain before each removal shipped the task's last lines with its session.
+                        self._execution.forget(task)
             except ExecutorError as err:
                 self.log.warning("stop failed", key=key, error=str(err))
             finally:

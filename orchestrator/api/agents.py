@@ -172,6 +172,17 @@ def task_credentials(request: Request, body: dict[str, Any] = Body(default_facto
     return _ops(request).issue_task_credentials(_instance(request), task_arn)
 
 
+@router.post("/execution-credentials")
+def execution_credentials(request: Request, body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """A fresh execution role session for a task with an executionRoleArn, for the agent the task is placed
+    on (it reads the task's secrets with it and its log streams carry its key id; the secret and token
+    appear in this response only), with the task's secret references parsed."""
+    task_arn = body.get("taskArn")
+    if not isinstance(task_arn, str) or not task_arn:
+        raise InvalidParameterException("taskArn is required.")
+    return _ops(request).issue_execution_credentials(_instance(request), task_arn)
+
+
 @router.get("/exec")
 async def exec_sessions(request: Request, wait: float = 10.0) -> dict[str, Any]:
     """Exec sessions opened for this instance's tasks since the last call (a long-poll on the event

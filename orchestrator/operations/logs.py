@@ -7,7 +7,11 @@ nothing (the store skips a known (task, container, timestamp, ordinal)). Where t
 decided here, from the task definition, never by the agent: an `awslogs` container's events
 belong to its log group and to the stream ECS names `prefix/container-name/task-id` (the
 container's Docker id without a prefix), so CloudWatch Logs calls read them; every shipped
-container's events are read by `task logs` and `svc logs`. Retention is per cluster: at most
+container's events are read by `task logs` and `svc logs`. A task whose definition has an
+`executionRoleArn` ships its logs as that role, as on ECS: each of its streams must carry
+(`executionKeyId`) the access key id of a live (unexpired) execution role session of that very
+task, checked once per key and cached with the container's source, else the stream is refused
+(named in the answer's `refused`, the rest of the batch is taken). Retention is per cluster: at most
 `log_retention_events` events and none older than `log_retention_s`, the oldest dropped first.
 """
 
@@ -26,6 +30,8 @@ from orchestrator.core.errors import (
 from orchestrator.core.models import arn_id, region, task_arn
 from orchestrator.core.store import Store
 from orchestrator.operations.common import Context, opt_int, opt_str, require_cluster
+from orchestrator.security.task_credentials import DOC_KIND as CREDENTIAL_DOC
+from orchestrator.security.task_credentials import EXECUTION_ROLE
 
 # The drivers a container may name. awslogs is shipped by the agent (the container itself logs
 # with json-file so the agent can read it back); the others go to Docker as they are, and the
@@ -110,6 +116,9 @@ class _Source:
     instance_arn: str | None
     source: int | None  # None: its events are not kept (driver none)
     group: str | None  # the awslogs log group
+    execution: bool = False  # its task definition has an executionRoleArn: a live session's key id is required
+    key: str | None = None  # the last execution role session key id found valid for its task
+    key_until: float = 0.0  # when that session expires
 
 
 @dataclass
@@ -157,6 +166,28 @@ def _rows(source: int, raw: Any, now: float, where: str) -> list[tuple[int, int,
     return out
 
 
+def _execution_key_holds(
+    w: Store, known: _Source, cluster: str, tid: str, stream: Mapping[str, Any], now: float
+) -> bool:
+    """Whether the stream's `executionKeyId` is a live execution role session of its task: a dict
+    compare while the cached key holds, one document read when the agent moves to a fresh session."""
+    key = stream.get("executionKeyId")
+    if not isinstance(key, str) or not key:
+        return False
+    if key == known.key and now < known.key_until:
+        return True
+    doc = w.get_doc(CREDENTIAL_DOC, key)
+    if (
+        doc is None
+        or doc.get("purpose") != EXECUTION_ROLE
+        or doc.get("taskArn") != task_arn(cluster, tid)
+        or float(doc.get("expiration", 0.0)) <= now
+    ):
+        return False
+    known.key, known.key_until = key, float(doc["expiration"])
+    return True
+
+
 class LogOps:
     ctx: Context
 
@@ -180,6 +211,7 @@ class LogOps:
             if not isinstance(s.get("containerName"), str):
                 raise InvalidParameterException(f"{where}.containerName is required.")
             wanted.append((s["taskId"], s["containerName"], str(s.get("containerId") or "")))
+        refused: list[dict[str, str]] = []
         with store.write() as w:
             rows: list[tuple[int, int, int, float, str]] = []
             for i, (tid, container, container_id) in enumerate(wanted):
@@ -192,6 +224,17 @@ class LogOps:
                     raise AccessDeniedException(
                         "An agent may only ship the logs of its own container instance's tasks."
                     )
+                if known.execution and not _execution_key_holds(w, known, cluster, tid, streams[i], now):
+                    refused.append(
+                        {
+                            "taskId": tid,
+                            "containerName": container,
+                            "message": f"streams[{i}]: task {tid} has an executionRoleArn; its logs are taken only "
+                            "with executionKeyId, the access key id of a live execution role session of that task "
+                            "(POST /v1/agent/execution-credentials).",
+                        }
+                    )
+                    continue
                 if known.source is not None:
                     rows += _rows(known.source, streams[i]["events"], now, f"streams[{i}]")
             added = w.insert_log_events(rows)
@@ -199,7 +242,10 @@ class LogOps:
             state.retain(w, cluster, added, now, settings.log_retention_events, settings.log_retention_s)
         if added:
             self.ctx.log_feed.notify()
-        return {"accepted": len(rows), "stored": added}
+        out: dict[str, Any] = {"accepted": len(rows), "stored": added}
+        if refused:
+            out["refused"] = refused
+        return out
 
     def _source(self, w: Store, cluster: str, tid: str, container: str, container_id: str, now: float) -> _Source:
         """Where a task container's events go, from its task and task definition (never from the agent)."""
@@ -212,7 +258,9 @@ class LogOps:
         )
         if cdef is None:
             raise InvalidParameterException(f"The task {tid} has no container {container}.")
-        known = _Source(task.containerInstanceArn, None, None)
+        known = _Source(
+            task.containerInstanceArn, None, None, execution=bool((td.wire() if td else {}).get("executionRoleArn"))
+        )
         if (cdef.get("logConfiguration") or {}).get("logDriver") != "none":
             group, stream = destination(cdef, tid, container_id)
             known.source, known.group = w.log_source(cluster, tid, container, task.group, group, stream, now), group

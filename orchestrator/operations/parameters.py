@@ -332,6 +332,17 @@ class ParameterStoreOps:
             out["Value"] = self._ssm_sealer.unseal(entry["sealed"], f"{key}:{entry['Version']}")
         return out
 
+    def parameter_key(self, ref: str) -> str | None:
+        """The stored name a parameter name or ARN (with or without a version) resolves to, or None
+        (an execution role's grant compares references by it)."""
+        try:
+            name, _ = split_selector(ref)
+        except ValidationException:
+            return None
+        with self.ctx.store.read() as s:
+            hit = self._ssm_find(s, name)
+        return hit[0] if hit is not None else None
+
     def parameter_value(self, name: str) -> str | None:
         """The current plain value of `name` (a name or parameter ARN), or None if there is none."""
         try:

@@ -225,6 +225,13 @@ class SecretsManagerOps:
             raise InvalidRequestException(f"secret {got['ARN']} holds SecretBinary; a task can only take SecretString.")
         return str(got["SecretString"])
 
+    def secret_arn(self, secret_id: str) -> str | None:
+        """The ARN of the secret a SecretId (name, full ARN, ARN without its suffix) resolves to, or None
+        (an execution role's grant compares references by it)."""
+        with self.ctx.store.read() as s:
+            doc = self._asm_lookup(s, secret_id)
+        return str(doc["ARN"]) if doc is not None else None
+
     # -- lookup --------------------------------------------------------------------------------
 
     def _asm_purged(self, s: Any, doc: Mapping[str, Any], now: float) -> bool:

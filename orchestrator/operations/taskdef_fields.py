@@ -44,6 +44,10 @@ HONOURED: dict[str, str] = {
     "taskRoleArn": "the containers get AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN: "
     "1 h key pairs for this endpoint, served by the agent on 127.0.0.1:51679 in the task's network namespace, "
     "revoked when the task stops (security/task_roles.py: what they may call)",
+    "executionRoleArn": "what the task's agent acts as: it reads the task's secrets and registry credentials "
+    "from this endpoint's SSM and Secrets Manager with a 1 h session of it (assumed-role/ROLE/TASK_ID), allowed "
+    "only the references the task definition makes (security/execution_roles.py), and the task's log streams are "
+    "accepted only with the key id of a live session of it; any network mode",
     # -- container level -----------------------------------------------------------------------
     "containerDefinitions.name": "part of the Docker container name orch-<task id>-<name>",
     "containerDefinitions.image": "pulled if missing",
@@ -153,9 +157,6 @@ REFUSED: dict[str, str] = {
     "use dockerVolumeConfiguration",
     "volumes.s3filesVolumeConfiguration": f"{_NOT_YET}: there is no S3 here; use dockerVolumeConfiguration",
     "volumes.configuredAtLaunch": f"{_NOT_YET}: volumes come from the task definition only; describe the volume here",
-    "executionRoleArn": f"{_NOT_YET}: there is no IAM here, so an execution role could grant or deny nothing; the "
-    "agent fetches the task's secrets and registry credentials and ships its logs with its own instance credential, "
-    "which reaches only the tasks placed on its instance. Remove it (an empty value counts as absent)",
     "proxyConfiguration": f"{_NOT_YET}: there is no App Mesh here; run the proxy as a container of the task",
     "inferenceAccelerators": f"{_NOT_YET}: there are no Elastic Inference accelerators here; remove it",
     "ephemeralStorage": f"{_NOT_YET}: it applies to Fargate only; containers use the Docker host's disk",

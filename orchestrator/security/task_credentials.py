@@ -1,14 +1,19 @@
-"""Short-lived key pairs for tasks with a `taskRoleArn`: issue, look up for SigV4, revoke with the task.
+"""Short-lived key pairs for a task's roles (`taskRoleArn`, `executionRoleArn`): issue, look up for SigV4, revoke.
 
-A task credential is what STS would hand a task on ECS: an access key id (`ASIA...`), a secret
-access key and a session token, valid for `LIFETIME_S` (1 h), tied to one task and the role its
-definition names. It lives as one store document (kind `task-credential`, key = access key id):
-the secret sealed under the master key bound to the access key id, the session token as its
-SHA-256 only (it is compared, never shown again). A request signed with it is accepted only with
-its session token (`X-Amz-Security-Token`), before it expires, and while its task has not
-STOPPED: the task's stop revokes every credential of the task at the next use (and the
-documents are deleted then). The plaintext secret and token are returned once, to the task's
-agent, and never logged.
+A task credential is what STS would hand on ECS: an access key id (`ASIA...`), a secret access
+key and a session token, valid for `LIFETIME_S` (1 h), tied to one task, the role its definition
+names and a purpose: `TASK_ROLE` (the task's containers act as it) or `EXECUTION_ROLE` (the
+task's agent acts as it to read the task's secrets and ship its logs; what it may read, the
+`ExecutionGrant`, is fixed at issue from the task definition). It lives as one store document
+(kind `task-credential`, key = access key id): the secret sealed under the master key bound to
+the access key id, the session token as its SHA-256 only (it is compared, never shown again). A
+request signed with it is accepted only with its session token (`X-Amz-Security-Token`) and
+before it expires. A task role session also dies with its task: the task's stop revokes every
+task role credential of the task at the next use (and the documents are deleted then). An
+execution role session outlives its task's stop until it expires, as an STS session does (ECS's
+agent ships a stopped task's last log lines with it); its grant refuses secret reads once the
+task is stopping (`Principal.stopping`). The plaintext secret and token are returned once, to the
+task's agent, and never logged.
 
 `SigningKeys` is what the AWS endpoints check signatures against: the permanent pairs of
 `orchestrator.security.credentials` and these, each resolved to a `Principal`.
@@ -43,6 +48,7 @@ from orchestrator.security.secrets import (
 log = structlog.get_logger("orchestrator.security.task_credentials")
 
 DOC_KIND = "task-credential"
+TASK_ROLE, EXECUTION_ROLE = "task-role", "execution-role"  # a credential's purpose
 LIFETIME_S = 3600.0
 TEMPORARY_KEY_PREFIX = "ASIA"  # AWS's prefix for temporary (STS) access key ids
 INVALID_TOKEN = "The security token included in the request is invalid."
@@ -63,16 +69,46 @@ def role_name(role: str) -> str:
 
 
 @dataclass(frozen=True)
+class ExecutionGrant:
+    """What an execution role session may read: the references its task definition makes, as written
+    (SSM parameter names or ARNs; Secrets Manager secret names or ARNs, without a json-key suffix)."""
+
+    parameters: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    def wire(self) -> dict[str, list[str]]:
+        return {"parameters": list(self.parameters), "secrets": list(self.secrets)}
+
+    @staticmethod
+    def of(doc: Any) -> ExecutionGrant:
+        doc = doc if isinstance(doc, dict) else {}
+        return ExecutionGrant(
+            tuple(str(p) for p in doc.get("parameters") or []), tuple(str(s) for s in doc.get("secrets") or [])
+        )
+
+
+@dataclass(frozen=True)
 class Principal:
-    """Who signed a request: a permanent key (the admin's rights) or a task's role session."""
+    """Who signed a request: a permanent key (the admin's rights) or a task's role session (task or execution role)."""
 
     access_key_id: str
     task_arn: str | None = None
     cluster: str | None = None
     role_arn: str | None = None
+    purpose: str = TASK_ROLE  # for a role session: TASK_ROLE or EXECUTION_ROLE
+    grant: ExecutionGrant | None = None  # an execution role session's
+    stopping: bool = False  # an execution role session's task is stopping or stopped
 
     @property
     def is_task_role(self) -> bool:
+        return self.task_arn is not None and self.purpose == TASK_ROLE
+
+    @property
+    def is_execution_role(self) -> bool:
+        return self.task_arn is not None and self.purpose == EXECUTION_ROLE
+
+    @property
+    def is_role_session(self) -> bool:
         return self.task_arn is not None
 
     @property
@@ -120,7 +156,9 @@ class TaskCredentials:
     def _master_key(self) -> bytes:
         return load_or_create_master_key(self._master_key_path)
 
-    def issue(self, task_arn: str, cluster: str, role: str) -> IssuedCredential:
+    def issue(
+        self, task_arn: str, cluster: str, role: str, purpose: str = TASK_ROLE, grant: ExecutionGrant | None = None
+    ) -> IssuedCredential:
         """A fresh pair for the task; earlier ones stay valid until they expire, as STS's do."""
         now = self._clock.now()
         key_id, secret, token = new_temporary_key_id(), new_secret_access_key(), secrets.token_urlsafe(96)
@@ -133,13 +171,22 @@ class TaskCredentials:
             "expiration": issued.expiration,
             "sealedSecret": seal(self._master_key, secret, context=key_id),
             "tokenHash": hash_token(token),
+            "purpose": purpose,
         }
+        if purpose == EXECUTION_ROLE:
+            body["grant"] = (grant or ExecutionGrant()).wire()
         with self._store.write() as s:
             for old_key, old in s.list_docs(DOC_KIND):
                 if float(old.get("expiration", 0.0)) <= now:
                     s.delete_doc(DOC_KIND, old_key)
             s.put_doc(DOC_KIND, key_id, body)
-        log.info("task credential issued", task=arn_id(task_arn), role=role_name(issued.role_arn), access_key_id=key_id)
+        log.info(
+            "task credential issued",
+            task=arn_id(task_arn),
+            role=role_name(issued.role_arn),
+            purpose=purpose,
+            access_key_id=key_id,
+        )
         return issued
 
     def _doc(self, access_key_id: str) -> dict[str, Any] | None:
@@ -171,14 +218,34 @@ class TaskCredentials:
         task_arn = str(doc["taskArn"])
         with self._store.read() as s:
             task = s.get_task(task_arn)
+        purpose = str(doc.get("purpose") or TASK_ROLE)
+        if purpose == EXECUTION_ROLE:
+            if task is None:
+                raise UnrecognizedClientException(INVALID_TOKEN)
+            # Valid until it expires, as an STS session is; its grant reads no secret of a stopping task.
+            stopping = task.desiredStatus == "STOPPED" or task.lastStatus == "STOPPED"
+            return Principal(
+                access_key_id,
+                task_arn,
+                str(doc["cluster"]),
+                str(doc["roleArn"]),
+                EXECUTION_ROLE,
+                ExecutionGrant.of(doc.get("grant")),
+                stopping,
+            )
         if task is None or task.lastStatus == "STOPPED":
             self.revoke_task(task_arn)
             raise UnrecognizedClientException(INVALID_TOKEN)
         return Principal(access_key_id, task_arn, str(doc["cluster"]), str(doc["roleArn"]))
 
     def revoke_task(self, task_arn: str) -> int:
+        """Delete the task's task role credentials (its execution role sessions live until they expire)."""
         with self._store.write() as s:
-            keys = [k for k, d in s.list_docs(DOC_KIND) if d.get("taskArn") == task_arn]
+            keys = [
+                k
+                for k, d in s.list_docs(DOC_KIND)
+                if d.get("taskArn") == task_arn and (d.get("purpose") or TASK_ROLE) == TASK_ROLE
+            ]
             for key in keys:
                 s.delete_doc(DOC_KIND, key)
         if keys:
@@ -187,7 +254,7 @@ class TaskCredentials:
 
 
 class SigningKeys:
-    """The keys the AWS endpoints accept: permanent pairs (admin rights) and task role sessions."""
+    """The keys the AWS endpoints accept: permanent pairs (admin rights) and task and execution role sessions."""
 
     def __init__(self, keys: AccessKeys, tasks: TaskCredentials | None = None) -> None:
         self.keys = keys

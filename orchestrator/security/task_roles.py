@@ -11,7 +11,8 @@ only for its own cluster:
 by name or ARN; omitted means `default`, as in ECS, so a task of another cluster must name its
 own. Anything else (every write, task definitions, Application Auto Scaling, CloudWatch Logs, SSM,
 Secrets Manager, Elastic Load Balancing) is refused with AccessDeniedException, worded as AWS
-words it. A permanent key from `orchestrator credentials create` keeps the admin's rights.
+words it. A permanent key from `orchestrator credentials create` keeps the admin's rights; an
+execution role session gets its own grant (`orchestrator.security.execution_roles`), never those.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from orchestrator.core.context import cluster_name
 from orchestrator.core.errors import AccessDeniedException
 from orchestrator.core.models import cluster_arn
+from orchestrator.security.execution_roles import Resources, authorize_execution
 from orchestrator.security.task_credentials import Principal
 
 GRANTED: Mapping[str, frozenset[str]] = {
@@ -47,9 +49,23 @@ def _denied(principal: Principal, action: str, resource: str) -> AccessDeniedExc
     )
 
 
-def authorize(principal: Principal, service: str, operation: str, body: Mapping[str, Any]) -> None:
-    """Raise AccessDeniedException unless `principal` may call `operation` of `service` with `body`."""
+def authorize(
+    principal: Principal,
+    service: str,
+    operation: str,
+    body: Mapping[str, Any],
+    resources: Resources | None = None,
+) -> None:
+    """Raise AccessDeniedException unless `principal` may call `operation` of `service` with `body`.
+    `resources`: the SSM and Secrets Manager lookups an execution role's grant compares references by
+    (without them, references are compared as written)."""
+    if principal.is_execution_role:
+        authorize_execution(principal, service, operation, body, resources)
+        return
     if not principal.is_task_role:
+        # Only a permanent key is left: a role session of any other purpose is refused outright.
+        if principal.is_role_session:
+            raise _denied(principal, f"{service}:{operation}", "*")
         return
     own = str(principal.cluster)
     action = f"{service}:{operation}"

@@ -215,16 +215,19 @@ class EcsEndpoint:
             if handler is None:
                 raise UnknownOperationException(_unsupported_message(self.ops, service, operation))
             request = parse_body(body)
-            authorize(principal, service, operation, request)
+            # The operations resolve SSM and Secrets Manager references: an execution role's grant compares by them.
+            authorize(principal, service, operation, request, resources=self.ops)
             if service == ECS and operation in _STRICT_NETWORK and isinstance(request, dict):
                 request[ECS_WIRE] = True
             result = handler(request)
             payload = dumps(conform(service, operation, result))
-            log.debug(
+            # A role session's calls are worth a line each (who read which secret); an admin's are debug.
+            (log.info if principal.is_role_session else log.debug)(
                 "aws request",
                 service=service,
                 operation=operation,
                 access_key_id=access_key_id,
+                principal=principal.arn,
                 request_id=request_id,
                 status=200,
             )
