@@ -5,7 +5,9 @@ and reconciles only what changed: the store's change feed names the keys each co
 service key dirties that service and a cluster key (an instance changed, or a task stopped and
 freed its resources) every service of the cluster. Timers need no commit, so services that are
 not steady (rolling out, in a grace period, throttled) are also reconciled every
-`service_timer_s`, and every service every `service_sweep_s` as a safety net. Start-up, or a
+`service_timer_s`, and every service every `service_sweep_s` as a safety net (or, when a sweep
+takes longer than 1/SWEEP_SHARE of that, SWEEP_SHARE times its own length: with ten thousand
+services the net must not become the idle control plane's main work). Start-up, or a
 loop so far behind that the feed cannot name the changes, reconciles everything. The instance
 controller and any other periodic job (autoscaling) run on apscheduler's intervals.
 """
@@ -33,6 +35,7 @@ from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 
 log = structlog.get_logger("orchestrator.jobs")
+SWEEP_SHARE = 40  # the safety-net sweep takes at most 1/40 of the loop's time
 
 ServiceRef = tuple[str, str]  # (cluster, service name)
 RECONCILED = ("ACTIVE", "DRAINING")
@@ -120,9 +123,10 @@ class Background:
             try:
                 if changes.keys is None or now >= next_sweep:
                     swept = True
-                    next_sweep = now + settings.service_sweep_s
                     next_timers = now + settings.service_timer_s
                     self.services.reconcile_all()
+                    took = clock.monotonic() - now
+                    next_sweep = now + max(settings.service_sweep_s, took + SWEEP_SHARE * took)
                     continue
                 due = self._touched(changes.keys)
                 if now >= next_timers:

@@ -105,10 +105,8 @@ def instance_ref_matches(inst: ContainerInstance, ref: str) -> bool:
     )
 
 
-def paginate(
-    items: list[Any], req: dict[str, Any], default_max: int = 100, hi: int = 100
-) -> tuple[list[Any], str | None]:
-    """ECS-style pagination: nextToken is an opaque offset, maxResults at most `hi`."""
+def page_bounds(req: dict[str, Any], default_max: int = 100, hi: int = 100) -> tuple[int, int]:
+    """(offset, size) of the page a List* request asks for: nextToken is an opaque offset."""
     max_results = opt_int(req, "maxResults", default_max, lo=1, hi=hi) or default_max
     token = opt_str(req, "nextToken")
     start = 0
@@ -119,6 +117,16 @@ def paginate(
             raise InvalidParameterException(
                 "nextToken is not valid; pass the nextToken of the previous page."
             ) from None
+        if not 0 <= start <= INT64_MAX:
+            raise InvalidParameterException("nextToken is not valid; pass the nextToken of the previous page.")
+    return start, max_results
+
+
+def paginate(
+    items: list[Any], req: dict[str, Any], default_max: int = 100, hi: int = 100
+) -> tuple[list[Any], str | None]:
+    """ECS-style pagination: nextToken is an opaque offset, maxResults at most `hi`."""
+    start, max_results = page_bounds(req, default_max, hi)
     page = items[start : start + max_results]
     nxt = str(start + max_results) if start + max_results < len(items) else None
     return page, nxt

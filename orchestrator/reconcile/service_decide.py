@@ -17,6 +17,7 @@ tested as a table.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -219,9 +220,14 @@ class _Pass:
         self.index = {t.taskArn: i for i, t in enumerate(self.tasks)}
         self.now = snap.now
         self.checked = {arn: checked_containers(td) for arn, td in snap.task_definitions.items()}
-        self.leaving = {i.containerInstanceArn for i in snap.instances if i.status != "ACTIVE"}
         self.out = Actions()
         self._other_usage: Mapping[str, InstanceUsage] | None = None
+
+    @functools.cached_property
+    def leaving(self) -> set[str]:
+        """Instances that are not ACTIVE: only a pass with tasks to count looks (a thousand of them,
+        for every service of a sweep, was most of a steady service's pass)."""
+        return {i.containerInstanceArn for i in self.snap.instances if i.status != "ACTIVE"}
 
     def run(self) -> Actions:
         self._observe_update()

@@ -281,11 +281,10 @@ class TargetController:
         now = self.ctx.clock.now()
         with store.write() as s:
             targets = elb.all_of(s, elb.TARGET)
-            if not targets and not any(elb.service_load_balancers(v) for v in s.list_services()):
+            balanced = s.services_with_load_balancers()
+            if not targets and not balanced:
                 return
-            for svc in s.list_services():
-                if svc.status == "INACTIVE" or not elb.service_load_balancers(svc):
-                    continue
+            for svc in balanced:
                 for reg in self._registrations(s, svc):
                     key = elb.target_key(reg.group, reg.target_id, reg.port)
                     if elb.get(s, elb.TARGET, key) is None:

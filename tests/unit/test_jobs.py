@@ -4,7 +4,8 @@ when it may have run out, and everything at start-up and on the slow sweep."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,10 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self._cond = threading.Condition()
+        self.sweep_takes: Callable[[], None] = lambda: None
 
     def reconcile_all(self) -> None:
+        self.sweep_takes()
         self._record("*")
 
     def reconcile(self, cluster: str, name: str) -> None:
@@ -121,3 +124,26 @@ def test_timers_bring_back_services_that_are_not_steady_and_the_sweep_all(
     clock.advance(5.0)  # service_sweep_s: everything
     ops.ctx.store.nudge("test:wake")
     assert recorder.wait(3) == ["*", "default/web", "*"]
+
+
+def test_a_long_sweep_comes_back_no_sooner_than_forty_times_its_length(
+    world: tuple[Operations, Background, Recorder, FakeClock],
+) -> None:
+    ops, _, recorder, clock = world
+    recorder.wait(1)
+    with ops.ctx.store.write() as s:
+        for name in ("api", "web"):
+            ServiceState(steady=True).save(s, "default", name)  # no timers: only sweeps call
+    recorder.sweep_takes = lambda: clock.advance(2.0)
+    clock.advance(5.0)  # service_sweep_s
+    ops.ctx.store.nudge("test:wake")
+    assert recorder.wait(2) == ["*", "*"]  # this sweep "takes" 2 s
+    # The next is due 2 s + 40 x 2 s = 82 s after this one began (not service_sweep_s = 5 s later):
+    # 81 s after it began (79 s after it ended) nothing yet, at 82 s it comes.
+    clock.advance(79.0)
+    ops.ctx.store.nudge("test:wake")
+    time.sleep(0.3)
+    assert recorder.calls == ["*", "*"]
+    clock.advance(1.0)
+    ops.ctx.store.nudge("test:wake")
+    assert recorder.wait(3) == ["*", "*", "*"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.core.models import Task
+from orchestrator.core.models import ContainerInstance, Service, Task
 from orchestrator.core.store import ParsedRows, Store
 
 
@@ -56,3 +56,57 @@ def test_rows_that_are_gone_leave_once_twice_the_largest_listing_and_a_margin_is
     assert len(parsed._rows) == 3000
     parsed.rows((f"x{n}", texts[n]) for n in range(100))
     assert len(parsed._rows) == 100
+
+
+def instance(n: int, status: str = "ACTIVE") -> ContainerInstance:
+    return ContainerInstance(
+        containerInstanceArn=f"arn:aws:ecs:us-east-1:000000000000:container-instance/default/{n:032x}",
+        ec2InstanceId=f"i-{n:04d}",
+        registeredAt=1.0,
+        status=status,
+    )
+
+
+def test_an_instance_listing_is_reused_inside_writes_until_an_instance_changes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    with store.write() as s:
+        for n in range(3):
+            s.insert_instance(instance(n), "h", heartbeat_at=1.0)
+    parsed: ParsedRows[ContainerInstance] = ParsedRows(ContainerInstance)
+    with store.write() as s:
+        first = s.list_instances("default", parsed=parsed)
+    with store.write() as s:
+        assert s.list_instances("default", parsed=parsed) == first  # the same listing, no query
+        s.update_instance(first[1].model_copy(update={"status": "DRAINING"}))
+        # This transaction changed an instance: the listing is read afresh, with its own write.
+        assert [i.status for i in s.list_instances("default", parsed=parsed)] == ["ACTIVE", "DRAINING", "ACTIVE"]
+    with store.write() as s:
+        assert [i.status for i in s.list_instances("default", parsed=parsed)] == ["ACTIVE", "DRAINING", "ACTIVE"]
+    # Outside a write another thread's commit may land between the read and its stamp: never reused.
+    assert store._instances_stamp("default") is None
+    # Any later commit that writes an instance (another service's pass, an agent) makes it fresh.
+    with store.write() as s:
+        s.insert_instance(instance(3), "h", heartbeat_at=1.0)
+    with store.write() as s:
+        assert len(s.list_instances("default", parsed=parsed)) == 4
+    store.close()
+
+
+def test_services_with_load_balancers_are_chosen_without_parsing_the_others(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    lb = [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/t/1"}]
+    with store.write() as s:
+        for name, extra in (("plain", {}), ("web", {"loadBalancers": lb}), ("gone", {"loadBalancers": lb})):
+            s.put_service(
+                Service(
+                    serviceArn=f"arn:aws:ecs:us-east-1:000000000000:service/default/{name}",
+                    serviceName=name,
+                    clusterArn="arn:aws:ecs:us-east-1:000000000000:cluster/default",
+                    taskDefinition="arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
+                    createdAt=1.0,
+                    status="INACTIVE" if name == "gone" else "ACTIVE",
+                    **extra,
+                )
+            )
+    assert [v.serviceName for v in store.services_with_load_balancers()] == ["web"]
+    store.close()
