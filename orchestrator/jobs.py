@@ -3,7 +3,8 @@
 This is the only module that imports apscheduler. The service controller runs in its own thread
 and reconciles only what changed: the store's change feed names the keys each commit touched, a
 service key dirties that service and a cluster key (an instance changed, or a task stopped and
-freed its resources) every service of the cluster. Timers need no commit, so services that are
+freed its resources) the cluster's services that are not steady and those with tasks on the
+changed instances. Timers need no commit, so services that are
 not steady (rolling out, in a grace period, throttled) are also reconciled every
 `service_timer_s`, and every service every `service_sweep_s` as a safety net (or, when a sweep
 takes longer than 1/SWEEP_SHARE of that, SWEEP_SHARE times its own length: with ten thousand
@@ -36,6 +37,9 @@ from orchestrator.reconcile.services import ServiceController
 
 log = structlog.get_logger("orchestrator.jobs")
 SWEEP_SHARE = 40  # the safety-net sweep takes at most 1/40 of the loop's time
+TIMED_KEY = f"doc:{SERVICE_STATE}"  # what a service state's write touches
+SERVICE_KEY_PREFIX = "service:"
+INSTANCE_KEY_PREFIX = "instance:"
 
 ServiceRef = tuple[str, str]  # (cluster, service name)
 RECONCILED = ("ACTIVE", "DRAINING")
@@ -62,6 +66,7 @@ class Background:
         self.instances = InstanceController(ctx)
         self.daemons = DaemonController(ctx)
         self._stop = threading.Event()
+        self._timed_refs: set[ServiceRef] | None = None  # see _timed
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
         self._scheduler.add_job(
@@ -123,11 +128,14 @@ class Background:
             try:
                 if changes.keys is None or now >= next_sweep:
                     swept = True
+                    self._timed_refs = None
                     next_timers = now + settings.service_timer_s
                     self.services.reconcile_all()
                     took = clock.monotonic() - now
                     next_sweep = now + max(settings.service_sweep_s, took + SWEEP_SHARE * took)
                     continue
+                if any(k == TIMED_KEY or k.startswith(SERVICE_KEY_PREFIX) for k in changes.keys):
+                    self._timed_refs = None
                 due = self._touched(changes.keys)
                 if now >= next_timers:
                     next_timers = now + settings.service_timer_s
@@ -155,22 +163,32 @@ class Background:
             log.exception("service reconcile failed", cluster=cluster, service=name)
 
     def _touched(self, keys: Collection[str]) -> set[ServiceRef]:
+        """The services the keys concern. A cluster key (an instance changed, or a task stopped and
+        freed its resources) concerns the cluster's services that are not steady (they may place or
+        move a task now) and those with a task on a changed instance (it may be draining or gone);
+        a steady service elsewhere in the cluster has nothing to do, as on ECS, which does not
+        rebalance: with ten thousand services, one agent's reconnection was ten thousand passes."""
         services, clusters = dirty_services(keys)
         if clusters:
             store = self.ctx.store
+            changed = [k[len(INSTANCE_KEY_PREFIX) :] for k in keys if k.startswith(INSTANCE_KEY_PREFIX)]
+            services |= {ref for ref in self._timed() if ref[0] in clusters}
             with store.read():
-                for cluster in clusters:
-                    services |= set(store.service_refs(cluster))
+                services |= {ref for ref in store.services_with_tasks_on(changed) if ref[0] in clusters}
         return services
 
     def _timed(self) -> set[ServiceRef]:
-        """Services with a timer that may run out: every one that is not steady."""
-        store = self.ctx.store
-        # From the columns and SQLite's JSON functions: parsing every service and state document
-        # every second was most of an idle control plane's time with thousands of services.
-        with store.read():
-            steady = store.doc_keys_where_true(SERVICE_STATE, "steady")
-            return {(cluster, name) for cluster, name in store.service_refs() if f"{cluster}/{name}" not in steady}
+        """Services with a timer that may run out: every one that is not steady. Read again only
+        after a service or a service state changed (the loop clears it then): even from the columns
+        and SQLite's JSON functions, ten thousand of each every second was an idle control
+        plane's main work."""
+        if self._timed_refs is None:
+            store = self.ctx.store
+            with store.read():
+                steady = store.doc_keys_where_true(SERVICE_STATE, "steady")
+                refs = store.service_refs()
+            self._timed_refs = {(cluster, name) for cluster, name in refs if f"{cluster}/{name}" not in steady}
+        return set(self._timed_refs)
 
 
 class ScheduledActionJobs:

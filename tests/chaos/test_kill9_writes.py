@@ -13,8 +13,8 @@ import httpx
 
 from tests.reliability.server_process import ServerProcess, server_process
 
-ROUNDS = 5
-WRITES_BEFORE_KILL = 300
+ROUNDS = 20  # issue 14: 20 kills, each during 1,000 acknowledged writes
+WRITES_BEFORE_KILL = 1000
 WRITERS = 4
 
 

@@ -147,3 +147,25 @@ def test_a_long_sweep_comes_back_no_sooner_than_forty_times_its_length(
     clock.advance(1.0)
     ops.ctx.store.nudge("test:wake")
     assert recorder.wait(3) == ["*", "*", "*"]
+
+
+def test_a_steady_service_is_concerned_by_an_instance_change_only_where_it_has_a_task(
+    world: tuple[Operations, Background, Recorder, FakeClock],
+) -> None:
+    ops, _, recorder, _ = world
+    recorder.wait(1)
+    ServiceController(ops.ctx).reconcile("default", "web")  # web's task goes on instance a, the only one
+    assert recorder.wait(2) == ["*", "default/web"]
+    with ops.ctx.store.write() as s:
+        for name in ("api", "web"):
+            ServiceState(steady=True).save(s, "default", name)
+    # A steady service with no task there has nothing to do with a new instance (ECS does not
+    # rebalance); the service that changes next is the first to be reconciled after it.
+    instance(ops, "b", "us-east-1b")
+    ops.update_service({"service": "api", "desiredCount": 2})
+    assert recorder.wait(3)[2:] == ["default/api"]
+    # Instance a is drained (its row changes): web has a task there, api none.
+    where = ops.describe_tasks({"tasks": ops.list_tasks({"serviceName": "web"})["taskArns"]})["tasks"][0]
+    ops.update_container_instances_state({"containerInstances": [where["containerInstanceArn"]], "status": "DRAINING"})
+    ops.update_service({"service": "api", "desiredCount": 3})
+    assert recorder.wait(5)[3:] == ["default/web", "default/api"]
