@@ -576,6 +576,24 @@ class Store:
         sql += " ORDER BY family, revision"
         return [TaskDefinition.model_validate_json(r[0]) for r in self._rows(sql, args)]
 
+    def task_definition_refs(
+        self, family: str = "", status: str | None = None, *, descending: bool = False, offset: int = 0, limit: int = -1
+    ) -> list[tuple[str, int]]:
+        """(family, revision) of the task definitions of `family` (every family when empty), in
+        family and revision order (from `offset`, at most `limit`; -1: all), from the columns: a
+        ListTaskDefinitions page parses no row and reads no other."""
+        sql, args = "SELECT family, revision FROM task_definitions WHERE 1=1", list[Any]()
+        if family:
+            sql += " AND family=?"
+            args.append(family)
+        if status:
+            sql += " AND status=?"
+            args.append(status)
+        sql += " ORDER BY family DESC, revision DESC" if descending else " ORDER BY family, revision"
+        sql += " LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        return [(str(r[0]), int(r[1])) for r in self._rows(sql, args)]
+
     def put_task_definition(self, td: TaskDefinition) -> None:
         self._exec(
             "INSERT OR REPLACE INTO task_definitions (family, revision, status, body) VALUES (?, ?, ?, ?)",

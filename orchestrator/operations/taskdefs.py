@@ -29,7 +29,7 @@ from orchestrator.core.models import (
     task_definition_arn,
 )
 from orchestrator.operations import taskdef_fargate, workload_policy
-from orchestrator.operations.common import Context, opt_str, paginate, req_str
+from orchestrator.operations.common import Context, opt_str, page_bounds, req_str
 from orchestrator.operations.secrets import check_secret_members
 from orchestrator.operations.tags import wants_tags
 from orchestrator.operations.taskdef_fields import check_members
@@ -273,17 +273,15 @@ class TaskDefinitionOps:
         prefix = opt_str(req, "familyPrefix", "") or ""
         if len(prefix) > 255:
             raise InvalidParameterException("familyPrefix may be at most 255 characters (a family's longest name).")
-        with self.ctx.store.read() as s:
-            tds = s.list_task_definitions(prefix, status)
-        if prefix:
-            tds = [t for t in tds if t.family == prefix]
-        arns = [t.taskDefinitionArn for t in tds]
-        if opt_str(req, "sort", "ASC") == "DESC":
-            arns.reverse()
-        page, nxt = paginate(arns, req)
-        out: dict[str, Any] = {"taskDefinitionArns": page}
-        if nxt:
-            out["nextToken"] = nxt
+        # familyPrefix is, as ECS documents it, the full family name. One more row than the page
+        # tells whether another follows.
+        start, size = page_bounds(req)
+        refs = self.ctx.store.task_definition_refs(
+            prefix, status, descending=opt_str(req, "sort", "ASC") == "DESC", offset=start, limit=size + 1
+        )
+        out: dict[str, Any] = {"taskDefinitionArns": [task_definition_arn(f, r) for f, r in refs[:size]]}
+        if len(refs) > size:
+            out["nextToken"] = str(start + size)
         return out
 
     def deregister_task_definition(self, req: dict[str, Any]) -> dict[str, Any]:
