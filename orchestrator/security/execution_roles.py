@@ -20,7 +20,7 @@ worded as AWS words it. An execution role never gets the admin's rights.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from orchestrator.core.errors import AccessDeniedException
@@ -68,20 +68,24 @@ def _secret_written(secret_id: str) -> str:
     return secret_id if secret_id.startswith("arn:") else f"{arn_prefix('secretsmanager')}:secret:{secret_id}"
 
 
-def _may_read_parameter(grant: ExecutionGrant, ref: str, resources: Resources | None) -> bool:
-    if resources is not None:
-        key = resources.parameter_key(ref)
+def _names_one_of(
+    ref: str, granted: Iterable[str], resolve: Callable[[str], str | None] | None, written: Callable[[str], str]
+) -> bool:
+    """Whether `ref` names one of `granted`: by what both resolve to where the lookup knows `ref`,
+    else as written."""
+    if resolve is not None:
+        key = resolve(ref)
         if key is not None:
-            return key in {resources.parameter_key(g) for g in grant.parameters}
-    return _parameter_name(ref) in {_parameter_name(g) for g in grant.parameters}
+            return key in {resolve(g) for g in granted}
+    return written(ref) in {written(g) for g in granted}
+
+
+def _may_read_parameter(grant: ExecutionGrant, ref: str, resources: Resources | None) -> bool:
+    return _names_one_of(ref, grant.parameters, resources.parameter_key if resources else None, _parameter_name)
 
 
 def _may_read_secret(grant: ExecutionGrant, secret_id: str, resources: Resources | None) -> bool:
-    if resources is not None:
-        arn = resources.secret_arn(secret_id)
-        if arn is not None:
-            return arn in {resources.secret_arn(g) for g in grant.secrets}
-    return _secret_written(secret_id) in {_secret_written(g) for g in grant.secrets}
+    return _names_one_of(secret_id, grant.secrets, resources.secret_arn if resources else None, _secret_written)
 
 
 def _strings(value: Any) -> Iterable[str] | None:
