@@ -75,6 +75,7 @@ class Agent:
         self.log_shipper: LogShipper | None = None
         self.credentials: CredentialsEndpoint | None = None
         self.registered = threading.Event()
+        self._passing = False
         self.log = log.bind(agent=config.registration.name or "agent", zone=config.registration.zone)
 
     def shutdown(self) -> None:
@@ -173,6 +174,8 @@ class Agent:
         assert worker is not None
         while not self.stop_event.is_set():
             worker.wake.wait(self.config.pass_interval_s)
+            # Busy before the wake is cleared, so `idle` never sees neither.
+            self._passing = True
             worker.wake.clear()
             if self.stop_event.is_set():
                 return
@@ -185,6 +188,12 @@ class Agent:
                 self.stop_event.wait(0.5)
             # Coalesce bursts of Docker events into one pass.
             self.stop_event.wait(0.05)
+            self._passing = False
+
+    @property
+    def idle(self) -> bool:
+        """No worker pass is running or asked for (a simulator's test of a settled agent)."""
+        return self.worker is not None and not self._passing and not self.worker.wake.is_set()
 
     def _metrics_loop(self) -> None:
         """Every metric period, report CPU and memory of this instance's running task containers.

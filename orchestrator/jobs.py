@@ -67,6 +67,7 @@ class Background:
         self.daemons = DaemonController(ctx)
         self._stop = threading.Event()
         self._timed_refs: set[ServiceRef] | None = None  # see _timed
+        self.parked_at: int | None = None  # the change the loop waits after; None while it works
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
         self._scheduler.add_job(
@@ -117,7 +118,9 @@ class Background:
         since = -1  # answers at once with "everything": the start-up pass
         next_timers = next_sweep = clock.monotonic()
         while not self._stop.is_set():
+            self.parked_at = since
             changes = store.wait_changes(since, timeout=max(0.0, next_timers - clock.monotonic()))
+            self.parked_at = None
             if self._stop.is_set():
                 return
             # Taken before the passes: what the passes write comes back as changes and is looked

@@ -29,6 +29,7 @@ from agent.executor.base import Executor
 from agent.executor.fake import FakeExecutor
 from orchestrator.core.clock import FakeClock
 from orchestrator.core.settings import Settings
+from orchestrator.core.store import instance_key
 from orchestrator.local import LocalCluster
 from orchestrator.simulate.scenario import Event, Scenario, ServiceSpec
 
@@ -349,23 +350,41 @@ class Simulation:
             self.executors[name].set_health(cid, "unhealthy" if failing else "healthy")
         return bool(starting)
 
+    def _busy(self, position: int) -> str:
+        """What is still at work ("" once nothing is): the service loop must wait after the latest
+        change, and every agent's worker be idle with its long-poll parked. A quiet store alone is
+        not enough: on a busy machine a starved thread can be quiet for longer than SETTLE_QUIET_S
+        mid-tick, and the sample then catches a tick half done (two runs of one seed differed so)."""
+        plane = self.cluster.plane
+        if plane.background.parked_at != position:
+            return "service controller"
+        agents = {name: running.agent for name, running in self.cluster.agents.items()}
+        working = sorted(name for name, agent in agents.items() if not agent.idle)
+        if working:
+            return f"agent {working[0]} (of {len(working)}) in a worker pass"
+        keys = {instance_key(agent.session.instance_arn): name for name, agent in agents.items()}
+        polling = sorted(keys[k] for k in set(keys) - plane.store.waited_on(keys))
+        return f"agent {polling[0]} (of {len(polling)}) not in its long-poll" if polling else ""
+
     def _settle(self) -> None:
         store = self.cluster.plane.store
         store.nudge("simulate:tick")
         self.cluster.plane.background.instances.reconcile()
         began = time.monotonic()
         last, quiet_since = store.position, time.monotonic()
+        busy = ""
         while time.monotonic() - began < SETTLE_LIMIT_S:
             time.sleep(0.02)
             if self._answer_health():
                 quiet_since = time.monotonic()
             now_pos = store.position
-            if now_pos != last:
+            busy = self._busy(now_pos)
+            if now_pos != last or busy:
                 last, quiet_since = now_pos, time.monotonic()
             elif time.monotonic() - quiet_since >= SETTLE_QUIET_S:
                 return
         self.unsettled_ticks += 1
-        self._note("tick did not settle", limit_s=SETTLE_LIMIT_S)
+        self._note("tick did not settle", limit_s=SETTLE_LIMIT_S, busy=busy or "store still changing")
 
     # -- sampling ------------------------------------------------------------------------------
 

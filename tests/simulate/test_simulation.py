@@ -39,6 +39,8 @@ def test_a_lost_zone_is_replaced_in_the_others_and_the_same_seed_gives_the_same_
         paths = report.write(scenario, 3, lines, tmp_path / f"run{i}")
         runs.append((paths["timeline"].read_bytes(), paths["summary"].read_bytes()))
         assert paths["picture"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    differing = [(a, b) for a, b in zip(runs[0][0].splitlines(), runs[1][0].splitlines(), strict=False) if a != b]
+    assert not differing, f"the first timeline line that differs: {differing[0]}"
     assert runs[0] == runs[1]
 
     by_t = {s["t"]: s for s in samples([json.loads(line) for line in runs[0][0].decode().splitlines()])}
