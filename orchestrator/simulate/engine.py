@@ -5,8 +5,10 @@ operations, the controllers and the scheduler are the real ones, and every agent
 HTTP agent protocol (register, long-poll, task-state reports). Time moves only here: each tick
 applies the events due, moves the clock by `tick_s`, wakes the controllers (the service loop by a
 nudge of the change feed, the instance controller by a direct pass) and waits, in real time, until
-the store has stopped changing. So a tick takes as long as the work it causes, and the sample taken
-at its end is the settled state, the same in every run of the same scenario and seed.
+nothing is at work: the service loop waits after the store's latest change, every agent's worker is
+idle and its long-poll parked, and the store has stayed so for SETTLE_QUIET_S. So a tick takes as
+long as the work it causes, and the sample taken at its end is the settled state, the same in every
+run of the same scenario and seed.
 
 Health checks are the simulator's to answer: a container with one is marked healthy, or unhealthy
 for the share of a rollout's new tasks that the scenario says fail (the n-th new container of a
@@ -36,9 +38,9 @@ from orchestrator.simulate.scenario import Event, Scenario, ServiceSpec
 log = structlog.get_logger("orchestrator.simulate")
 
 CLUSTER = "default"
-# Real seconds the store must stay unchanged for a tick to count as settled, and the most one
+# Real seconds everything must stay idle for a tick to count as settled, and the most one
 # tick may take before the simulator gives up waiting (and says so in the timeline).
-SETTLE_QUIET_S = 0.25
+SETTLE_QUIET_S = 0.1
 SETTLE_LIMIT_S = 60.0
 # Agents never wake on a timer of their own: assignments and fake-engine events wake them.
 AGENT_POLL_S = 3600.0
