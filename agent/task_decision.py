@@ -38,6 +38,23 @@ ERROR_CLASSES = ("ResourceInitializationError:",)
 HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY", "starting": "UNKNOWN"}
 # lastStatus values of a task that has run here before (so missing containers mean it ended).
 _HAS_RUN = ("RUNNING", "DEACTIVATING", "STOPPING")
+# ECS's task lifecycle, in order: a task's lastStatus only ever moves down this list.
+_LIFECYCLE = (
+    "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
+)  # fmt: skip
+
+
+def with_reported(task: Mapping[str, Any], reported: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The assignment's task, with the lastStatus this agent last reported when that is further on.
+
+    The control plane does not wake an agent for its own report, so the assignment in hand may
+    predate it (or an answer read before the report may arrive after it)."""
+    if reported is None:
+        return task
+    mine, theirs = reported.get("lastStatus"), task.get("lastStatus")
+    if mine in _LIFECYCLE and (theirs not in _LIFECYCLE or _LIFECYCLE.index(mine) > _LIFECYCLE.index(theirs)):
+        return {**task, "lastStatus": mine}
+    return task
 _EXITED = ("exited", "dead")
 
 

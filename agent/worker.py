@@ -58,6 +58,7 @@ from agent.task_decision import (
     decide_orphans,
     decide_task,
     start_order,
+    with_reported,
 )
 
 __all__ = ["Worker", "container_name", "container_report", "container_spec", "task_id"]
@@ -156,7 +157,7 @@ class Worker:
         arn = task["taskArn"]
         return TaskInputs(
             sandbox=sandbox,
-            task=task,
+            task=with_reported(task, self._sent.get(arn)),
             definition=self._tds.get(task["taskDefinitionArn"]),
             containers=existing,
             busy=arn in self._busy,

@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from orchestrator.core.context import Context
 from orchestrator.core.service_state import KIND as SERVICE_STATE
+from orchestrator.core.store import SERVICE_ROWS_KEY
 from orchestrator.operations.scheduled_actions import parse_schedule
 from orchestrator.reconcile.daemons import DaemonController
 from orchestrator.reconcile.instances import InstanceController
@@ -67,6 +68,7 @@ class Background:
         self.daemons = DaemonController(ctx)
         self._stop = threading.Event()
         self._timed_refs: set[ServiceRef] | None = None  # see _timed
+        self._daemon_refs: list[ServiceRef] | None = None  # see _reconcile_daemons
         self.parked_at: int | None = None  # the change the loop waits after; None while it works
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
@@ -131,7 +133,7 @@ class Background:
             try:
                 if changes.keys is None or now >= next_sweep:
                     swept = True
-                    self._timed_refs = None
+                    self._timed_refs = self._daemon_refs = None
                     next_timers = now + settings.service_timer_s
                     self.services.reconcile_all()
                     took = clock.monotonic() - now
@@ -139,6 +141,8 @@ class Background:
                     continue
                 if any(k == TIMED_KEY or k.startswith(SERVICE_KEY_PREFIX) for k in changes.keys):
                     self._timed_refs = None
+                if SERVICE_ROWS_KEY in changes.keys:
+                    self._daemon_refs = None
                 due = self._touched(changes.keys)
                 if now >= next_timers:
                     next_timers = now + settings.service_timer_s
@@ -154,8 +158,14 @@ class Background:
     def _reconcile_daemons(self) -> None:
         # DAEMON services are few, and an instance joining, draining or leaving concerns all of
         # them, so any commit (and the sweep) gets one pass over every daemon service.
+        # Which services are DAEMON ones is read again only after a service changed: with ten
+        # thousand services, picking them out of the rows on every commit was an idle control
+        # plane's largest cost.
         try:
-            self.daemons.reconcile_all()
+            if self._daemon_refs is None:
+                with self.ctx.store.read() as s:
+                    self._daemon_refs = s.service_refs(daemon=True)
+            self.daemons.reconcile_all(self._daemon_refs)
         except Exception:
             log.exception("daemon reconcile pass failed")
 

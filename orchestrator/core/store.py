@@ -205,6 +205,11 @@ def instance_key(arn: str) -> str:
     return f"instance:{arn}"
 
 
+# The change-feed key of every write of a service row (its tasks' changes do not touch it): what
+# a list of services picked by their rows (the DAEMON ones) is kept until.
+SERVICE_ROWS_KEY = "service-rows"
+
+
 def _private(path: str) -> None:
     """The database file, created (or kept) readable by its owner only: it holds task environments.
     SQLite gives the -wal and -shm files the database file's mode."""
@@ -660,11 +665,13 @@ class Store:
             (cluster, service.serviceName, service.status, _dumps(body)),
         )
         self.touch(service_key(cluster, service.serviceName))
+        self.touch(SERVICE_ROWS_KEY)
 
     def delete_service_row(self, cluster: str, name: str) -> None:
         self._exec("DELETE FROM services WHERE cluster=? AND name=?", (cluster, name))
         self._exec("DELETE FROM events WHERE cluster=? AND service=?", (cluster, name))
         self.touch(service_key(cluster, name))
+        self.touch(SERVICE_ROWS_KEY)
 
     # -- service events --------------------------------------------------------------------
 
@@ -774,9 +781,10 @@ class Store:
         )
         self._touch_task(cluster, task)
 
-    def update_task(self, task: Task) -> None:
+    def update_task(self, task: Task, *, wake_agent: bool = True) -> None:
         """Write a changed task over its row and bump its version (on `task` too). The row must
-        still be the version `task` was read with (else StaleWriteError, and nothing is written)."""
+        still be the version `task` was read with (else StaleWriteError, and nothing is written).
+        `wake_agent=False` leaves the instance's long-poll parked: for what its own agent reported."""
         cluster = task.clusterArn.rsplit("/", 1)[-1]
         read_version = task.version
         task.version = read_version + 1
@@ -800,10 +808,10 @@ class Store:
         if changed != 1:
             task.version = read_version
             raise StaleWriteError(f"task {task.taskArn} is not at version {read_version} any more (or is gone)")
-        self._touch_task(cluster, task)
+        self._touch_task(cluster, task, wake_agent)
 
-    def _touch_task(self, cluster: str, task: Task) -> None:
-        if task.containerInstanceArn:
+    def _touch_task(self, cluster: str, task: Task, wake_agent: bool = True) -> None:
+        if task.containerInstanceArn and wake_agent:
             self.touch(instance_key(task.containerInstanceArn))
         if task.group.startswith("service:"):
             self.touch(service_key(cluster, task.group[len("service:") :]))

@@ -228,7 +228,10 @@ class AgentOps:
                     raise AccessDeniedException("An agent may only report the tasks of its own container instance.")
                 checked = checked_containers(s.get_task_definition_by_arn(task.taskDefinitionArn))
                 if apply_report(task, report, now, checked):
-                    s.update_task(task)
+                    # Not echoed back to the agent: it knows what it reported (it keeps its own
+                    # reports over the assignment's), and a second answer per report cost the
+                    # control plane more than the report itself.
+                    s.update_task(task, wake_agent=False)
                 accepted += 1
             s.heartbeat(arn, now)
         return {"accepted": accepted}

@@ -14,6 +14,7 @@ gathers the snapshot in a write transaction, applies the actions and updates the
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -123,10 +124,11 @@ class DaemonController:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def reconcile_all(self) -> None:
+    def reconcile_all(self, refs: Iterable[tuple[str, str]] | None = None) -> None:
+        """A pass over every DAEMON service, or over `refs` (the caller's list of them)."""
         # Picked from the columns: every commit gets this pass, and parsing every service for it
         # cost 50 ms per commit with a thousand services.
-        for cluster, name in self.ctx.store.service_refs(daemon=True):
+        for cluster, name in self.ctx.store.service_refs(daemon=True) if refs is None else refs:
             try:
                 self.reconcile(cluster, name)
             except Exception:  # one broken service must not stop the others

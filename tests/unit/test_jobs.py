@@ -169,3 +169,19 @@ def test_a_steady_service_is_concerned_by_an_instance_change_only_where_it_has_a
     ops.update_container_instances_state({"containerInstances": [where["containerInstanceArn"]], "status": "DRAINING"})
     ops.update_service({"service": "api", "desiredCount": 3})
     assert recorder.wait(5)[3:] == ["default/web", "default/api"]
+
+
+def test_a_daemon_service_created_after_the_loop_listed_the_daemon_services_gets_its_task(
+    world: tuple[Operations, Background, Recorder, FakeClock],
+) -> None:
+    ops, bg, recorder, _ = world
+    recorder.wait(1)
+    deadline = time.monotonic() + HANG_S
+    while bg.parked_at is None:  # the start-up passes are over: the loop knows there is no DAEMON service
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # Writing a service row makes the loop read the list again; a task's change alone would not.
+    ops.create_service({"serviceName": "node-exporter", "taskDefinition": "web", "schedulingStrategy": "DAEMON"})
+    while not ops.list_tasks({"serviceName": "node-exporter"})["taskArns"]:
+        assert time.monotonic() < deadline, "the new DAEMON service was never reconciled"
+        time.sleep(0.01)

@@ -20,7 +20,7 @@ from orchestrator.core.errors import ApiError
 from orchestrator.core.models import Service, Task, arn_id
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.settings import Settings
-from orchestrator.core.store import Store
+from orchestrator.core.store import Store, instance_key
 from orchestrator.operations import Context, Operations
 from orchestrator.reconcile.service_decide import STUCK_MESSAGE, bounds
 from orchestrator.reconcile.services import ServiceController
@@ -704,3 +704,18 @@ def test_an_update_leaves_the_controllers_throttle_to_the_controller(rig: Rig) -
     state = ServiceState.load(rig.store, "default", "web")
     assert (state.observed_generation, state.start_failures, state.retry_after) == (1, 0, 0.0)
     assert rig.start_pending(fail=True) == 1
+
+
+def test_an_agents_own_report_does_not_wake_its_long_poll_but_the_control_planes_stop_does(rig: Rig) -> None:
+    rig.create(1, rig.taskdef())
+    rig.reconcile()
+    (task,) = rig.live()
+    assert task.containerInstanceArn is not None
+    key = [instance_key(task.containerInstanceArn)]
+    placed = rig.store.latest(key)
+    rig.report(task, "RUNNING")
+    # The agent knows what it reported: answering its poll again would send it every task for nothing.
+    assert rig.store.latest(key) == placed
+    assert rig.store.get_task(task.taskArn).lastStatus == "RUNNING"  # type: ignore[union-attr]
+    rig.ops.stop_task({"task": task.taskArn, "reason": "test"})
+    assert rig.store.latest(key) > placed  # a stop is news to the agent: it wakes

@@ -28,7 +28,15 @@ from orchestrator.core.models import (
     service_arn,
     task_arn,
 )
-from orchestrator.core.store import Changes, StaleWriteError, Store, cluster_key, instance_key, service_key
+from orchestrator.core.store import (
+    SERVICE_ROWS_KEY,
+    Changes,
+    StaleWriteError,
+    Store,
+    cluster_key,
+    instance_key,
+    service_key,
+)
 from orchestrator.security.auth import authenticate_instance, new_instance_credential
 from orchestrator.security.secrets import hash_token
 
@@ -299,14 +307,17 @@ def test_wait_changes_joins_every_commit_since_and_gives_up_naming_them_far_behi
         for name in ("a", "b", "c"):
             with store.write() as s:
                 s.put_service(_service(name))
-        # Commits 1..3 are remembered: since 0 names all three services.
-        assert store.wait_changes(0, timeout=0) == Changes(3, frozenset(service_key("default", n) for n in "abc"))
-        assert store.wait_changes(2, timeout=0) == Changes(3, frozenset({service_key("default", "c")}))
+        # Commits 1..3 are remembered: since 0 names all three services (and that service rows changed).
+        rows = {SERVICE_ROWS_KEY}
+        assert store.wait_changes(0, timeout=0) == Changes(
+            3, frozenset({*(service_key("default", n) for n in "abc"), *rows})
+        )
+        assert store.wait_changes(2, timeout=0) == Changes(3, frozenset({service_key("default", "c"), *rows}))
         with store.write() as s:
             s.put_service(_service("d"))
         # Commit 1 is forgotten now: a waiter at 0 cannot be told what changed, only "everything".
         assert store.wait_changes(0, timeout=0) == Changes(4, None)
-        assert store.wait_changes(1, timeout=0).keys == frozenset(service_key("default", n) for n in "bcd")
+        assert store.wait_changes(1, timeout=0).keys == frozenset({*(service_key("default", n) for n in "bcd"), *rows})
     finally:
         store.close()
 

@@ -23,6 +23,7 @@ from agent.task_decision import (
     decide_orphans,
     decide_task,
     start_order,
+    with_reported,
 )
 
 ARN = "arn:aws:ecs:us-east-1:000000000000:task/default/t1"
@@ -301,3 +302,19 @@ def test_orphans_are_stopped_and_removed() -> None:
 )
 def test_start_order(cdefs: list[dict[str, Any]], order: list[str]) -> None:
     assert start_order(cdefs) == order
+
+
+@pytest.mark.parametrize(
+    ("assigned", "reported", "seen"),
+    [
+        ("PENDING", None, "PENDING"),  # nothing reported yet: the assignment as it is
+        ("PENDING", "RUNNING", "RUNNING"),  # the answer predates the report: the report is newer
+        ("PROVISIONING", "PENDING", "PENDING"),
+        ("RUNNING", "PENDING", "RUNNING"),  # an older report never takes a task back
+        ("STOPPED", "RUNNING", "STOPPED"),  # the control plane stopped it since (a lost agent's task)
+        ("RUNNING", "BOGUS", "RUNNING"),  # not a lifecycle status: ignored
+    ],
+)
+def test_the_agents_own_report_is_kept_over_an_older_assignment(assigned: str, reported: str | None, seen: str) -> None:
+    mine = None if reported is None else {"taskArn": ARN, "lastStatus": reported}
+    assert with_reported(task(last=assigned), mine)["lastStatus"] == seen

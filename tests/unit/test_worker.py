@@ -53,15 +53,11 @@ class Rig:
         self.worker.assign({"tasks": list(self.tasks.values()), "taskDefinitions": {TD_ARN: self.td}})
 
     def step(self) -> list[dict[str, Any]]:
-        """One pass; the reports it sent (the control plane echoes lastStatus back, as it does)."""
+        """One pass; the reports it sent. The assignment is not updated with them: the control
+        plane does not wake an agent for its own reports, so the worker must go by what it sent."""
         before = len(self.sent)
         self.worker.reconcile()
-        reports = [r for batch in self.sent[before:] for r in batch]
-        for r in reports:
-            tid = r["taskArn"].rsplit("/", 1)[-1]
-            if r["lastStatus"]:
-                self.tasks[tid]["lastStatus"] = r["lastStatus"]
-        return reports
+        return [r for batch in self.sent[before:] for r in batch]
 
     def container(self, tid: str, name: str) -> str:
         return next(c.id for c in self.fake.list({LABEL_TASK: tid}) if c.labels.get("orch.container") == name)
@@ -197,6 +193,21 @@ def test_an_essential_exit_stops_and_cleans_up_the_task(rig: Rig) -> None:
     assert (log, 30) in rig.fake.stops  # the sidecar got its graceful stop
     assert rig.fake.list({LABEL_TASK: "t1"}) == []
     assert rig.step() == []  # finished: never reported again
+
+
+def test_a_task_it_reported_running_whose_containers_vanish_has_ended_though_the_assignment_is_older(
+    rig: Rig,
+) -> None:
+    # The assignment still says PROVISIONING (the control plane does not echo reports back); the
+    # worker's own RUNNING report tells it the task ran here, so it is not started a second time.
+    rig.assign(td(cdef("web")), "t1")
+    rig.step()
+    [running] = rig.step()
+    assert running["lastStatus"] == "RUNNING" and rig.tasks["t1"]["lastStatus"] == "PROVISIONING"
+    rig.fake.remove(rig.container("t1", "web"))
+    [report] = rig.step()
+    assert (report["lastStatus"], report["stopCode"]) == ("STOPPED", "EssentialContainerExited")
+    assert len(rig.fake.runs) == 1
 
 
 def test_containers_no_task_claims_are_removed(rig: Rig) -> None:
