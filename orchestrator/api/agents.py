@@ -73,8 +73,13 @@ async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> di
     if not math.isfinite(wait):
         raise InvalidParameterException("wait must be a finite number of seconds.")
     ops = _ops(request)
-    arn = await run_in_threadpool(_instance, request)
-    wait_s, asked_at = await run_in_threadpool(ops.ask_assignments, arn, wait)
+
+    def ask() -> tuple[str, float, float]:
+        # One trip to a worker thread for both: each trip costs the event loop, which every agent shares.
+        arn = _instance(request)
+        return (arn, *ops.ask_assignments(arn, wait))
+
+    arn, wait_s, asked_at = await run_in_threadpool(ask)
     key = [instance_key(arn)]
     await wait_for_change(ops.ctx.store, key, since, wait_s)
     seq = ops.ctx.store.latest(key)

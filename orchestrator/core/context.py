@@ -13,6 +13,7 @@ from orchestrator.core.log_feed import LogFeed
 from orchestrator.core.models import arn_id
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
+from orchestrator.core.task_wires import TaskWires
 
 DEFAULT_CLUSTER = "default"
 
@@ -30,6 +31,8 @@ class Context:
     log_feed: LogFeed = field(default_factory=LogFeed)
     # The master key that seals stored parameters and secrets (`<data dir>/master.key`).
     master_key_path: Path | None = None
+    # Tasks' wire forms for agents' answers, kept by row text.
+    task_wires: TaskWires = field(default_factory=TaskWires)
 
 
 def cluster_name(ref: Any) -> str:

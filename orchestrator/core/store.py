@@ -746,6 +746,16 @@ class Store:
             tasks = [t for t in tasks if t.startedBy == started_by]
         return tasks
 
+    def instance_task_rows(self, instance_arn: str) -> list[tuple[str, str, str]]:
+        """(ARN, desiredStatus, row text) of the instance's tasks that are not STOPPED, oldest first:
+        what its agent is answered with, unparsed (see core/task_wires)."""
+        rows = self._rows(
+            "SELECT arn, desired_status, body FROM tasks WHERE instance_arn=? AND last_status != 'STOPPED'"
+            " ORDER BY created_at, arn",
+            (instance_arn,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
     def task_arns(
         self, cluster: str, desired_status: str, group: str | None = None, pending: bool = False
     ) -> list[str]:

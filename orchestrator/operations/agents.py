@@ -16,6 +16,7 @@ from orchestrator.core.models import (
     DEFAULT_RESERVED_TCP_PORTS,
     Attribute,
     ContainerInstance,
+    Task,
     VersionInfo,
     arn_id,
     instance_arn,
@@ -198,21 +199,28 @@ class AgentOps:
             liveness = store.instance_liveness(arn)
             return {"seq": since, "unchanged": True, "instanceStatus": liveness[0] if liveness else "INACTIVE"}
         # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
+        wires = self.ctx.task_wires
         with store.read() as s:
+
+            def shown(task: Task) -> Task:
+                # A task to stop keeps running while its load balancer target drains (ECS deregisters first).
+                return task.model_copy(update={"desiredStatus": "RUNNING"}) if elb.stop_held(s, task) else task
+
             inst = s.get_instance(arn)
-            tasks = [t for t in s.list_tasks(instance_arn=arn, not_stopped=True)]
-            # A task to stop keeps running while its load balancer target drains (ECS deregisters first).
-            tasks = [t.model_copy(update={"desiredStatus": "RUNNING"}) if elb.stop_held(s, t) else t for t in tasks]
+            tasks = [
+                wires.wire(task_arn, text, shown if desired == "STOPPED" else None)
+                for task_arn, desired, text in s.instance_task_rows(arn)
+            ]
             tds = {}
             for t in tasks:
-                if t.taskDefinitionArn not in tds:
-                    td = s.get_task_definition_by_arn(t.taskDefinitionArn)
+                if t["taskDefinitionArn"] not in tds:
+                    td = s.get_task_definition_by_arn(t["taskDefinitionArn"])
                     if td is not None:
-                        tds[t.taskDefinitionArn] = td.wire()
+                        tds[t["taskDefinitionArn"]] = td.wire()
         return {
             "seq": seq,
             "instanceStatus": inst.status if inst else "INACTIVE",
-            "tasks": [t.wire() for t in tasks],
+            "tasks": tasks,
             "taskDefinitions": tds,
         }
 
