@@ -38,6 +38,7 @@ ERROR_CLASSES = ("ResourceInitializationError:",)
 HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY", "starting": "UNKNOWN"}
 # lastStatus values of a task that has run here before (so missing containers mean it ended).
 _HAS_RUN = ("RUNNING", "DEACTIVATING", "STOPPING")
+_EXITED = ("exited", "dead")
 # ECS's task lifecycle, in order: a task's lastStatus only ever moves down this list.
 _LIFECYCLE = (
     "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
@@ -55,7 +56,6 @@ def with_reported(task: Mapping[str, Any], reported: Mapping[str, Any] | None) -
     if mine in _LIFECYCLE and (theirs not in _LIFECYCLE or _LIFECYCLE.index(mine) > _LIFECYCLE.index(theirs)):
         return {**task, "lastStatus": mine}
     return task
-_EXITED = ("exited", "dead")
 
 
 # -- inputs --------------------------------------------------------------------------------------

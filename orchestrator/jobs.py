@@ -158,9 +158,9 @@ class Background:
     def _reconcile_daemons(self) -> None:
         # DAEMON services are few, and an instance joining, draining or leaving concerns all of
         # them, so any commit (and the sweep) gets one pass over every daemon service.
-        # Which services are DAEMON ones is read again only after a service changed: with ten
-        # thousand services, picking them out of the rows on every commit was an idle control
-        # plane's largest cost.
+        # Which services are DAEMON ones is read again only after a service row was written (or on
+        # the sweep): with ten thousand services, picking them out of the rows on every commit was
+        # an idle control plane's largest cost.
         try:
             if self._daemon_refs is None:
                 with self.ctx.store.read() as s:
