@@ -39,7 +39,9 @@ HEALTH = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY", "starting": "UNKNOWN"}
 # lastStatus values of a task that has run here before (so missing containers mean it ended).
 _HAS_RUN = ("RUNNING", "DEACTIVATING", "STOPPING")
 _EXITED = ("exited", "dead")
-# ECS's task lifecycle, in order: a task's lastStatus only ever moves down this list.
+# ECS's task lifecycle, in order: a task's lastStatus only ever moves down this list. The agent
+# imports nothing of the control plane (the wire is their contract), so this is the wire's
+# vocabulary as `api/agent_wire.Status` accepts it and `core/models.TASK_STATUS_ORDER` ranks it.
 _LIFECYCLE = (
     "PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
 )  # fmt: skip
