@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from orchestrator.core.context import Context
 from orchestrator.core.service_state import KIND as SERVICE_STATE
-from orchestrator.core.store import SERVICE_ROWS_KEY
+from orchestrator.core.store import SERVICE_ROWS_KEY, Changes
 from orchestrator.operations.scheduled_actions import parse_schedule
 from orchestrator.reconcile.daemons import DaemonController
 from orchestrator.reconcile.instances import InstanceController
@@ -70,6 +70,11 @@ class Background:
         self._timed_refs: set[ServiceRef] | None = None  # see _timed
         self._daemon_refs: list[ServiceRef] | None = None  # see _reconcile_daemons
         self.parked_at: int | None = None  # the change the loop waits after; None while it works
+        # Stepped (the simulator): each pass waits for `step`, so the passes see the same changes
+        # in every run, not whatever the agents' threads had reported by the time one began.
+        self._stepped = threading.Event()
+        self._permit = threading.Semaphore(0)
+        self._passed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-controller", daemon=True)
         self._scheduler = BackgroundScheduler(daemon=True)
         self._scheduler.add_job(
@@ -112,16 +117,18 @@ class Background:
     def stop(self) -> None:
         self._stop.set()
         self.ctx.store.nudge("background:stop")
+        self._permit.release()
         self._thread.join(timeout=5)
         self._scheduler.shutdown(wait=False)
 
     def _loop(self) -> None:
-        store, clock, settings = self.ctx.store, self.ctx.clock, self.ctx.settings
+        clock, settings = self.ctx.clock, self.ctx.settings
         since = -1  # answers at once with "everything": the start-up pass
         next_timers = next_sweep = clock.monotonic()
         while not self._stop.is_set():
             self.parked_at = since
-            changes = store.wait_changes(since, timeout=max(0.0, next_timers - clock.monotonic()))
+            self._passed.set()
+            changes = self._next_changes(since, timeout=max(0.0, next_timers - clock.monotonic()))
             self.parked_at = None
             if self._stop.is_set():
                 return
@@ -154,6 +161,28 @@ class Background:
             finally:
                 if swept or changes.keys:
                     self._reconcile_daemons()
+
+    def stepped(self) -> None:
+        """From now on run a pass only when `step` asks for one (the simulator settles its agents
+        between passes)."""
+        self._stepped.set()
+
+    def step(self) -> None:
+        """Run one pass over whatever changed since the last one, and return once it is done."""
+        self._passed.clear()
+        self._permit.release()
+        while not self._passed.wait(timeout=1.0):
+            if not self._thread.is_alive():
+                raise RuntimeError("the service controller's loop has stopped")
+
+    def _next_changes(self, since: int, timeout: float) -> Changes:
+        store = self.ctx.store
+        if not self._stepped.is_set():
+            changes = store.wait_changes(since, timeout)
+            if not self._stepped.is_set():
+                return changes
+        self._permit.acquire()
+        return store.wait_changes(since, timeout=0.0)
 
     def _reconcile_daemons(self) -> None:
         # DAEMON services are few, and an instance joining, draining or leaving concerns all of

@@ -22,6 +22,7 @@ from agent.executor.base import Executor
 from agent.main import Agent, AgentConfig
 from agent.session import Registration
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.ids import Ids
 from orchestrator.core.lifecycle import stop_tasks_on
 from orchestrator.core.settings import Settings
 from orchestrator.server import ControlPlane
@@ -74,13 +75,15 @@ class LocalCluster:
     agent_ship_logs: bool = True
     # The control plane's clock (the simulator's fake one moves only when told).
     clock: Clock = field(default_factory=SystemClock)
+    # The control plane's source of new ids (the simulator's are seeded).
+    ids: Ids = field(default_factory=Ids)
     agents: dict[str, RunningAgent] = field(default_factory=dict)
     _addresses_given: int = 0
     _gpus_given: int = 0
     _detected_gpus: list[str] | None = None
 
     def __post_init__(self) -> None:
-        self.plane = ControlPlane(self.data_dir, self.settings, self.clock)
+        self.plane = ControlPlane(self.data_dir, self.settings, self.clock, ids=self.ids)
         self.url = self.plane.start_in_thread(self.listen)
         self.http = httpx.Client(
             base_url=self.url, timeout=30.0, headers={"authorization": f"Bearer {self.plane.admin_token}"}

@@ -23,6 +23,7 @@ from orchestrator.api.limits import Limits, slow_client_protocol
 from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner
 from orchestrator.core.clock import Clock, SystemClock
+from orchestrator.core.ids import Ids
 from orchestrator.core.models import set_region
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
@@ -108,6 +109,7 @@ class ControlPlane:
     clock: Clock = field(default_factory=SystemClock)
     limits: Limits = field(default_factory=Limits)
     tls: Certificates | None = None
+    ids: Ids = field(default_factory=Ids)
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +132,7 @@ class ControlPlane:
             metrics_sink=self.metrics.sink,
             request_sink=self.metrics.observe_requests,
             master_key_path=self.data_dir / MASTER_KEY_FILE,
+            ids=self.ids,
         )
         self.ops = Operations(self.ctx)
         self.background = Background(self.ctx)

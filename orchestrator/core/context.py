@@ -1,4 +1,4 @@
-"""The context every operation and controller runs in: the store, the clock, the settings."""
+"""The context every operation and controller runs in: the store, the clock, the settings, the ids."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import InvalidParameterException
+from orchestrator.core.ids import Ids
 from orchestrator.core.log_feed import LogFeed
 from orchestrator.core.models import arn_id
 from orchestrator.core.settings import Settings
@@ -33,6 +34,8 @@ class Context:
     master_key_path: Path | None = None
     # Tasks' wire forms for agents' answers, kept by row text.
     task_wires: TaskWires = field(default_factory=TaskWires)
+    # New ids of tasks, instances and deployments (seeded in the simulator).
+    ids: Ids = field(default_factory=Ids)
 
 
 def cluster_name(ref: Any) -> str:

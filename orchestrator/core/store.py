@@ -319,6 +319,7 @@ class Store:
         self._waiting: Counter[str] = Counter()
         # Callbacks of waits that hold no thread (`watch`), by key.
         self._watchers: dict[str, dict[int, Callable[[], None]]] = {}
+        self._watch_keys: dict[int, tuple[str, ...]] = {}  # each watch's keys, by its ident
         self._watch_ids = itertools.count(1)
         # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
@@ -382,9 +383,12 @@ class Store:
                 self._touched_at[key] = self._seq
             self._log.append((self._seq, keys))
             self._changed.notify_all()
-            for key in keys:
-                for wake in list(self._watchers.get(key, {}).values()):
-                    wake()
+            woken = {ident: wake for key in keys for ident, wake in self._watchers.get(key, {}).items()}
+            for ident, wake in woken.items():
+                # Ended here, not when the waiter's coroutine runs: from this commit on it is
+                # no longer waiting (`waited_on`), however long the event loop takes to get to it.
+                self._end_watch(ident)
+                wake()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
@@ -464,22 +468,28 @@ class Store:
             if since > self._seq or max((self._touched_at.get(k, 0) for k in keys), default=0) > since:
                 return None
             ident = next(self._watch_ids)
-            for key in keys:
+            watched = tuple(set(keys))
+            self._watch_keys[ident] = watched
+            for key in watched:
                 self._watchers.setdefault(key, {})[ident] = wake
-            self._waiting.update(keys)
+            self._waiting.update(watched)
 
         def end() -> None:
             with self._feed:
-                for key in keys:
-                    watchers = self._watchers.get(key, {})
-                    if watchers.pop(ident, None) is not None:
-                        self._waiting[key] -= 1
-                        if self._waiting[key] <= 0:
-                            del self._waiting[key]
-                    if not watchers:
-                        self._watchers.pop(key, None)
+                self._end_watch(ident)
 
         return end
+
+    def _end_watch(self, ident: int) -> None:
+        """Forget one watch (once: a woken watch is ended by the commit, then by its owner)."""
+        for key in self._watch_keys.pop(ident, ()):
+            watchers = self._watchers.get(key, {})
+            watchers.pop(ident, None)
+            if not watchers:
+                self._watchers.pop(key, None)
+            self._waiting[key] -= 1
+            if self._waiting[key] <= 0:
+                del self._waiting[key]
 
     def latest(self, keys: Collection[str]) -> int:
         """The number of the latest change to any of `keys` (0: none yet)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import secrets
 from typing import Any
 
 from orchestrator.core import elb, fargate
@@ -137,11 +136,12 @@ class AgentOps:
             if name and not resumed:
                 _refuse_taken_name(s, pool_name, name)
             if inst is None:
-                instance_id = secrets.token_hex(INSTANCE_ID_LENGTH // 2)
+                ids = self.ctx.ids
+                instance_id = ids.hex("container-instance", INSTANCE_ID_LENGTH // 2, basis=name or "")
                 arn = instance_arn(pool_name, instance_id)
                 inst = ContainerInstance(
                     containerInstanceArn=arn,
-                    ec2InstanceId="i-" + secrets.token_hex(9)[:17],
+                    ec2InstanceId="i-" + ids.hex("ec2-instance", 9, basis=name or "")[:17],
                     registeredAt=now,
                 )
             else:

@@ -7,7 +7,6 @@ open deployments; the service controller (`reconcile/services.py`) makes the tas
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +62,6 @@ class ProposedUpdate:
     new_deployment: bool
 
 
-def new_deployment_id() -> str:
-    return "ecs-svc/" + "".join(str(secrets.randbelow(10)) for _ in range(19))
-
-
 def service_name(ref: str) -> str:
     return arn_id(ref) if ref.startswith("arn:") else ref
 
@@ -105,6 +100,9 @@ def _profile(req: dict[str, Any], default: str) -> str:
 
 class ServiceOps:
     ctx: Context
+
+    def _new_deployment_id(self) -> str:
+        return "ecs-svc/" + self.ctx.ids.digits("deployment", 19)
 
     def _get_service(self, cluster: str, ref: Any) -> Service:
         if not isinstance(ref, str) or not ref:
@@ -171,7 +169,7 @@ class ServiceOps:
                 )
             now = self.ctx.clock.now()
             deployment = Deployment(
-                id=new_deployment_id(),
+                id=self._new_deployment_id(),
                 taskDefinition=td.taskDefinitionArn,
                 desiredCount=desired,
                 createdAt=now,
@@ -341,7 +339,7 @@ class ServiceOps:
             svc.deployments.insert(
                 0,
                 Deployment(
-                    id=deployment_id or new_deployment_id(),
+                    id=deployment_id or self._new_deployment_id(),
                     taskDefinition=svc.taskDefinition,
                     desiredCount=svc.desiredCount,
                     createdAt=now,

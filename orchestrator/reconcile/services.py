@@ -9,8 +9,6 @@ carries on from the rows. `svc plan` (`reconcile/plan.py`) loads the same snapsh
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,10 +24,6 @@ from orchestrator.reconcile import targets
 from orchestrator.reconcile.service_decide import Actions, Rules, ServiceSnapshot, decide
 
 log = structlog.get_logger("orchestrator.reconcile.services")
-
-
-def random_task_id() -> str:
-    return secrets.token_hex(16)
 
 
 class TaskDefinitions:
@@ -117,11 +111,13 @@ def apply(store: Store, snap: ServiceSnapshot, actions: Actions) -> None:
 
 
 class ServiceController:
-    def __init__(self, ctx: Context, new_task_id: Callable[[], str] = random_task_id) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.tds = TaskDefinitions()
         self.rows = SnapshotRows()
-        self.new_task_id = new_task_id
+
+    def new_task_id(self) -> str:
+        return self.ctx.ids.hex("task", 16)
 
     def reconcile_all(self) -> None:
         # DAEMON services have their own controller (reconcile/daemons.py).

@@ -3,16 +3,18 @@
 The cluster is `LocalCluster` with a `FakeClock` and one `FakeExecutor` per agent: the store, the
 operations, the controllers and the scheduler are the real ones, and every agent speaks the real
 HTTP agent protocol (register, long-poll, task-state reports). Time moves only here: each tick
-applies the events due, moves the clock by `tick_s`, wakes the controllers (the service loop by a
-nudge of the change feed, the instance controller by a direct pass) and waits, in real time, until
-nothing is at work: the service loop waits after the store's latest change, every agent's worker is
-idle and its long-poll parked, and the store has stayed so for SETTLE_QUIET_S. So a tick takes as
-long as the work it causes, and the sample taken at its end is the settled state, the same in every
-run of the same scenario and seed.
+applies the events due, moves the clock by `tick_s`, wakes the service loop (by a nudge of the
+change feed) and waits, in real time, until nothing is at work (the service loop waits after the
+store's latest change, every agent's worker is idle and its long-poll parked, and the store has
+stayed so for SETTLE_QUIET_S), then runs the instance controller's pass and waits again. So a
+tick takes as long as the work it causes, and the sample taken at its end is the settled state,
+the same in every run of the same scenario and seed.
 
 Health checks are the simulator's to answer: a container with one is marked healthy, or unhealthy
 for the share of a rollout's new tasks that the scenario says fail (the n-th new container of a
-revision fails when floor(n x share) grows, so the count is exact whatever the order).
+revision fails when floor(n x share) grows), one container at a time and only once the cluster has
+settled from the answer before, so that the order the service controller learns of them in is the
+same in every run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import structlog
 from agent.executor.base import Executor
 from agent.executor.fake import FakeExecutor
 from orchestrator.core.clock import FakeClock
+from orchestrator.core.ids import SeededIds
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import instance_key
 from orchestrator.local import LocalCluster
@@ -114,6 +117,7 @@ class Simulation:
                 executor_factory=FakeExecutor,
                 settings=self.settings,
                 clock=self.clock,
+                ids=SeededIds(self.seed),
                 poll_wait_s=AGENT_POLL_S,
                 pass_interval_s=AGENT_POLL_S,
                 agent_cpu=2048,
@@ -123,8 +127,14 @@ class Simulation:
                 agent_exec_relay=False,
                 agent_ship_logs=False,
             )
-            # The autoscaler runs once per tick of the fake clock, never on real time.
-            self.cluster.plane.background.remove_periodic("autoscaling")
+            # The autoscaler and the instance controller run once per tick of the fake clock, never
+            # on real time: an instance pass at a moment an agent was between two long-polls
+            # judged it by its last heartbeat, minutes ago in simulated time, and found it lost.
+            background = self.cluster.plane.background
+            background.remove_periodic("autoscaling")
+            background.remove_periodic("instances")
+            # The service controller passes only when the agents are settled (see `_quiet`).
+            background.stepped()
             try:
                 self._start([*self.specs])
                 self._services()
@@ -334,7 +344,11 @@ class Simulation:
     # -- settling ------------------------------------------------------------------------------
 
     def _answer_health(self) -> bool:
-        """Mark every container still `starting` healthy or unhealthy; True if any was."""
+        """Mark the first container still `starting` (by revision, agent, container) healthy or
+        unhealthy; True if there was one. One at a time, each once the cluster has settled from the
+        one before: answered in batches, the agents' reports reached the service controller split
+        over its passes differently from run to run, and a healthy task seen before or after a
+        failed one resets or grows the failure count (and the retry delay), so runs differed."""
         if not self.health_checked:
             return False  # listing a thousand executors every 20 ms was most of a tick's time
         starting: list[tuple[str, str, str]] = []
@@ -343,23 +357,23 @@ class Simulation:
             for c in ex.list({}):
                 if c.running and c.health == "starting":
                     starting.append((c.labels.get(REVISION_LABEL, ""), name, c.id))
-        for td, name, cid in sorted(starting):
-            share = self.failing_share.get(td, 0.0)
-            self.health_seen[td] += 1
-            failing = math.floor(self.health_seen[td] * share) > self.health_failed[td]
-            if failing:
-                self.health_failed[td] += 1
-            self.executors[name].set_health(cid, "unhealthy" if failing else "healthy")
-        return bool(starting)
+        if not starting:
+            return False
+        td, name, cid = min(starting)
+        share = self.failing_share.get(td, 0.0)
+        self.health_seen[td] += 1
+        failing = math.floor(self.health_seen[td] * share) > self.health_failed[td]
+        if failing:
+            self.health_failed[td] += 1
+        self.executors[name].set_health(cid, "unhealthy" if failing else "healthy")
+        return True
 
-    def _busy(self, position: int) -> str:
-        """What is still at work ("" once nothing is): the service loop must wait after the latest
-        change, and every agent's worker be idle with its long-poll parked. A quiet store alone is
-        not enough: on a busy machine a starved thread can be quiet for longer than SETTLE_QUIET_S
-        mid-tick, and the sample then catches a tick half done (two runs of one seed differed so)."""
+    def _busy(self) -> str:
+        """Which agent is still at work ("" once none is): its worker not idle, or its long-poll not
+        parked. A quiet store alone is not enough: on a busy machine a starved thread can be quiet
+        for longer than SETTLE_QUIET_S mid-tick, and the sample then catches a tick half done (two
+        runs of one seed differed so)."""
         plane = self.cluster.plane
-        if plane.background.parked_at != position:
-            return "service controller"
         agents = {name: running.agent for name, running in self.cluster.agents.items()}
         working = sorted(name for name, agent in agents.items() if not agent.idle)
         if working:
@@ -369,24 +383,43 @@ class Simulation:
         return f"agent {polling[0]} (of {len(polling)}) not in its long-poll" if polling else ""
 
     def _settle(self) -> None:
+        """Let the tick's work run out, then judge the agents' silence, then let that run out.
+        The instance pass comes only once the cluster is settled: then every connected agent is
+        parked in its long-poll (which counts as heard from), and only the ones the scenario
+        stopped are silent."""
         store = self.cluster.plane.store
         store.nudge("simulate:tick")
-        self.cluster.plane.background.instances.reconcile()
         began = time.monotonic()
+        if not self._quiet(began):
+            return
+        position = store.position
+        self.cluster.plane.background.instances.reconcile()
+        if store.position != position:
+            self._quiet(began)
+
+    def _quiet(self, began: float) -> bool:
+        """Wait until nothing is at work; False (and a line in the timeline) if the tick does not
+        settle within SETTLE_LIMIT_S of `began`. Each time the agents have settled, the service
+        controller runs one pass over what they changed, or else one health check is answered:
+        so every pass and every answer comes after the same changes in every run."""
+        store, background = self.cluster.plane.store, self.cluster.plane.background
         last, quiet_since = store.position, time.monotonic()
         busy = ""
         while time.monotonic() - began < SETTLE_LIMIT_S:
             time.sleep(0.02)
-            if self._answer_health():
-                quiet_since = time.monotonic()
             now_pos = store.position
-            busy = self._busy(now_pos)
+            busy = self._busy()
             if now_pos != last or busy:
                 last, quiet_since = now_pos, time.monotonic()
-            elif time.monotonic() - quiet_since >= SETTLE_QUIET_S:
-                return
+            elif time.monotonic() - quiet_since < SETTLE_QUIET_S:
+                continue
+            elif background.parked_at != now_pos:
+                background.step()
+            elif not self._answer_health():
+                return True
         self.unsettled_ticks += 1
         self._note("tick did not settle", limit_s=SETTLE_LIMIT_S, busy=busy or "store still changing")
+        return False
 
     # -- sampling ------------------------------------------------------------------------------
 
