@@ -34,7 +34,7 @@ from agent.executor.fake import FakeExecutor
 from orchestrator.core.clock import FakeClock
 from orchestrator.core.ids import SeededIds
 from orchestrator.core.settings import Settings
-from orchestrator.core.store import instance_key
+from orchestrator.core.store import Store, instance_key
 from orchestrator.local import LocalCluster
 from orchestrator.simulate.scenario import Event, Scenario, ServiceSpec
 
@@ -50,6 +50,12 @@ AGENT_POLL_S = 3600.0
 START = 1_700_000_000.0
 START_WAVE = 100
 REVISION_LABEL = "sim.revision"
+# The service events the timeline carries (words in the message, the timeline's name for it).
+DEPLOYMENT_OUTCOMES = (
+    ("deployment completed", "deployment completed"),
+    ("deployment failed", "deployment failed"),
+    ("rolling back to deployment", "rolled back"),
+)
 
 
 @dataclass
@@ -104,6 +110,7 @@ class Simulation:
         self.reported: dict[str, dict[str, Any]] = {}
         self.utilization: dict[str, dict[str, float | None]] = {}
         self.unsettled_ticks = 0
+        self.event_ids: dict[str, int] = defaultdict(int)  # service -> the last service event read
         # Whether any revision has a health check: only then must settling look at every container.
         self.health_checked = False
 
@@ -438,6 +445,7 @@ class Simulation:
                     cpu_total[zone] += next(r.integerValue or 0 for r in inst.registeredResources if r.name == "CPU")
             counts = store.task_counts(CLUSTER)
             services = {svc.serviceName: svc for svc in store.list_services(CLUSTER)}
+            self._note_deployments(store)
         running: dict[str, int] = defaultdict(int)
         cpu_used: dict[str, int] = defaultdict(int)
         per_service: dict[str, dict[str, int]] = {n: {"running": 0, "pending": 0} for n in cpu_of}
@@ -456,12 +464,14 @@ class Simulation:
         svcs: dict[str, dict[str, Any]] = {}
         for name in sorted(per_service):
             svc = services.get(name)
+            primary = svc.deployments[0] if svc and svc.deployments else None
             svcs[name] = {
                 "desired": svc.desiredCount if svc else 0,
                 "running": per_service[name]["running"],
                 "pending": per_service[name]["pending"],
                 "deployments": len(svc.deployments) if svc else 0,
-                "rollout": svc.deployments[0].rolloutState if svc and svc.deployments else "",
+                "rollout": primary.rolloutState if primary else "",
+                "taskDefinition": primary.taskDefinition.rpartition("/")[2] if primary else "",
                 "failedTasks": sum(d.failedTasks for d in svc.deployments) if svc else 0,
             }
             if name in self.loaded:
@@ -470,6 +480,18 @@ class Simulation:
                 svcs[name]["cpuUtilization"] = round(cpu, 2) if cpu is not None else None
                 svcs[name]["memoryUtilization"] = round(memory, 2) if memory is not None else None
         self.lines.append({"t": t, "zones": zones, "services": svcs})
+
+
+    def _note_deployments(self, store: Store) -> None:
+        """The services' own events about their deployments, at the times they happened: a
+        rollout usually ends within one tick, so no sample would show that it failed and rolled back."""
+        for svc in self.scenario.services:
+            for event in reversed(store.list_events(CLUSTER, svc.name, after_id=self.event_ids[svc.name])):
+                self.event_ids[svc.name] = int(event["id"])
+                outcome = next((what for words, what in DEPLOYMENT_OUTCOMES if words in event["message"]), None)
+                if outcome:
+                    t = round(event["createdAt"] - START, 3)
+                    self.lines.append({"t": t, "event": outcome, "service": svc.name, "message": event["message"]})
 
 
 def run(scenario: Scenario, seed: int | None = None) -> list[dict[str, Any]]:

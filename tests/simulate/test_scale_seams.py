@@ -58,3 +58,23 @@ def test_dev_keeps_real_docker_agents_to_its_limit_and_takes_more_simulated_ones
     check_agent_count(300, simulated=True)
     with pytest.raises(typer.BadParameter, match="this machine holds about"):
         check_agent_count(simulated_agent_limit() + 1, simulated=True)
+
+
+def test_a_woken_watch_stops_counting_as_waiting_at_the_commit_and_its_end_is_harmless(store: Store) -> None:
+    # The simulator asks `waited_on` right after a commit whether an agent is parked again; the
+    # woken long-poll's coroutine may not have run yet, so the commit itself ends its watch.
+    woken: list[str] = []
+    end_a = store.watch(["instance:a", "instance:b"], store.position, lambda: woken.append("a"))
+    end_b = store.watch(["instance:b"], store.position, lambda: woken.append("b"))
+    assert end_a is not None and end_b is not None
+    commit(store, "instance:a")
+    assert woken == ["a"]  # once, though it watched two keys
+    assert store.waited_on(["instance:a", "instance:b"]) == {"instance:b"}  # b's own watch still waits
+    end_a()
+    end_a()
+    assert store.waited_on(["instance:a", "instance:b"]) == {"instance:b"}  # ending twice takes nothing of b's
+    commit(store, "instance:b")
+    assert woken == ["a", "b"]
+    assert store.waited_on(["instance:a", "instance:b"]) == set()
+    end_b()
+    assert store.waited_on(["instance:b"]) == set()

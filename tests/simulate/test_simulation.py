@@ -63,16 +63,51 @@ def test_a_lost_zone_is_replaced_in_the_others_and_the_same_seed_gives_the_same_
 
 def test_the_small_rollout_example_runs_its_failing_rollout_drain_flap_and_scale(tmp_path: Path) -> None:
     scenario = load(EXAMPLES / "small-rollout.yaml")
-    sim = Simulation(scenario, scenario.seed)
-    lines = sim.run()
+    runs = [Simulation(scenario, scenario.seed) for _ in range(2)]
+    timelines = [sim.run() for sim in runs]
+    # The same seed, the same run: which tasks fail, what the controllers make of it, every id.
+    assert report.timeline_text(timelines[0]) == report.timeline_text(timelines[1])
+    assert [sim.unsettled_ticks for sim in runs] == [0, 0]
+    lines = timelines[0]
     events = [line["event"] for line in lines if "event" in line]
-    assert events == ["service created", "rollout", "instances drained", "agents flap", "scaled"]
+    assert events == [
+        "service created",
+        "rollout",
+        "deployment completed",
+        "instances drained",
+        "agents flap",
+        "scaled",
+    ]
     final = samples(lines)[-1]
     assert final["services"]["api"]["desired"] == 12 and final["services"]["api"]["running"] == 12
+    assert final["services"]["api"]["taskDefinition"] == "api:2"
     # Half the new revision's health checks fail: those tasks are replaced (failedTasks counts them).
     assert final["services"]["api"]["failedTasks"] > 0
     # The drained instance of us-east-1a takes no task: 3 of its 4 are ACTIVE and connected.
     assert final["zones"]["us-east-1a"]["instances"] == 3
+
+
+def test_a_rollout_whose_every_health_check_fails_trips_the_circuit_breaker_and_rolls_back() -> None:
+    scenario = parse(
+        {
+            "name": "breaker",
+            "duration_s": 40,
+            "tick_s": 5,
+            "health_grace_s": 5,
+            "instances": [{"zone": "us-east-1a", "count": 2}, {"zone": "us-east-1b", "count": 2}],
+            "services": [
+                {"name": "api", "desired": 4, "cpu": 128, "memory": 128, "health_check": True}
+                | {"circuit_breaker": True, "rollback": True}
+            ],
+            "events": [{"at": 20, "rollout": {"service": "api", "failing_health_share": 1.0}}],
+        }
+    )
+    lines = Simulation(scenario, seed=2).run()
+    outcomes = [(line["t"], line["event"]) for line in lines if "event" in line and "message" in line]
+    # The threshold: ceil(0.5 x 4) = 2, clamped to [3, 200], so 3 failed tasks fail the deployment.
+    assert outcomes == [(20.0, "deployment failed"), (20.0, "rolled back"), (20.0, "deployment completed")]
+    after = samples(lines)[-1]["services"]["api"]
+    assert (after["taskDefinition"], after["running"], after["rollout"]) == ("api:1", 4, "COMPLETED")
 
 
 def test_a_load_curve_reported_by_the_agents_drives_target_tracking_up_and_down(tmp_path: Path) -> None:

@@ -185,3 +185,32 @@ def test_a_daemon_service_created_after_the_loop_listed_the_daemon_services_gets
     while not ops.list_tasks({"serviceName": "node-exporter"})["taskArns"]:
         assert time.monotonic() < deadline, "the new DAEMON service was never reconciled"
         time.sleep(0.01)
+
+
+def test_a_stepped_loop_passes_once_per_step_over_what_changed_and_stop_frees_it(
+    world: tuple[Operations, Background, Recorder, FakeClock],
+) -> None:
+    ops, bg, recorder, _ = world
+    recorder.wait(1)
+    bg.stepped()
+    ops.update_service({"service": "api", "desiredCount": 2})
+    ops.update_service({"service": "web", "desiredCount": 2})
+    time.sleep(0.3)  # time enough for an unstepped loop to have passed (the other tests see it sooner)
+    assert recorder.calls == ["*"]
+    bg.step()  # one pass over both changes, done before step returns
+    assert sorted(recorder.calls[1:]) == ["default/api", "default/web"]
+    ops.update_service({"service": "api", "desiredCount": 3})
+    time.sleep(0.3)
+    assert len(recorder.calls) == 3  # nothing without a step
+    bg.step()
+    assert recorder.calls[3:] == ["default/api"]
+    # The fixture's stop() joins the loop, which waits for a permit: stop gives it one.
+
+
+def test_stepping_a_loop_that_is_not_running_is_an_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "orchestrator.db")
+    bg = Background(Context(store=store, clock=FakeClock(), settings=Settings()))
+    bg.stepped()
+    with pytest.raises(RuntimeError, match="loop has stopped"):
+        bg.step()
+    store.close()
