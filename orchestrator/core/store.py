@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (cluster, last_status);
 CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (instance_arn, last_status);
 CREATE INDEX IF NOT EXISTS tasks_by_group ON tasks (cluster, grp, last_status);
+-- ListTasks pages, in their order: the cluster's, and a service's.
+CREATE INDEX IF NOT EXISTS tasks_listed ON tasks (cluster, desired_status, created_at, arn);
+CREATE INDEX IF NOT EXISTS tasks_listed_by_group ON tasks (cluster, grp, desired_status, created_at, arn);
 CREATE TABLE IF NOT EXISTS container_instances (
   arn TEXT PRIMARY KEY,
   cluster TEXT NOT NULL,
@@ -767,17 +770,27 @@ class Store:
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def task_arns(
-        self, cluster: str, desired_status: str, group: str | None = None, pending: bool = False
+        self,
+        cluster: str,
+        desired_status: str,
+        group: str | None = None,
+        pending: bool = False,
+        *,
+        offset: int = 0,
+        limit: int = -1,
     ) -> list[str]:
         """ARNs of the cluster's tasks with this desired status (pending: RUNNING wanted, not yet
-        RUNNING), oldest first, from the indexed columns: what a ListTasks page needs."""
-        sql, args = "SELECT arn FROM tasks WHERE cluster=? AND desired_status=?", [cluster, desired_status]
+        RUNNING), oldest first, `limit` of them (-1: all) after the first `offset`: a ListTasks
+        page, read from an index alone (tasks_listed*) without parsing or sorting the rows."""
+        sql = "SELECT arn FROM tasks WHERE cluster=? AND desired_status=?"
+        args: list[str | int] = [cluster, desired_status]
         if group is not None:
             sql += " AND grp=?"
             args.append(group)
         if pending:
             sql += " AND last_status != 'RUNNING'"
-        sql += " ORDER BY created_at, arn"
+        sql += " ORDER BY created_at, arn LIMIT ? OFFSET ?"
+        args += [limit, offset]
         return [str(r[0]) for r in self._rows(sql, args)]
 
     def insert_task(self, task: Task, *, explanation: dict[str, Any] | None = None) -> None:

@@ -481,7 +481,6 @@ class Simulation:
                 svcs[name]["memoryUtilization"] = round(memory, 2) if memory is not None else None
         self.lines.append({"t": t, "zones": zones, "services": svcs})
 
-
     def _note_deployments(self, store: Store) -> None:
         """The services' own events about their deployments, at the times they happened: a
         rollout usually ends within one tick, so no sample would show that it failed and rolled back."""
