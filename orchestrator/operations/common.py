@@ -7,6 +7,7 @@ written, so bad input changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -120,6 +121,19 @@ def page_bounds(req: dict[str, Any], default_max: int = 100, hi: int = 100) -> t
         if not 0 <= start <= INT64_MAX:
             raise InvalidParameterException("nextToken is not valid; pass the nextToken of the previous page.")
     return start, max_results
+
+
+def read_page(
+    req: dict[str, Any], key: str, read: Callable[[int, int], list[Any]], default_max: int = 100, hi: int = 100
+) -> dict[str, Any]:
+    """A List* answer whose page the store reads itself: `read(offset, limit)` is asked for one
+    item more than the page, which tells whether another page follows (nothing else is read)."""
+    start, size = page_bounds(req, default_max, hi)
+    items = read(start, size + 1)
+    out: dict[str, Any] = {key: items[:size]}
+    if len(items) > size:
+        out["nextToken"] = str(start + size)
+    return out
 
 
 def paginate(

@@ -38,8 +38,8 @@ from orchestrator.operations.common import (
     opt_bool,
     opt_int,
     opt_str,
-    page_bounds,
     paginate,
+    read_page,
     req_str,
     require_cluster,
 )
@@ -219,15 +219,14 @@ class ServiceOps:
         with self.ctx.store.read() as s:
             cluster = require_cluster(self.ctx, req.get("cluster"))
             if launch_type is None and scheduling is None:
-                # No filter on the rows' bodies: the page is read by SQLite alone, one more name
-                # telling whether another page follows (nothing parsed, no other name read).
-                start, size = page_bounds(req, default_max=10, hi=100)
-                names = s.service_names(cluster.clusterName, offset=start, limit=size + 1)
-                page = [service_arn(cluster.clusterName, n) for n in names[:size]]
-                listed: dict[str, Any] = {"serviceArns": page}
-                if len(names) > size:
-                    listed["nextToken"] = str(start + size)
-                return listed
+                # No filter on the rows' bodies: the page is read by SQLite alone (nothing parsed).
+                name = cluster.clusterName
+                return read_page(
+                    req,
+                    "serviceArns",
+                    lambda offset, limit: [service_arn(name, n) for n in s.service_names(name, offset, limit)],
+                    default_max=10,
+                )
             else:
                 arns = [
                     v.serviceArn

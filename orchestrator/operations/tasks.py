@@ -30,8 +30,8 @@ from orchestrator.operations.common import (
     instance_ref_matches,
     opt_int,
     opt_str,
-    page_bounds,
     paginate,
+    read_page,
     req_str,
     require_cluster,
 )
@@ -262,21 +262,15 @@ class TaskOps:
                 # As ECS answers: a service that never existed is an error, not an empty list.
                 raise ServiceNotFoundException(SERVICE_NOT_FOUND)
             if not (instance_ref or family or opt_str(req, "startedBy")):
-                # Filters the indexed columns answer: SQLite reads the page (and one ARN more,
-                # telling whether another follows) from an index; no row is parsed.
-                start, size = page_bounds(req)
-                arns = s.task_arns(
-                    cluster.clusterName,
-                    "RUNNING" if desired == "PENDING" else desired,
-                    group,
-                    desired == "PENDING",
-                    offset=start,
-                    limit=size + 1,
+                # Filters the indexed columns answer: SQLite reads the page from an index alone.
+                name, status = cluster.clusterName, "RUNNING" if desired == "PENDING" else desired
+                return read_page(
+                    req,
+                    "taskArns",
+                    lambda offset, limit: s.task_arns(
+                        name, status, group, desired == "PENDING", offset=offset, limit=limit
+                    ),
                 )
-                listed: dict[str, Any] = {"taskArns": arns[:size]}
-                if len(arns) > size:
-                    listed["nextToken"] = str(start + size)
-                return listed
             tasks = s.list_tasks(cluster.clusterName, group=group, started_by=opt_str(req, "startedBy"))
             if instance_ref:
                 inst = next(

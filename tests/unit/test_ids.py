@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.core.ids import Ids, SeededIds
 
@@ -32,20 +32,9 @@ def test_an_id_with_a_basis_does_not_depend_on_the_order_others_were_drawn_in() 
 
 def test_concurrent_draws_never_repeat_an_id() -> None:
     ids = SeededIds(1)
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def draw() -> None:
-        mine = [ids.hex("task", 16) for _ in range(500)]
-        with lock:
-            got.extend(mine)
-
-    threads = [threading.Thread(target=draw) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(set(got)) == 2000
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(pool.map(lambda _: [ids.hex("task", 16) for _ in range(500)], range(4)))
+    assert len({i for batch in batches for i in batch}) == 2000  # 4 threads x 500 draws
 
 
 def test_the_default_ids_are_random() -> None:
