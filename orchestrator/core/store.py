@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import weakref
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +89,9 @@ CREATE TABLE IF NOT EXISTS tasks (
   body TEXT NOT NULL,
   explanation TEXT
 );
-CREATE INDEX IF NOT EXISTS tasks_by_cluster ON tasks (cluster, last_status);
+-- Covering what ClusterUsage reads on every placement (task_placements): no row is visited.
+DROP INDEX IF EXISTS tasks_by_cluster;
+CREATE INDEX IF NOT EXISTS tasks_placed ON tasks (cluster, last_status, instance_arn, arn);
 CREATE INDEX IF NOT EXISTS tasks_by_instance ON tasks (instance_arn, last_status);
 CREATE INDEX IF NOT EXISTS tasks_by_group ON tasks (cluster, grp, last_status);
 -- ListTasks pages, in their order: the cluster's, and a service's.
@@ -714,6 +716,23 @@ class Store:
     def get_task(self, arn: str) -> Task | None:
         rows = self._rows("SELECT body FROM tasks WHERE arn=?", (arn,))
         return Task.model_validate_json(rows[0][0]) if rows else None
+
+    def tasks_by_arn(self, arns: Sequence[str]) -> list[Task]:
+        """The tasks with these ARNs (those that exist), in no particular order."""
+        out = []
+        for i in range(0, len(arns), 500):  # SQLite's limit on bound parameters, with room
+            chunk = arns[i : i + 500]
+            rows = self._rows(f"SELECT body FROM tasks WHERE arn IN ({','.join('?' * len(chunk))})", chunk)
+            out += [Task.model_validate_json(r[0]) for r in rows]
+        return out
+
+    def task_placements(self, cluster: str) -> list[tuple[str, str | None, str]]:
+        """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED, from the
+        columns alone: what `ClusterUsage` reads on every placement instead of every row's body."""
+        rows = self._rows(
+            "SELECT arn, instance_arn, last_status FROM tasks WHERE cluster=? AND last_status != 'STOPPED'", (cluster,)
+        )
+        return [(str(r[0]), r[1], str(r[2])) for r in rows]
 
     def find_task(self, cluster: str, task_id: str) -> Task | None:
         # The id is matched exactly as the ARN's last part, never as a pattern (`%` is no wildcard).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from orchestrator.core import fargate
+from orchestrator.core.cluster_usage import ClusterUsage
 from orchestrator.core.context import Context
 from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, cluster_arn
 from orchestrator.core.placing import InstanceUsage, usage_of
@@ -44,11 +45,13 @@ class TaskDefinitions:
 @dataclass
 class SnapshotRows:
     """The controller's parsed rows, kept from pass to pass: a pass parses only the task and
-    instance rows that changed since the last (the decision never changes a snapshot's rows)."""
+    instance rows that changed since the last (the decision never changes a snapshot's rows), and
+    reads what the cluster's other tasks hold from `ClusterUsage`."""
 
     own_tasks: ParsedRows[Task] = field(default_factory=lambda: ParsedRows(Task))
-    cluster_tasks: ParsedRows[Task] = field(default_factory=lambda: ParsedRows(Task))
     instances: ParsedRows[ContainerInstance] = field(default_factory=lambda: ParsedRows(ContainerInstance))
+    # What every cluster's tasks hold, by cluster: a pass that places reads its columns, not every row.
+    usage: dict[str, ClusterUsage] = field(default_factory=dict)
 
 
 def load_snapshot(
@@ -64,7 +67,11 @@ def load_snapshot(
     arns = {t.taskDefinitionArn for t in tasks} | {d.taskDefinition for d in svc.deployments}
 
     def other_usage() -> dict[str, InstanceUsage]:
-        listed = store.list_tasks(cluster, not_stopped=True, parsed=rows.cluster_tasks if rows else None)
+        if rows is not None:
+            held = rows.usage.setdefault(cluster, ClusterUsage(cluster))
+            held.refresh(store, lambda arn: tds.get(store, arn))
+            return held.others(group)
+        listed = store.list_tasks(cluster, not_stopped=True)
         others = [t for t in listed if t.group != group]
         return usage_of(others, {arn: tds.get(store, arn) for arn in {t.taskDefinitionArn for t in others}})
 
