@@ -166,8 +166,10 @@ class Agent:
                 continue
             since = int(assignment.get("seq", 0))
             assert self.worker is not None
-            if not assignment.get("unchanged"):  # else the tasks are those of the last answer
-                self.worker.assign(assignment)
+            # "unchanged": the tasks are those of the last answer. An answer of changes this worker
+            # cannot apply (it missed the answer they follow) asks for every task again.
+            if not assignment.get("unchanged") and not self.worker.assign(assignment):
+                since = 0
 
     def _pass_loop(self) -> None:
         worker = self.worker

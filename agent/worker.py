@@ -139,9 +139,19 @@ class Worker:
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def assign(self, assignment: dict[str, Any]) -> None:
+    def assign(self, assignment: dict[str, Any]) -> bool:
+        """Take an answer as what the control plane wants. With `taskArns`, `tasks` carries only
+        the tasks that changed since the last answer and the others are those this worker holds;
+        False (nothing taken) if it does not hold one of them: ask for every task again."""
         with self._lock:
-            self._tasks = {t["taskArn"]: t for t in assignment.get("tasks", [])}
+            changed = {t["taskArn"]: t for t in assignment.get("tasks", [])}
+            arns = assignment.get("taskArns")
+            if arns is not None:
+                held = self._tasks or {}
+                if any(a not in changed and a not in held for a in arns):
+                    return False
+                changed = {a: changed.get(a) or held[a] for a in arns}
+            self._tasks = changed
             self._tds.update(assignment.get("taskDefinitions", {}))
             self._finished &= set(self._tasks)
             now = self._clock()
@@ -150,6 +160,7 @@ class Worker:
             for arn in set(self._seen_at) - set(self._tasks):
                 del self._seen_at[arn]
         self.wake.set()
+        return True
 
     def inputs(
         self, task: dict[str, Any], existing: dict[str, ContainerState], sandbox: ContainerState | None = None

@@ -14,7 +14,7 @@ from orchestrator.core.log_feed import LogFeed
 from orchestrator.core.models import arn_id
 from orchestrator.core.settings import Settings
 from orchestrator.core.store import Store
-from orchestrator.core.task_wires import TaskWires
+from orchestrator.core.task_wires import LastAnswers, TaskWires
 
 DEFAULT_CLUSTER = "default"
 
@@ -34,6 +34,8 @@ class Context:
     master_key_path: Path | None = None
     # Tasks' wire forms for agents' answers, kept by row text.
     task_wires: TaskWires = field(default_factory=TaskWires)
+    # What each agent was last answered, so the next answer carries only what changed.
+    last_answers: LastAnswers = field(default_factory=LastAnswers)
     # New ids of tasks, instances and deployments (seeded in the simulator).
     ids: Ids = field(default_factory=Ids)
 

@@ -42,3 +42,24 @@ class TaskWires:
                 self._by_arn.clear()
             self._by_arn[arn] = (text, out)
         return out
+
+
+class LastAnswers:
+    """What each instance's agent was last answered: the answer's change number and the row text
+    of every task it carried. An agent that asks again after exactly that answer already holds
+    those tasks, so the next answer carries only the rows that changed (and names the rest): with
+    up to a hundred tasks on an instance, each placement nearby sent every one of them again."""
+
+    def __init__(self) -> None:
+        self._by_instance: dict[str, tuple[int, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def held(self, instance_arn: str, since: int) -> dict[str, str] | None:
+        """The rows the agent holds if `since` is the answer it was last given, else None."""
+        with self._lock:
+            last = self._by_instance.get(instance_arn)
+        return last[1] if last is not None and since > 0 and last[0] == since else None
+
+    def sent(self, instance_arn: str, seq: int, rows: dict[str, str]) -> None:
+        with self._lock:
+            self._by_instance[instance_arn] = (seq, rows)

@@ -200,6 +200,7 @@ class AgentOps:
             return {"seq": since, "unchanged": True, "instanceStatus": liveness[0] if liveness else "INACTIVE"}
         # The rows read below are at least as new as `seq`: the agent's next `since` misses nothing.
         wires = self.ctx.task_wires
+        held = self.ctx.last_answers.held(arn, since)
         with store.read() as s:
 
             def shown(task: Task) -> Task:
@@ -207,9 +208,12 @@ class AgentOps:
                 return task.model_copy(update={"desiredStatus": "RUNNING"}) if elb.stop_held(s, task) else task
 
             inst = s.get_instance(arn)
+            rows = s.instance_task_rows(arn)
+            # A task to stop is always sent: whether it is shown stopping depends on more than its row.
             tasks = [
                 wires.wire(task_arn, text, shown if desired == "STOPPED" else None)
-                for task_arn, desired, text in s.instance_task_rows(arn)
+                for task_arn, desired, text in rows
+                if held is None or desired == "STOPPED" or held.get(task_arn) != text
             ]
             tds = {}
             for t in tasks:
@@ -217,12 +221,17 @@ class AgentOps:
                     td = s.get_task_definition_by_arn(t["taskDefinitionArn"])
                     if td is not None:
                         tds[t["taskDefinitionArn"]] = td.wire()
-        return {
+        self.ctx.last_answers.sent(arn, seq, {task_arn: text for task_arn, _, text in rows})
+        answer: dict[str, Any] = {
             "seq": seq,
             "instanceStatus": inst.status if inst else "INACTIVE",
             "tasks": tasks,
             "taskDefinitions": tds,
         }
+        if held is not None:
+            # Every task of the instance, in order; `tasks` has only those that changed since the last answer.
+            answer["taskArns"] = [task_arn for task_arn, _, _ in rows]
+        return answer
 
     def report_task_states(self, arn: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
         now = self.ctx.clock.now()
