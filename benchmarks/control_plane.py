@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100 instances, 1,000 tasks, 1,000 services (CI)")
     parser.add_argument("--latency-s", type=float, default=None, help="seconds of 200 req/s (default 20, quick 5)")
     parser.add_argument("--idle-s", type=float, default=None, help="seconds of idle measured (default 20, quick 5)")
+    parser.add_argument("--first-only", action="store_true", help="measure the first figure only (for profiling it)")
     args = parser.parse_args()
     instances, services, per_service, idle_services = (100, 10, 100, 1_000) if args.quick else (1_000, 100, 100, 10_000)
     latency_s = args.latency_s or (5.0 if args.quick else 20.0)
@@ -206,6 +207,8 @@ def main() -> None:
                 f"{tasks:,} tasks of {services} services on {instances:,} instances RUNNING in {to_running:.1f} s; "
                 f"the pure scheduler places them in {baseline:.2f} s: {to_running / baseline:.1f}x (goal within 3x)"
             )
+            if args.first_only:
+                return
 
             # 2. Idle with every service created and every agent connected.
             for s in range(services, idle_services):

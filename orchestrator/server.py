@@ -181,6 +181,8 @@ class ControlPlane:
             port=port,
             log_config=None,
             access_log=False,
+            # Nothing fronts the control plane: a client's X-Forwarded-For is not its address.
+            proxy_headers=False,
             timeout_graceful_shutdown=2,
             http=slow_client_protocol(self.limits.head_timeout_s),
             timeout_keep_alive=int(self.limits.keep_alive_s),

@@ -4,8 +4,9 @@
 tasks that was most of a service pass that places (about a tenth of a second each, holding the
 store's write lock). `ClusterUsage` keeps each task's holding and the sums per instance, and on
 each `refresh` reads only the indexed columns of the non-STOPPED rows (ARN, instance, last
-status); a task's body is parsed once, when it first appears. What a task holds is fixed when it
-is placed (instance, CPU, memory, task definition, group, GPU ids); only whether it is RUNNING
+status), and inside a write transaction only those of the tasks written since the last refresh
+(`Store.task_writes_since`); a task's body is parsed once, when it first appears. What a task
+holds is fixed when it is placed (instance, CPU, memory, task definition, group, GPU ids); only whether it is RUNNING
 moves afterwards, and that is a column. The sums are the same numbers `usage_of` gives
 (tests/unit/test_cluster_usage.py checks both agree).
 """
@@ -97,13 +98,23 @@ class ClusterUsage:
         self._totals: dict[str, _Sum] = {}
         self._by_group: dict[str, dict[str, _Sum]] = {}
         self.parsed = 0  # task bodies parsed so far (a test of the incremental reads)
+        self.rows_read = 0  # index rows read so far (another)
+        self._seq: int | None = None  # the store's change number at the last refresh
 
     def refresh(self, store: Store, td_of: Callable[[str], TaskDefinition | None]) -> None:
-        """Bring the sums up to the store's rows (call inside the transaction the pass reads in)."""
-        seen: set[str] = set()
+        """Bring the sums up to the store's rows (call inside the transaction the pass reads in).
+        Inside a write, only the rows written since the last refresh are read (the store's task log)."""
+        changed = store.task_writes_since(self._seq) if self._seq is not None else None
+        if changed is None:
+            rows = store.task_placements(self.cluster)
+            gone = set(self._held) - {arn for arn, _, _ in rows}
+        else:
+            rows = store.task_placements(self.cluster, changed) if changed else []
+            gone = (changed & self._held.keys()) - {arn for arn, _, _ in rows}
+        self._seq = store.position
+        self.rows_read += len(rows)
         new: list[tuple[str, bool]] = []
-        for arn, instance, status in store.task_placements(self.cluster):
-            seen.add(arn)
+        for arn, instance, status in rows:
             running = status == "RUNNING"
             known = self._held.get(arn)
             if known is not None and known[0].instance == (instance or ""):
@@ -116,7 +127,7 @@ class ClusterUsage:
                 self._forget(arn)
             if instance:
                 new.append((arn, running))
-        for arn in [a for a in self._held if a not in seen]:
+        for arn in gone:
             self._forget(arn)
         for task in store.tasks_by_arn([arn for arn, _ in new]):
             if not task.containerInstanceArn or task.lastStatus == "STOPPED":

@@ -316,6 +316,10 @@ class Store:
         self._writer: int | None = None  # the thread inside write(), if any
         self._touched: set[str] = set()
         self._wrote = False
+        # Task rows written by the open transaction, and by recent commits (see task_writes_since).
+        self._task_writes: set[str] = set()
+        self._task_log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
+        self._task_log_floor = 0  # commits up to this number may have left the task log
         # The change feed: key -> number of its latest change, and the recent commits' keys.
         self._touched_at: dict[str, int] = {}
         self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
@@ -367,6 +371,7 @@ class Store:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 self._touched.clear()
+                self._task_writes.clear()
                 self._wrote = False
                 raise
             finally:
@@ -379,14 +384,20 @@ class Store:
             self._wrote = False
             keys = frozenset(self._touched)
             self._touched.clear()
-            self._committed(keys)
+            tasks = frozenset(self._task_writes)
+            self._task_writes.clear()
+            self._committed(keys, tasks)
 
-    def _committed(self, keys: frozenset[str]) -> None:
+    def _committed(self, keys: frozenset[str], tasks: frozenset[str] = frozenset()) -> None:
         with self._feed:
             self._seq += 1
             for key in keys:
                 self._touched_at[key] = self._seq
             self._log.append((self._seq, keys))
+            if tasks:
+                if len(self._task_log) == self._task_log.maxlen:
+                    self._task_log_floor = self._task_log[0][0]
+                self._task_log.append((self._seq, tasks))
             self._changed.notify_all()
             woken = {ident: wake for key in keys for ident, wake in self._watchers.get(key, {}).items()}
             for ident, wake in woken.items():
@@ -430,6 +441,22 @@ class Store:
             with self._readers_lock:
                 self._readers.add(conn)
         return conn
+
+    def task_writes_since(self, seq: int) -> set[str] | None:
+        """ARNs of the task rows written after change number `seq`, this transaction's included;
+        None when that is not known (older than the log, or not asked inside this thread's write(),
+        where no commit can land between the answer and the reads that follow it)."""
+        if self._writer != threading.get_ident():
+            return None
+        with self._feed:
+            if seq < self._task_log_floor or seq > self._seq:
+                return None
+            out = set(self._task_writes)
+            for at, arns in reversed(self._task_log):
+                if at <= seq:
+                    break
+                out |= arns
+            return out
 
     def touch(self, key: str) -> None:
         """Mark a change-feed key as touched by the current write transaction."""
@@ -726,12 +753,21 @@ class Store:
             out += [Task.model_validate_json(r[0]) for r in rows]
         return out
 
-    def task_placements(self, cluster: str) -> list[tuple[str, str | None, str]]:
-        """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED, from the
-        columns alone: what `ClusterUsage` reads on every placement instead of every row's body."""
-        rows = self._rows(
-            "SELECT arn, instance_arn, last_status FROM tasks WHERE cluster=? AND last_status != 'STOPPED'", (cluster,)
-        )
+    def task_placements(
+        self, cluster: str, arns: Collection[str] | None = None
+    ) -> list[tuple[str, str | None, str]]:
+        """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED (those of
+        `arns` only, if given), from the columns alone: what `ClusterUsage` reads on every
+        placement instead of every row's body."""
+        sql = "SELECT arn, instance_arn, last_status FROM tasks WHERE cluster=? AND last_status != 'STOPPED'"
+        if arns is None:
+            rows = self._rows(sql, (cluster,))
+        else:
+            listed = list(arns)
+            rows = []
+            for i in range(0, len(listed), 500):  # SQLite's limit on bound parameters, with room
+                chunk = listed[i : i + 500]
+                rows += self._rows(f"{sql} AND arn IN ({','.join('?' * len(chunk))})", (cluster, *chunk))
         return [(str(r[0]), r[1], str(r[2])) for r in rows]
 
     def find_task(self, cluster: str, task_id: str) -> Task | None:
@@ -831,6 +867,7 @@ class Store:
                 json.dumps(explanation, separators=(",", ":")) if explanation is not None else None,
             ),
         )
+        self._task_writes.add(task.taskArn)
         self._touch_task(cluster, task)
 
     def update_task(self, task: Task, *, wake_agent: bool = True) -> None:
@@ -860,6 +897,7 @@ class Store:
         if changed != 1:
             task.version = read_version
             raise StaleWriteError(f"task {task.taskArn} is not at version {read_version} any more (or is gone)")
+        self._task_writes.add(task.taskArn)
         self._touch_task(cluster, task, wake_agent)
 
     def _touch_task(self, cluster: str, task: Task, wake_agent: bool = True) -> None:

@@ -118,3 +118,44 @@ def test_a_controller_pass_places_around_what_other_services_hold(tmp_path: Path
             assert kept.other_usage() == fresh.other_usage()
             # n0 holds a0 and a3: 2 x 256 CPU.
             assert kept.other_usage()[NODES[0].containerInstanceArn].cpu == 512
+
+
+def test_inside_a_write_a_refresh_reads_only_the_rows_written_since_the_last(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db", changes_kept=4)
+    usage = ClusterUsage("default")
+    tasks = [task_row(f"w{i}", WEB, NODES[i % 3], status="PENDING") for i in range(6)]
+    for t in tasks:
+        put(store, t)
+    agree(store, usage)
+    assert usage.rows_read == 6  # the first refresh reads every row
+
+    change(store, tasks[0].taskArn, "RUNNING")
+    change(store, tasks[1].taskArn, "STOPPED")
+    agree(store, usage)
+    # Only w0 and w1 were written; w1 is STOPPED, so one row comes back and w1 is forgotten.
+    assert usage.rows_read == 6 + 1
+
+    # A transaction rolled back leaves nothing in the log, and the sums still agree.
+    try:
+        with store.write() as s:
+            s.insert_task(task_row("gone", WEB, NODES[0], status="PENDING"))
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    agree(store, usage)
+    assert usage.rows_read == 7
+
+    # More commits than the log keeps (4): the next refresh reads every non-STOPPED row again.
+    for t in tasks[2:]:
+        change(store, t.taskArn, "RUNNING")
+    put(store, task_row("late", WEB, NODES[2], status="PENDING"))
+    agree(store, usage)
+    # 5 commits since the last refresh, the log keeps 4: w0 and w2-w5 and late are not STOPPED (6 rows).
+    assert usage.rows_read == 7 + 6
+
+    # Outside a write (a read snapshot) the log is not used: another full read of the 6 rows.
+    with store.read() as s:
+        usage.refresh(s, TDS.get)
+    assert usage.rows_read == 13 + 6
+    agree(store, usage)
+    assert usage.rows_read == 19  # and nothing was written since: nothing read
