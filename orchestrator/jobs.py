@@ -119,7 +119,8 @@ class Background:
         self.ctx.store.nudge("background:stop")
         self._permit.release()
         self._thread.join(timeout=5)
-        self._scheduler.shutdown(wait=False)
+        # A job still running would find the store closed under it (the caller closes it next).
+        self._scheduler.shutdown(wait=True)
 
     def _loop(self) -> None:
         clock, settings = self.ctx.clock, self.ctx.settings

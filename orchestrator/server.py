@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,12 @@ from orchestrator.security.credentials import MASTER_KEY_FILE
 from orchestrator.security.tls import Certificates, pinned_join_token
 
 log = structlog.get_logger("orchestrator.server")
+
+# How long a thread holding the GIL keeps it while another waits (Python's default is 5 ms). The
+# API's worker threads give the GIL up around every SQLite step (one per row) and then wait for
+# it: at 5 ms each, against the event loop's HTTP work, an agent's answer of a few rows spent
+# ~100 ms waiting and ~1.8 ms of CPU handing the GIL back and forth (benchmarks/control_plane.py).
+GIL_SWITCH_INTERVAL_S = float(os.environ.get("ORCH_GIL_SWITCH_S", "0.0005"))
 
 DB_FILE = "orchestrator.db"
 # Worker threads for sync routes; agents' long-polls wait on the event loop and hold none (api/agents.py).
@@ -100,6 +107,21 @@ class DataDirBusy(RuntimeError):
 async def _lifespan(_: Any) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_LIMIT
     yield
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the agents' long-polls as it stops: each answers at once (with
+    Connection: close) instead of waiting out the grace time and dying with a traceback."""
+
+    def __init__(self, config: uvicorn.Config, store: Store) -> None:
+        super().__init__(config)
+        self._store = store
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connection first, so the answered agents cannot poll again
+        self._store.end_watches()
+        await super().shutdown(sockets)
 
 
 @dataclass
@@ -191,12 +213,12 @@ class ControlPlane:
             ssl_certfile=str(self.tls.cert) if self.tls else None,
             ssl_keyfile=str(self.tls.key) if self.tls else None,
         )
-        server = uvicorn.Server(config)
-        return server
+        return _Server(config, self.store)
 
     def serve(self, listen: str) -> None:
         """Run in the foreground until SIGINT/SIGTERM."""
         host, port = parse_listen(listen)
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # for the whole process: it serves the control plane
         self.background.start()
         server = self._uvicorn(host, port)
 
@@ -212,6 +234,7 @@ class ControlPlane:
     def start_in_thread(self, listen: str) -> str:
         """Serve from a background thread (dev mode, tests); returns the base URL once ready."""
         host, port = parse_listen(listen)
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # for the whole process: it serves the control plane
         self.background.start()
         server = self._uvicorn(host, port)
 

@@ -330,6 +330,7 @@ class Store:
         self._watchers: dict[str, dict[int, Callable[[], None]]] = {}
         self._watch_keys: dict[int, tuple[str, ...]] = {}  # each watch's keys, by its ident
         self._watch_ids = itertools.count(1)
+        self._watches_ended = False  # the server is stopping: see end_watches()
         # Every thread's read connection, held weakly (a thread's dies with it), closed with the store.
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
@@ -497,6 +498,8 @@ class Store:
         the feed's lock: it must only schedule work, never call the store) once a commit after `since` touches one of
         `keys`. None if one already has; else a function that ends the watch (call it always)."""
         with self._feed:
+            if self._watches_ended:
+                return None
             if since > self._seq or max((self._touched_at.get(k, 0) for k in keys), default=0) > since:
                 return None
             ident = next(self._watch_ids)
@@ -511,6 +514,16 @@ class Store:
                 self._end_watch(ident)
 
         return end
+
+    def end_watches(self) -> None:
+        """Wake every watch and start no new one: the server is stopping, and its long-polls
+        answer now instead of being cancelled when its grace time is over."""
+        with self._feed:
+            self._watches_ended = True
+            woken = {ident: wake for watchers in self._watchers.values() for ident, wake in watchers.items()}
+            for ident, wake in woken.items():
+                self._end_watch(ident)
+                wake()
 
     def _end_watch(self, ident: int) -> None:
         """Forget one watch (once: a woken watch is ended by the commit, then by its owner)."""

@@ -62,3 +62,35 @@ def test_an_admin_read_answers_while_more_polls_wait_than_there_are_threads(plan
     assert status == 200
     # The read came back while all 24 polls were still open: none of them held one of the 8 threads.
     assert still_waiting == [True] * (2 * AGENTS)
+
+
+def test_stopping_the_control_plane_answers_the_parked_long_polls_at_once(tmp_path: Path) -> None:
+    # Without this the polls wait out uvicorn's grace time (2 s) and are cancelled, each with a
+    # traceback in the log; an agent then sees a broken connection instead of an answer.
+    import threading
+    import time
+
+    cp = ControlPlane(tmp_path / "data")
+    url = cp.start_in_thread("127.0.0.1:0")
+    credentials = [_register(url, cp.join_token, n) for n in range(4)]
+    answers: list[int] = []
+    seqs = []
+    for credential in credentials:
+        headers = {"authorization": f"Bearer {credential}"}
+        seqs.append(httpx.get(url + "/v1/agent/assignments?wait=0", headers=headers, timeout=10).json()["seq"])
+
+    def poll(credential: str, since: int) -> None:
+        headers = {"authorization": f"Bearer {credential}"}
+        reply = httpx.get(url + f"/v1/agent/assignments?since={since}&wait=30", headers=headers, timeout=60)
+        answers.append(reply.status_code)
+
+    polls = [threading.Thread(target=poll, args=pair) for pair in zip(credentials, seqs, strict=True)]
+    for p in polls:
+        p.start()
+    time.sleep(1.0)  # every poll is parked on the server
+    assert answers == []
+    cp.stop()
+    for p in polls:
+        p.join(10)
+    # Answered (they asked for 30 s); cancelled at the end of the grace time, they were 500s.
+    assert answers == [200] * 4

@@ -355,6 +355,22 @@ def test_nudge_wakes_a_key_without_writing(store: Store) -> None:
 # -- round trips -------------------------------------------------------------------------------
 
 
+def test_end_watches_wakes_every_watch_and_starts_no_new_one(store: Store) -> None:
+    woken: list[str] = []
+    since = store.position
+    ends = [store.watch([instance_key(f"{INSTANCE}-{n}")], since, lambda n=n: woken.append(f"w{n}")) for n in range(3)]
+    assert all(end is not None for end in ends) and woken == []
+    assert store.waited_on([instance_key(f"{INSTANCE}-0")])  # parked: the agent counts as connected
+    store.end_watches()
+    assert sorted(woken) == ["w0", "w1", "w2"]
+    assert store.waited_on([instance_key(f"{INSTANCE}-{n}") for n in range(3)]) == set()
+    # A poll that arrives now answers at once (None: nothing to wait for), not parked till the server is gone.
+    assert store.watch([instance_key(INSTANCE)], since, lambda: woken.append("late")) is None
+    for end in ends:
+        assert end is not None
+        end()  # its owner still ends it: harmless once the store did
+
+
 def _service(name: str, **extra: Any) -> Service:
     return Service(
         serviceArn=service_arn("default", name),
