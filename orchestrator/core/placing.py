@@ -175,36 +175,54 @@ def snapshot(store: Store, cluster: str) -> list[InstanceView]:
     return instance_views(store.list_instances(cluster), cluster_usage(store, cluster))
 
 
-def instance_views(instances: Iterable[ContainerInstance], usage: Mapping[str, InstanceUsage]) -> list[InstanceView]:
-    """The scheduler's view of `instances` (INACTIVE ones left out) holding `usage`."""
+ViewMemo = dict[str, tuple[ContainerInstance, InstanceUsage, InstanceView]]
+
+
+def instance_views(
+    instances: Iterable[ContainerInstance], usage: Mapping[str, InstanceUsage], memo: ViewMemo | None = None
+) -> list[InstanceView]:
+    """The scheduler's view of `instances` (INACTIVE ones left out) holding `usage`. With `memo`
+    (the views of the last call, kept by the caller), an instance given as the same model holding
+    the same usage as then gets the same view back, instead of one built again: a placing pass
+    changes the usage of the instances it places on, out of a thousand."""
     views = []
     for inst in instances:
         if inst.status == "INACTIVE":
             continue
         u = usage.get(inst.containerInstanceArn, InstanceUsage())
-        gpus = registered_gpus(inst)
-        views.append(
-            InstanceView(
-                arn=inst.containerInstanceArn,
-                instance_id=arn_id(inst.containerInstanceArn),
-                status=inst.status,
-                agent_connected=inst.agentConnected,
-                attributes=inst.attribute_map(),
-                registered_cpu=inst.resource("CPU"),
-                registered_memory=inst.resource("MEMORY"),
-                remaining_cpu=inst.resource("CPU") - u.cpu,
-                remaining_memory=inst.resource("MEMORY") - u.memory,
-                used_tcp_ports=frozenset(DEFAULT_RESERVED_TCP_PORTS) | frozenset(u.tcp),
-                used_udp_ports=frozenset(u.udp),
-                task_groups=dict(u.groups),
-                running_tasks_count=u.running,
-                registered_at=inst.registeredAt,
-                agent_version=inst.versionInfo.agentVersion,
-                ec2_instance_id=inst.ec2InstanceId,
-                remaining_gpus=tuple(g for g in gpus if g not in u.gpus) if gpus else (),
-            )
-        )
+        if memo is not None:
+            kept = memo.get(inst.containerInstanceArn)
+            if kept is not None and kept[0] is inst and kept[1] == u:
+                views.append(kept[2])
+                continue
+        view = _view(inst, u)
+        if memo is not None:
+            memo[inst.containerInstanceArn] = (inst, u, view)
+        views.append(view)
     return views
+
+
+def _view(inst: ContainerInstance, u: InstanceUsage) -> InstanceView:
+    gpus = registered_gpus(inst)
+    return InstanceView(
+        arn=inst.containerInstanceArn,
+        instance_id=arn_id(inst.containerInstanceArn),
+        status=inst.status,
+        agent_connected=inst.agentConnected,
+        attributes=inst.attribute_map(),
+        registered_cpu=inst.resource("CPU"),
+        registered_memory=inst.resource("MEMORY"),
+        remaining_cpu=inst.resource("CPU") - u.cpu,
+        remaining_memory=inst.resource("MEMORY") - u.memory,
+        used_tcp_ports=frozenset(DEFAULT_RESERVED_TCP_PORTS) | frozenset(u.tcp),
+        used_udp_ports=frozenset(u.udp),
+        task_groups=dict(u.groups),
+        running_tasks_count=u.running,
+        registered_at=inst.registeredAt,
+        agent_version=inst.versionInfo.agentVersion,
+        ec2_instance_id=inst.ec2InstanceId,
+        remaining_gpus=tuple(g for g in gpus if g not in u.gpus) if gpus else (),
+    )
 
 
 def placement_request(

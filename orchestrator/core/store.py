@@ -766,9 +766,7 @@ class Store:
             out += [Task.model_validate_json(r[0]) for r in rows]
         return out
 
-    def task_placements(
-        self, cluster: str, arns: Collection[str] | None = None
-    ) -> list[tuple[str, str | None, str]]:
+    def task_placements(self, cluster: str, arns: Collection[str] | None = None) -> list[tuple[str, str | None, str]]:
         """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED (those of
         `arns` only, if given), from the columns alone: what `ClusterUsage` reads on every
         placement instead of every row's body."""

@@ -207,7 +207,7 @@ class AgentOps:
                 # A task to stop keeps running while its load balancer target drains (ECS deregisters first).
                 return task.model_copy(update={"desiredStatus": "RUNNING"}) if elb.stop_held(s, task) else task
 
-            inst = s.get_instance(arn)
+            liveness = s.instance_liveness(arn)  # its status from the columns: no instance row parsed
             rows = s.instance_task_rows(arn)
             # A task to stop is always sent: whether it is shown stopping depends on more than its row.
             tasks = [
@@ -224,7 +224,7 @@ class AgentOps:
         self.ctx.last_answers.sent(arn, seq, {task_arn: text for task_arn, _, text in rows})
         answer: dict[str, Any] = {
             "seq": seq,
-            "instanceStatus": inst.status if inst else "INACTIVE",
+            "instanceStatus": liveness[0] if liveness else "INACTIVE",
             "tasks": tasks,
             "taskDefinitions": tds,
         }

@@ -27,7 +27,14 @@ from orchestrator.core import fargate
 from orchestrator.core.lifecycle import checked_containers, stop_task_row, task_health
 from orchestrator.core.models import ContainerInstance, Deployment, Service, Task, TaskDefinition, arn_id
 from orchestrator.core.placement_input import to_scheduler
-from orchestrator.core.placing import InstanceUsage, instance_views, new_task, placement_request, usage_of
+from orchestrator.core.placing import (
+    InstanceUsage,
+    ViewMemo,
+    instance_views,
+    new_task,
+    placement_request,
+    usage_of,
+)
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.settings import Settings
 from scheduler import DEFAULT_SERVICE_STRATEGIES, describe_failure, place, select_for_scale_in
@@ -148,6 +155,9 @@ class ServiceSnapshot:
     # that places nothing does not read every task of the cluster; it is called at most once, in
     # the same transaction as the rest of the snapshot.
     other_usage: Callable[[], Mapping[str, InstanceUsage]] = dict
+    # The views of earlier passes, kept by the controller (placing.instance_views): a cache that
+    # gives the same views as building them again.
+    view_memo: ViewMemo | None = None
     # Behind a load balancer (the service's loadBalancers, reconcile/targets.py): per live task
     # ARN, whether all its targets are healthy (None: the service has no load balancer), and for
     # a task whose target failed its health checks, (ECS's event, the stop reason).
@@ -302,7 +312,7 @@ class _Pass:
                 groups=a.groups + b.groups,
                 gpus=a.gpus | b.gpus,
             )
-        return instance_views(self.snap.instances, usage)
+        return instance_views(self.snap.instances, usage, self.snap.view_memo)
 
     # -- steps of a pass -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from orchestrator.core import fargate
 from orchestrator.core.cluster_usage import ClusterUsage
 from orchestrator.core.context import Context
 from orchestrator.core.models import ContainerInstance, Task, TaskDefinition, cluster_arn
-from orchestrator.core.placing import InstanceUsage, usage_of
+from orchestrator.core.placing import InstanceUsage, ViewMemo, usage_of
 from orchestrator.core.service_state import ServiceState
 from orchestrator.core.store import ParsedRows, Store
 from orchestrator.core.tags import tag_service_task
@@ -52,6 +52,8 @@ class SnapshotRows:
     instances: ParsedRows[ContainerInstance] = field(default_factory=lambda: ParsedRows(ContainerInstance))
     # What every cluster's tasks hold, by cluster: a pass that places reads its columns, not every row.
     usage: dict[str, ClusterUsage] = field(default_factory=dict)
+    # The instance views of the last passes that placed (placing.instance_views).
+    views: ViewMemo = field(default_factory=dict)
 
 
 def load_snapshot(
@@ -96,6 +98,7 @@ def load_snapshot(
         instances=instances,
         now=now,
         other_usage=pool_usage if on_pool else other_usage,
+        view_memo=rows.views if rows is not None else None,
         **targets.snapshot_of(store, svc, [t for t in tasks if t.lastStatus != "STOPPED"]),
     )
 
