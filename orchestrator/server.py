@@ -42,7 +42,7 @@ log = structlog.get_logger("orchestrator.server")
 # API's worker threads give the GIL up around every SQLite step (one per row) and then wait for
 # it: at 5 ms each, against the event loop's HTTP work, an agent's answer of a few rows spent
 # ~100 ms waiting and ~1.8 ms of CPU handing the GIL back and forth (benchmarks/control_plane.py).
-GIL_SWITCH_INTERVAL_S = float(os.environ.get("ORCH_GIL_SWITCH_S", "0.0005"))
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 DB_FILE = "orchestrator.db"
 # Worker threads for sync routes; agents' long-polls wait on the event loop and hold none (api/agents.py).
@@ -197,6 +197,7 @@ class ControlPlane:
         return (self.data_dir / JOIN_TOKEN_FILE).read_text().strip()
 
     def _uvicorn(self, host: str, port: int) -> uvicorn.Server:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # for the whole process: it serves the control plane
         config = uvicorn.Config(
             self.app,
             host=host,
@@ -218,7 +219,6 @@ class ControlPlane:
     def serve(self, listen: str) -> None:
         """Run in the foreground until SIGINT/SIGTERM."""
         host, port = parse_listen(listen)
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # for the whole process: it serves the control plane
         self.background.start()
         server = self._uvicorn(host, port)
 
@@ -234,7 +234,6 @@ class ControlPlane:
     def start_in_thread(self, listen: str) -> str:
         """Serve from a background thread (dev mode, tests); returns the base URL once ready."""
         host, port = parse_listen(listen)
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # for the whole process: it serves the control plane
         self.background.start()
         server = self._uvicorn(host, port)
 

@@ -6,8 +6,8 @@ store's write lock). `ClusterUsage` keeps each task's holding and the sums per i
 each `refresh` reads only the indexed columns of the non-STOPPED rows (ARN, instance, last
 status), and inside a write transaction only those of the tasks written since the last refresh
 (`Store.task_writes_since`); a task's body is parsed once, when it first appears. What a task
-holds is fixed when it is placed (instance, CPU, memory, task definition, group, GPU ids); only whether it is RUNNING
-moves afterwards, and that is a column. The sums are the same numbers `usage_of` gives
+holds is fixed when it is placed (instance, CPU, memory, task definition, group, GPU ids); only
+whether it is RUNNING moves afterwards, and that is a column. The sums are the same numbers `usage_of` gives
 (tests/unit/test_cluster_usage.py checks both agree).
 """
 
@@ -105,12 +105,9 @@ class ClusterUsage:
         """Bring the sums up to the store's rows (call inside the transaction the pass reads in).
         Inside a write, only the rows written since the last refresh are read (the store's task log)."""
         changed = store.task_writes_since(self._seq) if self._seq is not None else None
-        if changed is None:
-            rows = store.task_placements(self.cluster)
-            gone = set(self._held) - {arn for arn, _, _ in rows}
-        else:
-            rows = store.task_placements(self.cluster, changed) if changed else []
-            gone = (changed & self._held.keys()) - {arn for arn, _, _ in rows}
+        rows = store.task_placements(self.cluster, changed)
+        # Held, and read again (all of them, or those written) but not found: STOPPED or gone.
+        gone = (self._held.keys() if changed is None else changed & self._held.keys()) - {a for a, _, _ in rows}
         self._seq = store.position
         self.rows_read += len(rows)
         new: list[tuple[str, bool]] = []

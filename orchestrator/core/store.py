@@ -316,13 +316,11 @@ class Store:
         self._writer: int | None = None  # the thread inside write(), if any
         self._touched: set[str] = set()
         self._wrote = False
-        # Task rows written by the open transaction, and by recent commits (see task_writes_since).
-        self._task_writes: set[str] = set()
-        self._task_log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
-        self._task_log_floor = 0  # commits up to this number may have left the task log
-        # The change feed: key -> number of its latest change, and the recent commits' keys.
+        self._task_writes: set[str] = set()  # ARNs of the task rows the open transaction wrote
+        # The change feed: key -> number of its latest change, and the recent commits' keys and
+        # the task rows they wrote (see task_writes_since).
         self._touched_at: dict[str, int] = {}
-        self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=changes_kept)
+        self._log: deque[tuple[int, frozenset[str], frozenset[str]]] = deque(maxlen=changes_kept)
         self._local = threading.local()
         # How many waits (long-polls) are in flight on each key: an agent inside one is connected.
         self._waiting: Counter[str] = Counter()
@@ -394,18 +392,17 @@ class Store:
             self._seq += 1
             for key in keys:
                 self._touched_at[key] = self._seq
-            self._log.append((self._seq, keys))
-            if tasks:
-                if len(self._task_log) == self._task_log.maxlen:
-                    self._task_log_floor = self._task_log[0][0]
-                self._task_log.append((self._seq, tasks))
+            self._log.append((self._seq, keys, tasks))
             self._changed.notify_all()
-            woken = {ident: wake for key in keys for ident, wake in self._watchers.get(key, {}).items()}
-            for ident, wake in woken.items():
-                # Ended here, not when the waiter's coroutine runs: from this commit on it is
-                # no longer waiting (`waited_on`), however long the event loop takes to get to it.
-                self._end_watch(ident)
-                wake()
+            self._wake({ident: wake for key in keys for ident, wake in self._watchers.get(key, {}).items()})
+
+    def _wake(self, woken: dict[int, Callable[[], None]]) -> None:
+        """End and wake these watches (under the feed's lock)."""
+        for ident, wake in woken.items():
+            # Ended here, not when the waiter's coroutine runs: from this commit on it is
+            # no longer waiting (`waited_on`), however long the event loop takes to get to it.
+            self._end_watch(ident)
+            wake()
 
     @contextmanager
     def read(self) -> Iterator[Store]:
@@ -444,16 +441,16 @@ class Store:
         return conn
 
     def task_writes_since(self, seq: int) -> set[str] | None:
-        """ARNs of the task rows written after change number `seq`, this transaction's included;
-        None when that is not known (older than the log, or not asked inside this thread's write(),
-        where no commit can land between the answer and the reads that follow it)."""
+        """ARNs of the task rows written after change number `seq`, this transaction's included.
+        None when the feed no longer reaches back that far, or when not asked inside this thread's
+        write() (only there can no commit land between this answer and the reads that follow it)."""
         if self._writer != threading.get_ident():
             return None
         with self._feed:
-            if seq < self._task_log_floor or seq > self._seq:
+            if not self._covers(seq):
                 return None
             out = set(self._task_writes)
-            for at, arns in reversed(self._task_log):
+            for at, _, arns in reversed(self._log):
                 if at <= seq:
                     break
                 out |= arns
@@ -520,10 +517,7 @@ class Store:
         answer now instead of being cancelled when its grace time is over."""
         with self._feed:
             self._watches_ended = True
-            woken = {ident: wake for watchers in self._watchers.values() for ident, wake in watchers.items()}
-            for ident, wake in woken.items():
-                self._end_watch(ident)
-                wake()
+            self._wake({ident: wake for watchers in self._watchers.values() for ident, wake in watchers.items()})
 
     def _end_watch(self, ident: int) -> None:
         """Forget one watch (once: a woken watch is ended by the commit, then by its owner)."""
@@ -556,14 +550,18 @@ class Store:
     def _changes_since(self, since: int) -> Changes:
         if since == self._seq:
             return Changes(self._seq, frozenset())
-        if since < 0 or since > self._seq or not self._log or self._log[0][0] > since + 1:
+        if not self._covers(since):
             return Changes(self._seq, None)
         keys: set[str] = set()
-        for seq, touched in reversed(self._log):
+        for seq, touched, _ in reversed(self._log):
             if seq <= since:
                 break
             keys |= touched
         return Changes(self._seq, frozenset(keys))
+
+    def _covers(self, since: int) -> bool:
+        """Whether the feed still holds every commit after change number `since` (under its lock)."""
+        return 0 <= since <= self._seq and (since == self._seq or (bool(self._log) and self._log[0][0] <= since + 1))
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         conn = self._conn if self._writer == threading.get_ident() else self._reader()
@@ -571,6 +569,15 @@ class Store:
             return conn.execute(sql, tuple(args)).fetchall()
         except OverflowError:
             raise InvalidParameterException("A number is outside the 64-bit integer range.") from None
+
+    def _rows_in(self, sql: str, values: Collection[str], *before: Any) -> list[sqlite3.Row]:
+        """`sql` with `IN ({})` over `values`, run in chunks that keep within SQLite's limit on bound
+        parameters (`before`: the parameters ahead of the list). DISTINCT holds within a chunk only."""
+        listed, out = list(values), []
+        for i in range(0, len(listed), 500):
+            chunk = listed[i : i + 500]
+            out += self._rows(sql.format(",".join("?" * len(chunk))), (*before, *chunk))
+        return out
 
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> int:
         """Run one write statement in the current transaction; the number of rows it changed."""
@@ -759,26 +766,14 @@ class Store:
 
     def tasks_by_arn(self, arns: Sequence[str]) -> list[Task]:
         """The tasks with these ARNs (those that exist), in no particular order."""
-        out = []
-        for i in range(0, len(arns), 500):  # SQLite's limit on bound parameters, with room
-            chunk = arns[i : i + 500]
-            rows = self._rows(f"SELECT body FROM tasks WHERE arn IN ({','.join('?' * len(chunk))})", chunk)
-            out += [Task.model_validate_json(r[0]) for r in rows]
-        return out
+        return [Task.model_validate_json(r[0]) for r in self._rows_in("SELECT body FROM tasks WHERE arn IN ({})", arns)]
 
     def task_placements(self, cluster: str, arns: Collection[str] | None = None) -> list[tuple[str, str | None, str]]:
         """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED (those of
         `arns` only, if given), from the columns alone: what `ClusterUsage` reads on every
         placement instead of every row's body."""
         sql = "SELECT arn, instance_arn, last_status FROM tasks WHERE cluster=? AND last_status != 'STOPPED'"
-        if arns is None:
-            rows = self._rows(sql, (cluster,))
-        else:
-            listed = list(arns)
-            rows = []
-            for i in range(0, len(listed), 500):  # SQLite's limit on bound parameters, with room
-                chunk = listed[i : i + 500]
-                rows += self._rows(f"{sql} AND arn IN ({','.join('?' * len(chunk))})", (cluster, *chunk))
+        rows = self._rows(sql, (cluster,)) if arns is None else self._rows_in(sql + " AND arn IN ({})", arns, cluster)
         return [(str(r[0]), r[1], str(r[2])) for r in rows]
 
     def find_task(self, cluster: str, task_id: str) -> Task | None:
@@ -923,17 +918,12 @@ class Store:
     def services_with_tasks_on(self, instance_arns: Collection[str]) -> set[tuple[str, str]]:
         """(cluster, service name) of the services with a task that is not STOPPED on one of the
         instances, from the indexed columns."""
-        out: set[tuple[str, str]] = set()
-        arns = list(instance_arns)
-        for i in range(0, len(arns), 500):  # SQLite's limit on bound parameters, with room
-            chunk = arns[i : i + 500]
-            rows = self._rows(
-                f"SELECT DISTINCT cluster, grp FROM tasks WHERE instance_arn IN ({','.join('?' * len(chunk))})"
-                " AND last_status != 'STOPPED' AND substr(grp, 1, 8) = 'service:'",
-                chunk,
-            )
-            out |= {(str(r[0]), str(r[1])[len("service:") :]) for r in rows}
-        return out
+        rows = self._rows_in(
+            "SELECT DISTINCT cluster, grp FROM tasks WHERE instance_arn IN ({})"
+            " AND last_status != 'STOPPED' AND substr(grp, 1, 8) = 'service:'",
+            instance_arns,
+        )
+        return {(str(r[0]), str(r[1])[len("service:") :]) for r in rows}
 
     def task_counts(self, cluster: str) -> list[tuple[str, str, str, str, int]]:
         """(instance ARN, group, desiredStatus, lastStatus, how many) of the cluster's tasks that
