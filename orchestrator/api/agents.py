@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api import agent_wire as wire
+from orchestrator.api.answer_gather import AnswerGather
 from orchestrator.api.limits import PARSED_BODY
 from orchestrator.core import bounds
 from orchestrator.core.bounds import INT64_MAX
@@ -81,8 +82,12 @@ async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> di
 
     arn, wait_s, asked_at = await run_in_threadpool(ask)
     key = [instance_key(arn)]
-    await wait_for_change(ops.ctx.store, key, since, wait_s)
-    seq = ops.ctx.store.latest(key)
+    store = ops.ctx.store
+    await wait_for_change(store, key, since, wait_s)
+    if store.latest(key) > since:
+        gather: AnswerGather = request.app.state.answer_gather
+        await gather.wait()
+    seq = store.latest(key)
     return await run_in_threadpool(ops.answer_assignments, arn, since, seq, asked_at)
 
 

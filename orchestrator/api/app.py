@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator.api import agents, openapi, rest, tokens_rest
+from orchestrator.api.answer_gather import AnswerGather
 from orchestrator.api.limits import BoundedRequests, Limits, RateLimiter
 from orchestrator.api.ui import routes as ui
 from orchestrator.core.errors import ApiError
@@ -54,6 +55,8 @@ def create_app(
     app.state.tokens = tokens
     app.state.tls = None  # the control plane's certificates, when it serves TLS
     app.state.agent_rate = RateLimiter(limits.agent_requests_per_s, limits.agent_burst)
+    settings = ops.ctx.settings
+    app.state.answer_gather = AnswerGather(ops.ctx.store, settings.agent_answer_quiet_s, settings.agent_answer_gather_s)
     # Outermost, so sizes, depth and Unicode are checked before routing, parsing or authentication.
     app.add_middleware(BoundedRequests, limits=limits)
     app.include_router(rest.router)

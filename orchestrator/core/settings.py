@@ -22,6 +22,11 @@ class Settings:
     # The longest an agent's assignment long-poll waits before it is answered anyway (each poll
     # is a heartbeat: keep it well under `disconnected_after_s`).
     agent_poll_max_s: float = 20.0
+    # A long-poll woken by a change answers once the store has had no commit for
+    # `agent_answer_quiet_s`, or after `agent_answer_gather_s` at most: the placements of a burst
+    # of passes reach an agent in one answer instead of one each (api/answer_gather.py). 0: at once.
+    agent_answer_quiet_s: float = 0.2
+    agent_answer_gather_s: float = 2.0
     # Tasks that keep failing to start are retried after base x 2^(failures - 3), at most 15 min.
     start_retry_base_s: float = 5.0
     start_retry_max_s: float = 900.0

@@ -239,6 +239,7 @@ class Changes:
 
 
 M = TypeVar("M", bound=BaseModel)
+PARSED_ROWS_MARGIN = 1024  # rows a ParsedRows keeps beyond twice those its listings return
 
 
 class ParsedRows(Generic[M]):
@@ -253,25 +254,32 @@ class ParsedRows(Generic[M]):
         self._rows: dict[str, tuple[str, M]] = {}
         # Whole listings, by what was asked, with the change number they are good for (see list_instances).
         self.listings: dict[tuple[Any, ...], tuple[int, list[M]]] = {}
-        self._largest = 0
+        # Bounded by what listings still return: once the cache outgrows `_limit`, only the rows
+        # returned since the prune before last stay (purged tasks leave), and the limit becomes
+        # twice those and a margin. One cache serves many listings (the service controller lists
+        # each service's tasks in turn), so the bound counts every row returned, not one listing's.
+        self._returned: set[str] = set()  # since the last prune
+        self._returned_before: set[str] = set()  # between the two prunes before
+        self._limit = PARSED_ROWS_MARGIN
         self.parsed = 0  # how many rows were parsed (the rest came from here)
 
     def rows(self, found: Iterable[tuple[str, str]]) -> list[M]:
         """The models of (key, text) rows, parsed only where the text changed."""
         out = []
-        cache = self._rows
+        cache, returned = self._rows, self._returned
         for key, text in found:
             hit = cache.get(key)
             if hit is None or hit[0] != text:
                 hit = (text, self.model.model_validate_json(text))
                 cache[key] = hit
                 self.parsed += 1
+            returned.add(key)
             out.append(hit[1])
-        # Bounded: rows that are gone (purged tasks) leave once there are twice the largest listing.
-        self._largest = max(self._largest, len(out))
-        if len(cache) > 2 * self._largest + 1024:
-            keep = {id(m) for m in out}
-            self._rows = {k: v for k, v in cache.items() if id(v[1]) in keep}
+        if len(cache) > self._limit:
+            before = self._returned_before
+            self._rows = {k: v for k, v in cache.items() if k in returned or k in before}
+            self._limit = 2 * len(self._rows) + PARSED_ROWS_MARGIN
+            self._returned_before, self._returned = returned, set()
         return out
 
 
@@ -511,6 +519,11 @@ class Store:
                 self._end_watch(ident)
 
         return end
+
+    @property
+    def watches_ended(self) -> bool:
+        """The server is stopping (see end_watches)."""
+        return self._watches_ended
 
     def end_watches(self) -> None:
         """Wake every watch and start no new one: the server is stopping, and its long-polls

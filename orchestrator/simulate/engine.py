@@ -89,6 +89,8 @@ class Simulation:
             service_sweep_s=s.tick_s,
             placement_seed=self.seed,
             agent_poll_max_s=AGENT_POLL_S,
+            # A tick's placements are one pass already, and a settled tick waits for every long-poll.
+            agent_answer_gather_s=0.0,
         )
         self.specs: dict[str, AgentSpec] = {}
         for group in s.instances:

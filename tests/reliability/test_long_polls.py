@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,3 +95,48 @@ def test_stopping_the_control_plane_answers_the_parked_long_polls_at_once(tmp_pa
         p.join(10)
     # Answered (they asked for 30 s); cancelled at the end of the grace time, they were 500s.
     assert answers == [200] * 4
+
+
+@pytest.mark.parametrize(
+    ("quiet_s", "tasks_in_first_answer"),
+    [
+        # The second task is placed 0.5 s after the first woke the poll: the store was not quiet
+        # for 1 s in between, so the poll answers with both.
+        (1.0, 2),
+        # Quiet for 0.05 s after the first: answered with it; the second waits for the next poll.
+        (0.05, 1),
+    ],
+)
+def test_a_woken_long_poll_gathers_the_placements_that_follow_into_one_answer(
+    tmp_path: Path, quiet_s: float, tasks_in_first_answer: int
+) -> None:
+    import threading
+    import time
+
+    from orchestrator.core.settings import Settings
+    from tests.builders import task_definition
+
+    settings = Settings(agent_answer_quiet_s=quiet_s, agent_answer_gather_s=10.0)
+    cp = ControlPlane(tmp_path / "data", settings)
+    url = cp.start_in_thread("127.0.0.1:0")
+    try:
+        headers = {"authorization": f"Bearer {_register(url, cp.join_token, 0)}"}
+        since = httpx.get(url + "/v1/agent/assignments?wait=0", headers=headers, timeout=10).json()["seq"]
+        family = task_definition(cp.ops)
+        answers: list[dict[str, Any]] = []
+
+        def poll() -> None:
+            reply = httpx.get(url + f"/v1/agent/assignments?since={since}&wait=20", headers=headers, timeout=60)
+            answers.append(reply.json())
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(0.5)  # parked on the server
+        cp.ops.run_task({"taskDefinition": family})
+        time.sleep(0.5)
+        cp.ops.run_task({"taskDefinition": family})
+        poller.join(30)
+        [answer] = answers
+        assert len(answer["tasks"]) == tasks_in_first_answer
+    finally:
+        cp.stop()

@@ -44,18 +44,47 @@ def test_unchanged_rows_are_not_parsed_again_and_changed_ones_are(tmp_path: Path
     assert second[1].lastStatus == "RUNNING" and second[1].version == 2
 
 
-def test_rows_that_are_gone_leave_once_twice_the_largest_listing_and_a_margin_is_reached() -> None:
+def test_rows_that_are_gone_leave_once_the_cache_outgrows_twice_the_rows_returned_and_a_margin() -> None:
     parsed: ParsedRows[Task] = ParsedRows(Task)
-    texts = {n: task(n).model_dump_json() for n in range(3000)}
-    parsed.rows((str(n), texts[n]) for n in range(1000))
-    # Listings of 1,000 rows each, the rows changing: kept up to 2 x 1,000 + 1,024 = 3,024 rows.
-    parsed.rows((str(n), texts[n]) for n in range(1000, 2000))
+    texts = {n: task(n).model_dump_json() for n in range(2000)}
+    parsed.rows((str(n), texts[n]) for n in range(2000))
+    # 2,000 rows > the first limit, the margin of 1,024: all were returned since, so all stay, and
+    # the limit becomes 2 x 2,000 + 1,024 = 5,024.
     assert len(parsed._rows) == 2000
-    parsed.rows((str(n), texts[n]) for n in range(2000, 3000))
-    # 3,000 > 3,024 is false: still all kept; one more listing of new rows goes past the bound.
-    assert len(parsed._rows) == 3000
-    parsed.rows((f"x{n}", texts[n]) for n in range(100))
-    assert len(parsed._rows) == 100
+    for gen in range(2):
+        # Listings of new rows only (the first 2,000 are gone): 2,000 + 4 x 1,000 = 6,000 > 5,024.
+        for k in range(4):
+            parsed.rows((f"x{gen}-{k}-{n}", texts[n]) for n in range(1000))
+        if gen == 0:
+            # Kept: returned since the last prune (4,000) or between the two before (the 2,000):
+            # nothing leaves yet (a row gets a whole prune's time to be listed again); limit 13,024.
+            assert len(parsed._rows) == 6000
+    # The second round adds 4,000 (10,000 <= 13,024, no prune) ...
+    assert len(parsed._rows) == 10_000
+    for k in range(4):  # ... and 4,000 more pass the limit: 14,000 > 13,024 at the fourth listing
+        parsed.rows((f"y{k}-{n}", texts[n]) for n in range(1000))
+    # Kept: the 8,000 returned since the last prune (rounds x1 and y) and the 4,000 of round x0,
+    # returned between the two before; the first 2,000, listed before those, leave.
+    assert len(parsed._rows) == 12_000
+    assert "0" not in parsed._rows and "x0-0-0" in parsed._rows and "y3-999" in parsed._rows
+
+
+def test_many_listings_sharing_one_cache_do_not_parse_their_rows_again() -> None:
+    # The service controller lists 100 services of 100 tasks in turn, with one cache: a bound on one
+    # listing's size (100) dropped the other services' rows on every pass, to be parsed again.
+    parsed: ParsedRows[Task] = ParsedRows(Task)
+    texts = {n: task(n).model_dump_json() for n in range(10_000)}
+
+    def round_of_passes() -> int:
+        before = parsed.parsed
+        for service in range(100):
+            parsed.rows((str(n), texts[n]) for n in range(service * 100, service * 100 + 100))
+        return parsed.parsed - before
+
+    # Growing, the cache is pruned at 1,100 rows (keeps 1,100; limit 3,224), 3,300 (keeps 3,300;
+    # limit 7,624) and 7,700 (keeps those returned since the prune before last, 1,100-7,699):
+    # rows 0-1,099 were not listed for two prunes and are parsed again in the second round.
+    assert [round_of_passes() for _ in range(3)] == [10_000, 1_100, 0]
 
 
 def instance(n: int, status: str = "ACTIVE") -> ContainerInstance:
