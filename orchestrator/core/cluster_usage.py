@@ -126,7 +126,7 @@ class ClusterUsage:
                 new.append((arn, running))
         for arn in gone:
             self._forget(arn)
-        for task in store.tasks_by_arn([arn for arn, _ in new]):
+        for task in store.tasks_by_arn([arn for arn, _ in new], shared=True):
             if not task.containerInstanceArn or task.lastStatus == "STOPPED":
                 continue
             self.parsed += 1

@@ -34,7 +34,7 @@ import sqlite3
 import threading
 import weakref
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,11 +152,22 @@ INSTANCE_ID_LENGTH = 32  # hex digits of the id that ends a container instance A
 TAG_DOC_KIND = "tags"
 # How many commits the change feed remembers by key; a waiter further behind is told "everything".
 CHANGES_KEPT = 4096
+# How many task rows stay parsed after their commit, for readers that take them as they were
+# written instead of parsing them again (ParsedRows, tasks_by_arn(shared=True)).
+RECENT_TASK_ROWS = 4096
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _dumps(model: Any) -> str:
     """A model's row: refused (InvalidParameterException naming the member, nothing written) unless
     it reads back as the same model, so no row can be written that would break every later read."""
+    return _dumps_parsed(model)[0]
+
+
+def _dumps_parsed(model: M) -> tuple[str, M]:
+    """`_dumps`, and the model the guard read back from the row's text (a parse of that text)."""
     try:
         dumped = model.model_dump(mode="json", exclude_none=True, warnings=False)
     except (ValueError, TypeError) as err:  # a value of the wrong type or no valid Unicode
@@ -164,7 +175,8 @@ def _dumps(model: Any) -> str:
     text = json.dumps(dumped, separators=(",", ":"))
     try:
         check(dumped)
-        again = type(model).model_validate_json(text).model_dump(mode="json", exclude_none=True)
+        parsed = type(model).model_validate_json(text)
+        again = parsed.model_dump(mode="json", exclude_none=True)
         if again != dumped:
             changed = sorted(k for k in dumped.keys() | again.keys() if dumped.get(k) != again.get(k))
             raise InvalidParameterException(f"{', '.join(changed)}: would not read back as written.")
@@ -174,7 +186,7 @@ def _dumps(model: Any) -> str:
         first = err.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidParameterException(f"{where}: {first['msg']}.") from None
-    return text
+    return text, parsed
 
 
 def _dumps_doc(body: dict[str, Any]) -> str:
@@ -238,7 +250,6 @@ class Changes:
     keys: frozenset[str] | None  # the keys touched since; None when too far behind to name them
 
 
-M = TypeVar("M", bound=BaseModel)
 PARSED_ROWS_MARGIN = 1024  # rows a ParsedRows keeps beyond twice those its listings return
 
 
@@ -263,16 +274,19 @@ class ParsedRows(Generic[M]):
         self._limit = PARSED_ROWS_MARGIN
         self.parsed = 0  # how many rows were parsed (the rest came from here)
 
-    def rows(self, found: Iterable[tuple[str, str]]) -> list[M]:
-        """The models of (key, text) rows, parsed only where the text changed."""
+    def rows(self, found: Iterable[tuple[str, str]], written: Mapping[str, tuple[str, M]] | None = None) -> list[M]:
+        """The models of (key, text) rows, parsed only where the text changed. `written`: rows
+        parsed as they were written (the store's recent task rows), taken when the text is theirs."""
         out = []
         cache, returned = self._rows, self._returned
         for key, text in found:
             hit = cache.get(key)
             if hit is None or hit[0] != text:
-                hit = (text, self.model.model_validate_json(text))
-                cache[key] = hit
-                self.parsed += 1
+                fresh = written.get(key) if written is not None else None
+                if fresh is None or fresh[0] != text:
+                    fresh = (text, self.model.model_validate_json(text))
+                    self.parsed += 1
+                hit = cache[key] = fresh
             returned.add(key)
             out.append(hit[1])
         if len(cache) > self._limit:
@@ -281,6 +295,11 @@ class ParsedRows(Generic[M]):
             self._limit = 2 * len(self._rows) + PARSED_ROWS_MARGIN
             self._returned_before, self._returned = returned, set()
         return out
+
+
+def _taken(row: tuple[str, Task] | None, text: str) -> Task | None:
+    """The parsed model of a recent row if `text` is still its text."""
+    return row[1] if row is not None and row[0] == text else None
 
 
 class _ReadConnection(sqlite3.Connection):
@@ -324,7 +343,10 @@ class Store:
         self._writer: int | None = None  # the thread inside write(), if any
         self._touched: set[str] = set()
         self._wrote = False
-        self._task_writes: set[str] = set()  # ARNs of the task rows the open transaction wrote
+        # The task rows the open transaction wrote, by ARN: their text and the write guard's parse of it.
+        self._task_writes: dict[str, tuple[str, Task]] = {}
+        # The same of the latest RECENT_TASK_ROWS task rows committed (oldest first).
+        self._recent_task_rows: dict[str, tuple[str, Task]] = {}
         # The change feed: key -> number of its latest change, and the recent commits' keys and
         # the task rows they wrote (see task_writes_since).
         self._touched_at: dict[str, int] = {}
@@ -391,9 +413,19 @@ class Store:
             self._wrote = False
             keys = frozenset(self._touched)
             self._touched.clear()
-            tasks = frozenset(self._task_writes)
-            self._task_writes.clear()
-            self._committed(keys, tasks)
+            written, self._task_writes = self._task_writes, {}
+            self._keep_recent(written)
+            self._committed(keys, frozenset(written))
+
+    def _keep_recent(self, written: dict[str, tuple[str, Task]]) -> None:
+        """Keep the committed task rows parsed (under the write lock; readers only `get`, which
+        needs no lock)."""
+        recent = self._recent_task_rows
+        for arn, row in written.items():
+            recent.pop(arn, None)
+            recent[arn] = row
+        while len(recent) > RECENT_TASK_ROWS:
+            del recent[next(iter(recent))]
 
     def _committed(self, keys: frozenset[str], tasks: frozenset[str] = frozenset()) -> None:
         with self._feed:
@@ -777,9 +809,13 @@ class Store:
         rows = self._rows("SELECT body FROM tasks WHERE arn=?", (arn,))
         return Task.model_validate_json(rows[0][0]) if rows else None
 
-    def tasks_by_arn(self, arns: Sequence[str]) -> list[Task]:
-        """The tasks with these ARNs (those that exist), in no particular order."""
-        return [Task.model_validate_json(r[0]) for r in self._rows_in("SELECT body FROM tasks WHERE arn IN ({})", arns)]
+    def tasks_by_arn(self, arns: Sequence[str], *, shared: bool = False) -> list[Task]:
+        """The tasks with these ARNs (those that exist), in no particular order. `shared`: the
+        caller never changes them, so a row committed lately comes back as the model its write
+        parsed (the same text, so the same model) instead of being parsed again."""
+        rows = self._rows_in("SELECT arn, body FROM tasks WHERE arn IN ({})", arns)
+        recent = self._recent_task_rows if shared else {}
+        return [_taken(recent.get(str(arn)), str(text)) or Task.model_validate_json(text) for arn, text in rows]
 
     def task_placements(self, cluster: str, arns: Collection[str] | None = None) -> list[tuple[str, str | None, str]]:
         """(ARN, instance ARN, lastStatus) of the cluster's tasks that are not STOPPED (those of
@@ -826,7 +862,7 @@ class Store:
         sql += " ORDER BY created_at, arn"
         rows = self._rows(sql, args)
         if parsed is not None:
-            tasks = parsed.rows((r[1], r[0]) for r in rows)
+            tasks = parsed.rows(((r[1], r[0]) for r in rows), self._recent_task_rows)
         else:
             tasks = [Task.model_validate_json(r[0]) for r in rows]
         if started_by is not None:
@@ -882,11 +918,11 @@ class Store:
                 task.lastStatus,
                 task.createdAt,
                 task.stoppedAt,
-                _dumps(task),
+                (written := _dumps_parsed(task))[0],
                 json.dumps(explanation, separators=(",", ":")) if explanation is not None else None,
             ),
         )
-        self._task_writes.add(task.taskArn)
+        self._task_writes[task.taskArn] = written
         self._touch_task(cluster, task)
 
     def update_task(self, task: Task, *, wake_agent: bool = True) -> None:
@@ -905,7 +941,7 @@ class Store:
                     task.desiredStatus,
                     task.lastStatus,
                     task.stoppedAt,
-                    _dumps(task),
+                    (written := _dumps_parsed(task))[0],
                     task.taskArn,
                     read_version,
                 ),
@@ -916,7 +952,7 @@ class Store:
         if changed != 1:
             task.version = read_version
             raise StaleWriteError(f"task {task.taskArn} is not at version {read_version} any more (or is gone)")
-        self._task_writes.add(task.taskArn)
+        self._task_writes[task.taskArn] = written
         self._touch_task(cluster, task, wake_agent)
 
     def _touch_task(self, cluster: str, task: Task, wake_agent: bool = True) -> None:

@@ -22,14 +22,16 @@ def task(n: int) -> Task:
 
 
 def test_unchanged_rows_are_not_parsed_again_and_changed_ones_are(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db")
-    with store.write() as s:
+    writer = Store(tmp_path / "db")
+    with writer.write() as s:
         for n in range(3):
             s.insert_task(task(n))
+    # A store of its own on the same file: none of the rows is one it wrote, so each is parsed.
+    store = Store(tmp_path / "db")
     parsed: ParsedRows[Task] = ParsedRows(Task)
     first = store.list_tasks("default", parsed=parsed)
     assert parsed.parsed == 3
-    with store.write() as s:
+    with writer.write() as s:
         changed = s.get_task(first[1].taskArn)
         assert changed is not None
         changed.lastStatus = "RUNNING"
@@ -42,6 +44,44 @@ def test_unchanged_rows_are_not_parsed_again_and_changed_ones_are(tmp_path: Path
     # What comes back equals a fresh parse of every row.
     assert [t.model_dump() for t in second] == [t.model_dump() for t in store.list_tasks("default")]
     assert second[1].lastStatus == "RUNNING" and second[1].version == 2
+
+
+def test_rows_the_store_just_wrote_come_back_as_the_write_parsed_them_and_a_rollback_leaves_none(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "db")
+    with store.write() as s:
+        for n in range(3):
+            s.insert_task(task(n))
+    parsed: ParsedRows[Task] = ParsedRows(Task)
+    first = store.list_tasks("default", parsed=parsed)
+    assert parsed.parsed == 0  # the write guard's own parse of each row's text, taken as it is
+    assert [t.model_dump() for t in first] == [t.model_dump() for t in Store(tmp_path / "db").list_tasks("default")]
+    assert [t.model_dump() for t in store.tasks_by_arn([t.taskArn for t in first], shared=True)] == [
+        t.model_dump() for t in store.tasks_by_arn([t.taskArn for t in first])
+    ]
+
+    class Undo(Exception):
+        pass
+
+    changed = first[0].model_copy(deep=True)
+    changed.lastStatus = "RUNNING"
+    try:
+        with store.write() as s:
+            s.update_task(changed)
+            raise Undo
+    except Undo:
+        pass
+    # The rolled-back row is not what the store holds: the listing is the committed row, unchanged.
+    again = store.list_tasks("default", parsed=parsed)
+    assert again[0] is first[0] and again[0].lastStatus == "PENDING"
+    with store.write() as s:
+        committed = s.get_task(first[0].taskArn)
+        assert committed is not None
+        committed.lastStatus = "RUNNING"
+        s.update_task(committed)
+    after = store.list_tasks("default", parsed=parsed)
+    assert parsed.parsed == 0 and after[0].lastStatus == "RUNNING" and after[0] is not committed
 
 
 def test_rows_that_are_gone_leave_once_the_cache_outgrows_twice_the_rows_returned_and_a_margin() -> None:
