@@ -149,7 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 instances, 1,000 tasks, 1,000 services (CI)")
     parser.add_argument("--latency-s", type=float, default=None, help="seconds of 200 req/s (default 20, quick 5)")
-    parser.add_argument("--idle-s", type=float, default=None, help="seconds of idle measured (default 60, a sweep period; quick 5)")
+    parser.add_argument(
+        "--idle-s", type=float, default=None, help="seconds of idle measured (default 60, a sweep period; quick 5)"
+    )
     parser.add_argument("--first-only", action="store_true", help="measure the first figure only (for profiling it)")
     args = parser.parse_args()
     instances, services, per_service, idle_services = (100, 10, 100, 1_000) if args.quick else (1_000, 100, 100, 10_000)

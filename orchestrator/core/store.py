@@ -282,11 +282,11 @@ class ParsedRows(Generic[M]):
         for key, text in found:
             hit = cache.get(key)
             if hit is None or hit[0] != text:
-                fresh = written.get(key) if written is not None else None
-                if fresh is None or fresh[0] != text:
-                    fresh = (text, self.model.model_validate_json(text))
+                model = _taken(written.get(key), text) if written is not None else None
+                if model is None:
+                    model = self.model.model_validate_json(text)
                     self.parsed += 1
-                hit = cache[key] = fresh
+                hit = cache[key] = (text, model)
             returned.add(key)
             out.append(hit[1])
         if len(cache) > self._limit:
@@ -297,8 +297,8 @@ class ParsedRows(Generic[M]):
         return out
 
 
-def _taken(row: tuple[str, Task] | None, text: str) -> Task | None:
-    """The parsed model of a recent row if `text` is still its text."""
+def _taken(row: tuple[str, M] | None, text: str) -> M | None:
+    """The parsed model of a row written lately if `text` is still its text."""
     return row[1] if row is not None and row[0] == text else None
 
 

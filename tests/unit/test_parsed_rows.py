@@ -21,6 +21,16 @@ def task(n: int) -> Task:
     )
 
 
+def mark_running(store: Store, arn: str) -> Task:
+    """Write the task RUNNING, as its agent's report does; the model written."""
+    with store.write() as s:
+        changed = s.get_task(arn)
+        assert changed is not None
+        changed.lastStatus = "RUNNING"
+        s.update_task(changed)
+    return changed
+
+
 def test_unchanged_rows_are_not_parsed_again_and_changed_ones_are(tmp_path: Path) -> None:
     writer = Store(tmp_path / "db")
     with writer.write() as s:
@@ -31,11 +41,7 @@ def test_unchanged_rows_are_not_parsed_again_and_changed_ones_are(tmp_path: Path
     parsed: ParsedRows[Task] = ParsedRows(Task)
     first = store.list_tasks("default", parsed=parsed)
     assert parsed.parsed == 3
-    with writer.write() as s:
-        changed = s.get_task(first[1].taskArn)
-        assert changed is not None
-        changed.lastStatus = "RUNNING"
-        s.update_task(changed)
+    mark_running(writer, first[1].taskArn)
     second = store.list_tasks("default", parsed=parsed)
     # 3 parsed for the first listing, 1 more for the one row that changed.
     assert parsed.parsed == 4
@@ -75,11 +81,7 @@ def test_rows_the_store_just_wrote_come_back_as_the_write_parsed_them_and_a_roll
     # The rolled-back row is not what the store holds: the listing is the committed row, unchanged.
     again = store.list_tasks("default", parsed=parsed)
     assert again[0] is first[0] and again[0].lastStatus == "PENDING"
-    with store.write() as s:
-        committed = s.get_task(first[0].taskArn)
-        assert committed is not None
-        committed.lastStatus = "RUNNING"
-        s.update_task(committed)
+    committed = mark_running(store, first[0].taskArn)
     after = store.list_tasks("default", parsed=parsed)
     assert parsed.parsed == 0 and after[0].lastStatus == "RUNNING" and after[0] is not committed
 
