@@ -220,6 +220,8 @@ def main() -> None:
             for s in range(services, idle_services):
                 body = {"serviceName": f"svc-{s}", "taskDefinition": "bench:1", "desiredCount": 0}
                 http.post("/v1/clusters/default/services", json=body).raise_for_status()
+            if trace:
+                print(f"  {idle_services - services:,} more services created; idle measured from {idle_s / 2:g} s on")
             time.sleep(idle_s / 2)  # the services' creation settles first
             c0, w0 = cpu_seconds(), time.perf_counter()
             time.sleep(idle_s)

@@ -12,8 +12,9 @@ How samples become datapoints:
   `service:<name>`); anything else is dropped. It only accumulates in memory.
 - `close_period`, called once per metric period by the autoscaling runner, turns what arrived
   into one datapoint per ACTIVE service and appends it to that service's stored history (the
-  newest `HISTORY` datapoints, a store document, so they survive a restart). Only tasks that are
-  RUNNING when the period closes count; a task's samples are averaged over the period.
+  datapoints of the newest `HISTORY` periods, one store row each, so they survive a restart; a
+  period appends a row per service and rewrites no history). Only tasks that are RUNNING when the
+  period closes count; a task's samples are averaged over the period.
 - Agents sample on their own clock, so a period may close just before a task's sample arrives.
   Rather than treat that task as missing (a missing datapoint never breaches an alarm and would
   delay a scale-out by a whole alarm window), its previous sample stands in for up to
@@ -45,21 +46,16 @@ from orchestrator.autoscaling.model import Datapoint, datapoint_from_dict
 from orchestrator.core import elb
 from orchestrator.core.clock import Clock
 from orchestrator.core.errors import InvalidParameterException
-from orchestrator.core.models import Task, arn_id
+from orchestrator.core.models import arn_id
 from orchestrator.core.store import Store
 
 log = structlog.get_logger("orchestrator.autoscaling.metrics")
 
-KIND = "service_metrics"
 HISTORY = 200
 # A task's latest sample stands in for periods in which none arrived, for at most this many.
 CARRY_PERIODS = 2.0
 # The task facts the collector caches are dropped when not sampled for this many periods.
 FORGET_PERIODS = 5.0
-
-
-def metrics_key(cluster: str, service: str) -> str:
-    return f"{cluster}/{service}"
 
 
 @dataclass(frozen=True)
@@ -249,14 +245,16 @@ class MetricsCollector:
             requests, self._requests = self._requests, {}
         points: dict[tuple[str, str], Datapoint] = {}
         with self.store.write() as s:
-            active = {(arn_id(svc.clusterArn), svc.serviceName): svc for svc in s.list_services(status="ACTIVE")}
-            for (cluster, name), svc in active.items():
-                tasks = s.list_tasks(cluster, group=f"service:{name}", not_stopped=True)
-                running = [t for t in tasks if t.lastStatus == "RUNNING"]
-                usages = [u for u in (self._usage(t, usable, facts) for t in running) if u is not None]
+            running = s.running_tasks_by_group()
+            period = s.metric_period() + 1
+            records: list[tuple[str, str, dict[str, Any]]] = []
+            for cluster, name, desired, balanced in s.service_desired_counts():
+                placed = running.get((cluster, f"service:{name}"), [])
+                usages = [u for u in (self._usage(arn, on, usable, facts) for arn, on in placed) if u is not None]
                 cpu, memory = utilization(usages)
-                per_target = self._requests_per_target(s, svc, requests)
-                point = Datapoint(
+                svc = s.get_service(cluster, name) if balanced else None
+                per_target = self._requests_per_target(s, svc, requests) if svc is not None else {}
+                points[(cluster, name)] = Datapoint(
                     timestamp=now_wall,
                     cpu_utilization=cpu,
                     memory_utilization=memory,
@@ -266,31 +264,30 @@ class MetricsCollector:
                     "Timestamp": now_wall,
                     "CPUUtilization": cpu,
                     "MemoryUtilization": memory,
-                    "DesiredCount": svc.desiredCount,
-                    "RunningCount": len(running),
+                    "DesiredCount": desired,
+                    "RunningCount": len(placed),
                     "SampledTasks": len(usages),
                 }
                 if per_target:
                     record["RequestCountPerTarget"] = per_target
-                key = metrics_key(cluster, name)
-                history = (s.get_doc(KIND, key) or {}).get("Datapoints", [])
-                history = [*history, record][-self.history :]
-                s.put_doc(KIND, key, {"Datapoints": history})
-                points[(cluster, name)] = point
-            for key, _ in s.list_docs(KIND):
-                cluster, _, name = key.partition("/")
-                if (cluster, name) not in active:
-                    s.delete_doc(KIND, key)
+                records.append((cluster, name, record))
+            s.add_metric_records(period, records)
+            # A service recorded last period and not now was deleted: its history goes with it.
+            gone = [ref for ref in s.metric_services(period - 1) if ref not in points]
+            s.forget_metric_records(through_period=period - self.history, services=gone)
         return points
 
     @staticmethod
     def _usage(
-        task: Task, usable: Mapping[str, tuple[float | None, float | None]], facts: Mapping[str, _TaskFacts]
+        task_arn: str,
+        instance_arn: str | None,
+        usable: Mapping[str, tuple[float | None, float | None]],
+        facts: Mapping[str, _TaskFacts],
     ) -> TaskUsage | None:
-        task_id = arn_id(task.taskArn)
+        task_id = arn_id(task_arn)
         value = usable.get(task_id)
         fact = facts.get(task_id)
-        if value is None or fact is None or fact.instance_arn != task.containerInstanceArn:
+        if value is None or fact is None or fact.instance_arn != instance_arn:
             return None
         return TaskUsage(
             cpu_units=value[0],
@@ -306,8 +303,7 @@ class MetricsCollector:
 def stored_records(store: Store, cluster: str, service: str) -> list[dict[str, Any]]:
     """The stored datapoints of a service, oldest first, with their desired and running counts."""
     with store.read() as s:
-        doc = s.get_doc(KIND, metrics_key(cluster, service)) or {}
-    return list(doc.get("Datapoints", []))
+        return s.metric_records(cluster, service)
 
 
 def stored_datapoints(store: Store, cluster: str, service: str, since: float | None = None) -> list[Datapoint]:

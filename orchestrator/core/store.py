@@ -97,6 +97,8 @@ CREATE INDEX IF NOT EXISTS tasks_by_group ON tasks (cluster, grp, last_status);
 -- ListTasks pages, in their order: the cluster's, and a service's.
 CREATE INDEX IF NOT EXISTS tasks_listed ON tasks (cluster, desired_status, created_at, arn);
 CREATE INDEX IF NOT EXISTS tasks_listed_by_group ON tasks (cluster, grp, desired_status, created_at, arn);
+-- The instance controller's purge asks every second whether a stopped task is old enough.
+CREATE INDEX IF NOT EXISTS tasks_stopped ON tasks (stopped_at) WHERE stopped_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS container_instances (
   arn TEXT PRIMARY KEY,
   cluster TEXT NOT NULL,
@@ -143,6 +145,16 @@ CREATE TABLE IF NOT EXISTS documents (
   body TEXT NOT NULL,
   PRIMARY KEY (kind, key)
 );
+-- One row per ACTIVE service per metric period (autoscaling.metrics): appended and trimmed by
+-- period number, so a period costs a row per service, not a rewrite of every service's history.
+CREATE TABLE IF NOT EXISTS metric_records (
+  cluster TEXT NOT NULL,
+  service TEXT NOT NULL,
+  period INTEGER NOT NULL,
+  record TEXT NOT NULL,
+  PRIMARY KEY (cluster, service, period)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metric_records_by_period ON metric_records (period);
 """
 
 EVENTS_KEPT_PER_SERVICE = 100
@@ -150,6 +162,9 @@ INSTANCE_ID_LENGTH = 32  # hex digits of the id that ends a container instance A
 # The document kind holding a resource's tags (orchestrator.core.tags), keyed by its ARN: a purged
 # task's tags are deleted with it, so they cannot outlive the task or attach to a reused ARN.
 TAG_DOC_KIND = "tags"
+# Where the service metrics' histories were kept before `metric_records`, one document per
+# service rewritten whole every period: moved into the table when a store is opened.
+LEGACY_METRICS_DOC_KIND = "service_metrics"
 # How many commits the change feed remembers by key; a waiter further behind is told "everything".
 CHANGES_KEPT = 4096
 # How many task rows stay parsed after their commit, for readers that take them as they were
@@ -319,6 +334,7 @@ class Store:
             if damage != ["ok"]:
                 raise StoreDamaged("; ".join(str(d) for d in damage))
             self._conn.executescript(SCHEMA)
+            self._move_legacy_metrics()
         except (sqlite3.DatabaseError, StoreDamaged) as err:
             self._conn.close()
             raise StoreDamaged(
@@ -764,6 +780,17 @@ class Store:
         sql += " ORDER BY cluster, name"
         return [(str(r[0]), str(r[1])) for r in self._rows(sql, args)]
 
+    def service_desired_counts(self) -> list[tuple[str, str, int, bool]]:
+        """(cluster, name, desiredCount, whether it names a load balancer) of every ACTIVE service,
+        read by SQLite's JSON functions without parsing a row in Python: what a metric period
+        records for each of thousands of services."""
+        rows = self._rows(
+            "SELECT cluster, name, json_extract(body, '$.desiredCount'),"
+            " COALESCE(json_array_length(body, '$.loadBalancers'), 0) > 0"
+            " FROM services WHERE status = 'ACTIVE' ORDER BY cluster, name"
+        )
+        return [(str(r[0]), str(r[1]), int(r[2] or 0), bool(r[3])) for r in rows]
+
     def put_service(self, service: Service) -> None:
         cluster = service.clusterArn.rsplit("/", 1)[-1]
         body = service.model_copy(update={"events": []})
@@ -983,6 +1010,13 @@ class Store:
             (cluster,),
         )
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    def running_tasks_by_group(self) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
+        """(ARN, instance ARN) of every RUNNING task, by (cluster, group), from the columns."""
+        out: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+        for r in self._rows("SELECT cluster, grp, arn, instance_arn FROM tasks WHERE last_status = 'RUNNING'"):
+            out.setdefault((str(r[0]), str(r[1])), []).append((str(r[2]), r[3]))
+        return out
 
     def cluster_counts(self, cluster: str) -> dict[str, int]:
         """What DescribeClusters counts, from indexed columns without parsing a row (every admin
@@ -1216,6 +1250,70 @@ class Store:
 
     def delete_doc(self, kind: str, key: str) -> None:
         self._exec("DELETE FROM documents WHERE kind=? AND key=?", (kind, key))
+
+    # -- service metrics (autoscaling.metrics) ----------------------------------------------
+
+    def metric_period(self) -> int:
+        """The number of the newest metric period recorded (0 when none is)."""
+        return int(self._rows("SELECT COALESCE(MAX(period), 0) FROM metric_records")[0][0])
+
+    def add_metric_records(self, period: int, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        """One period's record of each (cluster, service, record)."""
+        assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO metric_records (cluster, service, period, record) VALUES (?, ?, ?, ?)",
+            ((cluster, service, period, _dumps_doc(record)) for cluster, service, record in records),
+        )
+        self._wrote = True
+
+    def metric_records(self, cluster: str, service: str) -> list[dict[str, Any]]:
+        """A service's records, oldest first."""
+        rows = self._rows(
+            "SELECT record FROM metric_records WHERE cluster=? AND service=? ORDER BY period", (cluster, service)
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    def metric_services(self, period: int) -> list[tuple[str, str]]:
+        """The services with a record of `period`."""
+        rows = self._rows("SELECT cluster, service FROM metric_records WHERE period=?", (period,))
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def forget_metric_records(
+        self, *, through_period: int | None = None, services: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Delete every record of `through_period` and earlier, and every record of `services`."""
+        if through_period is not None:
+            self._exec("DELETE FROM metric_records WHERE period <= ?", (through_period,))
+        for cluster, service in services:
+            self._exec("DELETE FROM metric_records WHERE cluster=? AND service=?", (cluster, service))
+
+    def _move_legacy_metrics(self) -> None:
+        """Histories kept as documents (before `metric_records`) become rows: the newest record of
+        each in period 0, the one before in period -1 and so on, so the next period is 1 after them
+        or after whatever the table holds."""
+        docs = self._conn.execute(
+            "SELECT key, body FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,)
+        ).fetchall()
+        if not docs:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            newest = int(self._conn.execute("SELECT COALESCE(MAX(period), 0) FROM metric_records").fetchone()[0])
+            for key, body in docs:
+                cluster, _, service = str(key).partition("/")
+                history = json.loads(body).get("Datapoints", [])
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO metric_records (cluster, service, period, record) VALUES (?, ?, ?, ?)",
+                    (
+                        (cluster, service, newest - (len(history) - 1 - i), _dumps_doc(record))
+                        for i, record in enumerate(history)
+                    ),
+                )
+            self._conn.execute("DELETE FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,))
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     # -- log events (the containers' output the agents ship) -------------------------------
     # A source is one container of one task, with where its events belong (the task's group, the

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestrator.autoscaling import records
-from orchestrator.autoscaling.metrics import KIND, MetricsCollector, metrics_key
+from orchestrator.autoscaling.metrics import MetricsCollector
 from orchestrator.autoscaling.runner import AutoscalingRunner, deployment_in_progress
 from orchestrator.core.clock import FakeClock
 from orchestrator.core.errors import ApiError, ObjectNotFoundException, ServiceNotFoundException, ValidationException
@@ -89,7 +89,9 @@ class World:
             for i, v in enumerate(cpu)
         ]
         with self.store.write() as s:
-            s.put_doc(KIND, metrics_key("default", name), {"Datapoints": records_})
+            s.forget_metric_records(services=[("default", name)])
+            for period, record in enumerate(records_, start=1):
+                s.add_metric_records(period, [("default", name, record)])
 
     def activities(self, include_not_scaled: bool = True) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.ops.describe_scaling_activities(

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from orchestrator.autoscaling.metrics import (
-    KIND,
     MetricsCollector,
     TaskUsage,
     stored_datapoints,
@@ -247,6 +246,40 @@ def test_a_service_with_no_samples_still_gets_a_datapoint_without_values(world: 
     assert record["DesiredCount"] == 2
 
 
+def test_histories_kept_as_documents_move_into_rows_when_the_store_opens(tmp_path: Path) -> None:
+    # Before metric_records, a service's history was one document rewritten whole every period.
+    path = tmp_path / "orchestrator.db"
+    w = World(path)
+    w.service()
+    old = [{"Timestamp": float(t), "CPUUtilization": float(t), "DesiredCount": 2} for t in (1, 2, 3)]
+    with w.store.write() as s:
+        s.put_doc("service_metrics", "default/web", {"Datapoints": old})
+    w.store.close()
+    w.store = Store(path)
+    w.collector = MetricsCollector(w.store, w.clock, PERIOD)
+    with w.store.read() as s:
+        assert s.metric_records("default", "web") == old
+        assert s.list_docs("service_metrics") == []
+    # The next period comes after them: three moved, then the new one.
+    record = w.close()
+    assert [r["Timestamp"] for r in stored_records(w.store, "default", "web")[:3]] == [1.0, 2.0, 3.0]
+    assert record["DesiredCount"] == 2 and record["Timestamp"] > 3.0
+    assert len(stored_records(w.store, "default", "web")) == 4
+    w.store.close()
+
+
+def test_a_deleted_service_loses_its_history_and_the_others_keep_theirs(world: World) -> None:
+    world.service("other", desired=1)
+    world.close()
+    world.close()
+    world.service(status="INACTIVE")
+    world.clock.advance(PERIOD)
+    world.collector.close_period()
+    assert stored_records(world.store, "default", "web") == []
+    # Three periods: the third recorded only the service still ACTIVE.
+    assert [r["DesiredCount"] for r in stored_records(world.store, "default", "other")] == [1, 1, 1]
+
+
 def test_deleted_services_lose_their_history(world: World) -> None:
     world.report(sample("t1", 128, 64))
     world.close()
@@ -254,7 +287,7 @@ def test_deleted_services_lose_their_history(world: World) -> None:
     world.clock.advance(PERIOD)
     world.collector.close_period()
     with world.store.read() as s:
-        assert s.list_docs(KIND) == []
+        assert s.metric_records("default", "web") == []
 
 
 @pytest.mark.parametrize(
