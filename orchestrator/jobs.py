@@ -70,6 +70,7 @@ class Background:
         self._timed_refs: set[ServiceRef] | None = None  # see _timed
         self._daemon_refs: list[ServiceRef] | None = None  # see _reconcile_daemons
         self.parked_at: int | None = None  # the change the loop waits after; None while it works
+        self.sweeps = 0  # safety-net sweeps finished (a benchmark measures from one to the next)
         # Stepped (the simulator): each pass waits for `step`, so the passes see the same changes
         # in every run, not whatever the agents' threads had reported by the time one began.
         self._stepped = threading.Event()
@@ -144,6 +145,7 @@ class Background:
                     self._timed_refs = self._daemon_refs = None
                     next_timers = now + settings.service_timer_s
                     self.services.reconcile_all()
+                    self.sweeps += 1
                     took = clock.monotonic() - now
                     next_sweep = now + max(settings.service_sweep_s, took + SWEEP_SHARE * took)
                     continue
