@@ -8,7 +8,8 @@ changed instances. Timers need no commit, so services that are
 not steady (rolling out, in a grace period, throttled) are also reconciled every
 `service_timer_s`, and every service every `service_sweep_s` as a safety net (or, when a sweep
 takes longer than 1/SWEEP_SHARE of that, SWEEP_SHARE times its own length: with ten thousand
-services the net must not become the idle control plane's main work). Start-up, or a
+services a sweep takes 1.5 s, and the net must not become the idle control plane's main work;
+one pass in two and a half minutes still catches what the change feed missed). Start-up, or a
 loop so far behind that the feed cannot name the changes, reconciles everything. The instance
 controller and any other periodic job (autoscaling) run on apscheduler's intervals.
 """
@@ -37,7 +38,7 @@ from orchestrator.reconcile.instances import InstanceController
 from orchestrator.reconcile.services import ServiceController
 
 log = structlog.get_logger("orchestrator.jobs")
-SWEEP_SHARE = 40  # the safety-net sweep takes at most 1/40 of the loop's time
+SWEEP_SHARE = 100  # the safety-net sweep takes at most 1/100 of the loop's time
 TIMED_KEY = f"doc:{SERVICE_STATE}"  # what a service state's write touches
 SERVICE_KEY_PREFIX = "service:"
 INSTANCE_KEY_PREFIX = "instance:"

@@ -30,6 +30,7 @@ from orchestrator.operations.exec import ExecHub
 from orchestrator.security.auth import authenticate_instance, require_join
 
 router = APIRouter(prefix="/v1/agent", tags=["agents"])
+ASSIGNMENTS_PATH = "/v1/agent/assignments"  # served by agent_polls ahead of the router
 
 
 def _ops(request: Request) -> Operations:
@@ -67,6 +68,11 @@ def register(request: Request, body: dict[str, Any] = Body(default_factory=dict)
 
 @router.get("/assignments")
 async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
+    return await poll_assignments(request, since, wait)
+
+
+async def poll_assignments(request: Request, since: int, wait: float) -> dict[str, Any]:
+    """The instance's tasks once they change after `since`, or "unchanged" after `wait` seconds."""
     # The long-poll waits on the event loop, not in a worker thread: a thousand agents polling
     # would otherwise take every thread the API has. The store's reads and writes still run in threads.
     if not 0 <= since <= INT64_MAX:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from orchestrator.api import agents, openapi, rest, tokens_rest
+from orchestrator.api.agent_polls import AssignmentPolls
 from orchestrator.api.answer_gather import AnswerGather
 from orchestrator.api.limits import BoundedRequests, Limits, RateLimiter
 from orchestrator.api.ui import routes as ui
@@ -57,6 +58,8 @@ def create_app(
     app.state.agent_rate = RateLimiter(limits.agent_requests_per_s, limits.agent_burst)
     settings = ops.ctx.settings
     app.state.answer_gather = AnswerGather(ops.ctx.store, settings.agent_answer_quiet_s, settings.agent_answer_gather_s)
+    # Added first, so it runs inside BoundedRequests: the agents' long-polls skip FastAPI's routing.
+    app.add_middleware(AssignmentPolls, error_response=error_response)
     # Outermost, so sizes, depth and Unicode are checked before routing, parsing or authentication.
     app.add_middleware(BoundedRequests, limits=limits)
     app.include_router(rest.router)
