@@ -147,14 +147,15 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 -- One row per ACTIVE service per metric period (autoscaling.metrics): appended and trimmed by
 -- period number, so a period costs a row per service, not a rewrite of every service's history.
+-- In period order, so a period's rows go at the end of the table, not into every service's page.
 CREATE TABLE IF NOT EXISTS metric_records (
+  period INTEGER NOT NULL,
   cluster TEXT NOT NULL,
   service TEXT NOT NULL,
-  period INTEGER NOT NULL,
   record TEXT NOT NULL,
-  PRIMARY KEY (cluster, service, period)
+  PRIMARY KEY (period, cluster, service)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS metric_records_by_period ON metric_records (period);
+CREATE INDEX IF NOT EXISTS metric_records_by_service ON metric_records (cluster, service, period);
 """
 
 EVENTS_KEPT_PER_SERVICE = 100
@@ -1258,11 +1259,16 @@ class Store:
         return int(self._rows("SELECT COALESCE(MAX(period), 0) FROM metric_records")[0][0])
 
     def add_metric_records(self, period: int, records: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """One period's record of each (cluster, service, record)."""
+        """One period's record of each (cluster, service, record). The records are the collector's
+        own numbers, not a client's document: not bounds-checked (a third of a period's time at
+        ten thousand services), but never written with a NaN."""
         assert self._depth and self._writer == threading.get_ident(), "writes need store.write()"
         self._conn.executemany(
             "INSERT OR REPLACE INTO metric_records (cluster, service, period, record) VALUES (?, ?, ?, ?)",
-            ((cluster, service, period, _dumps_doc(record)) for cluster, service, record in records),
+            (
+                (cluster, service, period, json.dumps(record, separators=(",", ":"), allow_nan=False))
+                for cluster, service, record in records
+            ),
         )
         self._wrote = True
 
