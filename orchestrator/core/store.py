@@ -1295,8 +1295,8 @@ class Store:
 
     def _move_legacy_metrics(self) -> None:
         """Histories kept as documents (before `metric_records`) become rows: the newest record of
-        each in period 0, the one before in period -1 and so on, so the next period is 1 after them
-        or after whatever the table holds."""
+        each in the table's newest period (0 when it is empty), the one before in the period before
+        and so on, so the next period comes after all of them."""
         docs = self._conn.execute(
             "SELECT key, body FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,)
         ).fetchall()
