@@ -41,7 +41,7 @@ CPU, MEMORY = 4096, 16384
 TASK_CPU, TASK_MEMORY = 32, 64
 AGENT_POLL_S = 60.0
 # The safety-net sweep passes over every service at most this often (or, when a sweep is long,
-# forty times its length). The idle figure is measured from the end of one sweep to the end of the
+# jobs.SWEEP_SHARE times its length). The idle figure is measured from the end of one sweep to the end of the
 # next: one whole period of what an idle control plane does, the sweep included. A fixed window
 # read 1.5 % or 17.5 % over 20 s as it missed or caught a sweep.
 SWEEP_S = 60.0

@@ -5,31 +5,30 @@ most of what an idle control plane's event loop does. Through FastAPI a poll wen
 exception and exit-stack middlewares, the router, dependency solving of two query parameters and
 response serialization: about 1.5 ms of the event loop each. Here it goes to the same handler
 (`agents.poll_assignments`) straight from the query string, inside `BoundedRequests` (so sizes
-and slow clients are checked as for every route) and with the same error bodies as the app's
-exception handlers. The FastAPI route stays for the OpenAPI description and for apps built
-without this middleware.
+and slow clients are checked as for every route), its errors made responses by the app's own
+`failure_response`, as its exception handlers make them. The FastAPI route stays for the OpenAPI
+description and for apps built without this middleware.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-import structlog
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.api.agents import ASSIGNMENTS_PATH, poll_assignments
-from orchestrator.core.errors import ApiError, InvalidParameterException
+from orchestrator.api.agents import ASSIGNMENTS_PATH, DEFAULT_POLL_WAIT_S, poll_assignments
+from orchestrator.core.errors import InvalidParameterException
 
-log = structlog.get_logger("orchestrator.api.agent_polls")
 PARAMETERS = {"since": int, "wait": float}
 
 
 def poll_parameters(query: bytes) -> dict[str, Any]:
     """`since` and `wait` from a query string, refused by name when malformed."""
-    out: dict[str, Any] = {"since": 0, "wait": 5.0}
+    out: dict[str, Any] = {"since": 0, "wait": DEFAULT_POLL_WAIT_S}
     for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         kind = PARAMETERS.get(name)
         if kind is None:
@@ -43,21 +42,19 @@ def poll_parameters(query: bytes) -> dict[str, Any]:
 
 
 class AssignmentPolls:
-    def __init__(self, app: ASGIApp, error_response: Any) -> None:
+    def __init__(self, app: ASGIApp, failure_response: Callable[[Exception], Response]) -> None:
         self.app = app
-        self.error_response = error_response
+        # The app's own (api/app.py), passed in because the app imports this module.
+        self.failure_response = failure_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != ASSIGNMENTS_PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        response: Any
+        response: Response
         try:
             response = JSONResponse(await poll_assignments(request, **poll_parameters(scope["query_string"])))
-        except ApiError as err:
-            response = self.error_response(err.code, err.message, err.http_status())
         except Exception as err:
-            log.exception("unexpected error", error=type(err).__name__)
-            response = self.error_response("ServerException", f"Internal error: {type(err).__name__}", 500)
+            response = self.failure_response(err)
         await response(scope, receive, send)

@@ -31,6 +31,7 @@ from orchestrator.security.auth import authenticate_instance, require_join
 
 router = APIRouter(prefix="/v1/agent", tags=["agents"])
 ASSIGNMENTS_PATH = "/v1/agent/assignments"  # served by agent_polls ahead of the router
+DEFAULT_POLL_WAIT_S = 5.0
 
 
 def _ops(request: Request) -> Operations:
@@ -67,7 +68,7 @@ def register(request: Request, body: dict[str, Any] = Body(default_factory=dict)
 
 
 @router.get("/assignments")
-async def assignments(request: Request, since: int = 0, wait: float = 5.0) -> dict[str, Any]:
+async def assignments(request: Request, since: int = 0, wait: float = DEFAULT_POLL_WAIT_S) -> dict[str, Any]:
     return await poll_assignments(request, since, wait)
 
 

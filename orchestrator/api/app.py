@@ -35,6 +35,14 @@ def error_response(code: str, message: str, status: int) -> JSONResponse:
     )
 
 
+def failure_response(err: Exception) -> JSONResponse:
+    """What an error a route raised becomes: an ApiError its 4xx, anything else a logged 500."""
+    if isinstance(err, ApiError):
+        return error_response(err.code, err.message, err.http_status())
+    log.exception("unexpected error", error=type(err).__name__)
+    return error_response("ServerException", f"Internal error: {type(err).__name__}", 500)
+
+
 def create_app(
     ops: Operations,
     tokens: Tokens,
@@ -59,7 +67,7 @@ def create_app(
     settings = ops.ctx.settings
     app.state.answer_gather = AnswerGather(ops.ctx.store, settings.agent_answer_quiet_s, settings.agent_answer_gather_s)
     # Added first, so it runs inside BoundedRequests: the agents' long-polls skip FastAPI's routing.
-    app.add_middleware(AssignmentPolls, error_response=error_response)
+    app.add_middleware(AssignmentPolls, failure_response=failure_response)
     # Outermost, so sizes, depth and Unicode are checked before routing, parsing or authentication.
     app.add_middleware(BoundedRequests, limits=limits)
     app.include_router(rest.router)
@@ -71,7 +79,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, err: ApiError) -> JSONResponse:
-        return error_response(err.code, err.message, err.http_status())
+        return failure_response(err)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -86,8 +94,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, err: Exception) -> JSONResponse:
-        log.exception("unexpected error", error=type(err).__name__)
-        return error_response("ServerException", f"Internal error: {type(err).__name__}", 500)
+        return failure_response(err)
 
     openapi.install(app)
 

@@ -335,7 +335,6 @@ class Store:
             if damage != ["ok"]:
                 raise StoreDamaged("; ".join(str(d) for d in damage))
             self._conn.executescript(SCHEMA)
-            self._move_legacy_metrics()
         except (sqlite3.DatabaseError, StoreDamaged) as err:
             self._conn.close()
             raise StoreDamaged(
@@ -380,6 +379,7 @@ class Store:
         self._readers: weakref.WeakSet[_ReadConnection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._move_legacy_metrics()
 
     def close(self) -> None:
         with self._lock:
@@ -1297,29 +1297,17 @@ class Store:
         """Histories kept as documents (before `metric_records`) become rows: the newest record of
         each in the table's newest period (0 when it is empty), the one before in the period before
         and so on, so the next period comes after all of them."""
-        docs = self._conn.execute(
-            "SELECT key, body FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,)
-        ).fetchall()
+        docs = self._rows("SELECT key, body FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,))
         if not docs:
             return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            newest = int(self._conn.execute("SELECT COALESCE(MAX(period), 0) FROM metric_records").fetchone()[0])
+        with self.write():
+            newest = self.metric_period()
             for key, body in docs:
                 cluster, _, service = str(key).partition("/")
                 history = json.loads(body).get("Datapoints", [])
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO metric_records (cluster, service, period, record) VALUES (?, ?, ?, ?)",
-                    (
-                        (cluster, service, newest - (len(history) - 1 - i), _dumps_doc(record))
-                        for i, record in enumerate(history)
-                    ),
-                )
-            self._conn.execute("DELETE FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,))
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+                for age, record in enumerate(reversed(history)):
+                    self.add_metric_records(newest - age, [(cluster, service, record)])
+            self._exec("DELETE FROM documents WHERE kind=?", (LEGACY_METRICS_DOC_KIND,))
 
     # -- log events (the containers' output the agents ship) -------------------------------
     # A source is one container of one task, with where its events belong (the task's group, the
